@@ -1,0 +1,40 @@
+"""pacache engine: the state and the pure computations on it.
+
+numpy and the standard library only (an import-linter contract keeps it so). Modules:
+``codes`` (interning), ``money`` (exact rounding), ``state`` and ``table`` (storage),
+``catalog`` (UoMs, sell rules), ``contexts`` and ``pricing`` (DESIGN §4), ``atp`` and
+``promise`` (§5), ``events``, ``validate``, ``deltas`` and ``inventory_apply`` (§6),
+``snapshot`` (§7), ``quote`` (batch evaluation).
+"""
+
+from engine.deltas import ApplyResult, apply_batch, day_number
+from engine.errors import (
+    Conflict,
+    InvalidInput,
+    LimitExceeded,
+    PacacheError,
+    SnapshotError,
+    StaleData,
+    UnknownCode,
+)
+from engine.pricing import Policy
+from engine.quote import LineStatus, QuoteResult, quote
+from engine.state import State
+
+__all__ = [
+    "ApplyResult",
+    "Conflict",
+    "InvalidInput",
+    "LimitExceeded",
+    "LineStatus",
+    "PacacheError",
+    "Policy",
+    "QuoteResult",
+    "SnapshotError",
+    "StaleData",
+    "State",
+    "UnknownCode",
+    "apply_batch",
+    "day_number",
+    "quote",
+]

@@ -1,0 +1,407 @@
+"""Versioned, idempotent application of change events to the state (DESIGN §6).
+
+``apply_batch`` applies a whole batch at once: readers of the state see it before or after,
+never in between (the writer runs it between reads). The rules that make replays,
+duplicates and out-of-order delivery converge to one state:
+
+- A keyed event applies only when its ``version`` is greater than the stored version of its
+  key; within a batch, the highest version per key wins. Deletes leave tombstones that keep
+  their version, so an older replayed set cannot resurrect a deleted row.
+- ``InventorySet`` is absolute; ``InventoryAdjust`` is relative, deduplicated by
+  ``event_id``, and applies only when its version is greater than the last set of its
+  SKU-location. Adjusts newer than the last set are kept in the *adjust log*; when an
+  older-versioned set arrives after them, they are re-added on top of it, so the result is
+  ``set(max version) + Σ adjusts newer than it`` whatever the arrival order. The log drops
+  entries a newer set has absorbed; it is capped at ``ADJUST_LOG_LIMIT`` entries (oldest
+  forgotten first) — feed periodic absolute counts, as WMS cycle counts do.
+- Unknown SKUs and locations in an event are **registered implicitly**: the event is stored
+  and the SKU stays invisible to quotes (status UNKNOWN) until its ItemUpsert arrives, so
+  nothing is lost or parked. The count of such SKUs is in :func:`implicit_skus`.
+- Holds are decided in stream order, with time from the batch clock (stream ids), never the
+  replica's wall clock; a hold key reused with other lines is rejected.
+
+Order inside a batch: master data, then pricing, then inventory, then holds — equivalent to
+stream order for versioned events, since each key converges to its highest version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from engine import events as ev
+from engine.inventory_apply import (
+    apply_adjusts,
+    apply_inbound,
+    apply_sets,
+    expire_holds,
+    place_hold,
+    release_hold,
+)
+from engine.state import (
+    GROUP_TARGET,
+    MAX_TIERS,
+    NO_END,
+    Disclosure,
+    ItemStatus,
+    LineKind,
+    State,
+    contract_line_key,
+    price_key,
+)
+from engine.validate import event_problem
+
+__all__ = ["ApplyResult", "apply_batch", "day_number", "implicit_skus"]
+
+I64 = npt.NDArray[np.int64]
+EPOCH = dt.date(1970, 1, 1)
+
+
+def day_number(value: dt.date | None, default: int = 0) -> int:
+    """Days since 1970-01-01 (the engine's date unit); ``default`` for None."""
+    return default if value is None else (value - EPOCH).days
+
+
+@dataclass
+class ApplyResult:
+    """What one batch did. ``rejected`` holds (index in the batch, reason) for the DLQ."""
+
+    version: int
+    applied: int = 0
+    stale: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    skus_changed: set[int] = field(default_factory=set)
+
+
+def implicit_skus(state: State) -> int:
+    """How many SKUs are known only from events, still waiting for their ItemUpsert."""
+    return int((state.items["status"][: state.items.n] == ItemStatus.UNKNOWN).sum())
+
+
+def _newest(indexed: Iterable[tuple[int, Any]], key_of: Any) -> list[tuple[int, Any]]:
+    """Highest-version event per key (first seen wins a tie), as (batch index, event)."""
+    best: dict[Any, tuple[int, Any]] = {}
+    for index, event in indexed:
+        key = key_of(event)
+        held = best.get(key)
+        if held is None or event.version > held[1].version:
+            best[key] = (index, event)
+    return list(best.values())
+
+
+def _tiers_arrays(tiers: Sequence[tuple[int, int]]) -> tuple[I64, I64]:
+    mins = np.full(MAX_TIERS, np.iinfo(np.int64).max, dtype=np.int64)
+    values = np.zeros(MAX_TIERS, dtype=np.int64)
+    for i, (minimum, value) in enumerate(tiers):
+        mins[i], values[i] = minimum, value
+    return mins, values
+
+
+def _sku(state: State, code: str) -> int:
+    sku = state.skus.intern(code)
+    if sku >= state.items.n:
+        state.ensure_skus()
+    return sku
+
+
+def _location(state: State, code: str) -> int:
+    location = state.locations.intern(code)
+    if location >= state.location_rows.n:
+        state.ensure_locations()
+    return location
+
+
+def _upsert_item(state: State, e: ev.ItemUpsert) -> bool:
+    sku = _sku(state, e.sku)
+    items = state.items
+    if e.version <= items["version"][sku]:
+        return False
+    uoms = [(state.uoms.intern(e.base_uom), 1)] + [
+        (state.uoms.intern(code), factor) for code, factor in sorted(e.uoms.items())
+    ]
+    items["uom_code"][sku] = -1
+    items["uom_factor"][sku] = 0
+    for slot, (code, factor) in enumerate(uoms):
+        items["uom_code"][sku, slot] = code
+        items["uom_factor"][sku, slot] = factor
+    group = -1
+    if e.product_group is not None:
+        group = state.product_groups.intern(e.product_group)
+        if group >= state.groups.n:
+            state.ensure_rows()
+            state.recompute_group_chains()
+    items["status"][sku] = ItemStatus[e.status]
+    items["version"][sku] = e.version
+    items["base_uom"][sku] = uoms[0][0]
+    items["min_order_qty"][sku] = e.min_order_qty
+    items["order_multiple"][sku] = e.order_multiple
+    items["product_group"][sku] = group
+    cost = e.replacement_cost_micros
+    items["cost_micros"][sku] = -1 if cost is None else cost
+    items["cost_currency"][sku] = state.currency_id(e.cost_currency)
+    items["lead_time_days"][sku] = -1 if e.lead_time_days is None else e.lead_time_days
+    return True
+
+
+def _upsert_group(state: State, e: ev.ProductGroupUpsert) -> bool:
+    group = state.product_groups.intern(e.product_group)
+    parent = -1 if e.parent is None else state.product_groups.intern(e.parent)
+    state.ensure_rows()
+    if e.version <= state.groups["version"][group]:
+        return False
+    state.groups["version"][group] = e.version
+    state.groups["parent"][group] = parent
+    state.recompute_group_chains()
+    return True
+
+
+def _upsert_location(state: State, e: ev.LocationUpsert) -> bool:
+    location = _location(state, e.location)
+    rows = state.location_rows
+    if e.version <= rows["version"][location]:
+        return False
+    rows["version"][location] = e.version
+    rows["active"][location] = e.active
+    return True
+
+
+def _upsert_region(state: State, e: ev.RegionUpsert) -> bool:
+    region = state.regions.intern(e.region)
+    if e.version <= state.region_versions.get(region, -1):
+        return False
+    ranked = [_location(state, code) for code in e.locations]
+    state.region_locations[region] = np.array(list(dict.fromkeys(ranked)), dtype=np.int64)
+    state.region_versions[region] = e.version
+    return True
+
+
+def _upsert_account(state: State, e: ev.AccountUpsert) -> bool:
+    account = state.accounts.intern(e.account)
+    parent = -1 if e.parent is None else state.accounts.intern(e.parent)
+    groups = [state.price_groups.intern(code) for code in e.price_groups]
+    state.ensure_rows()
+    rows = state.account_rows
+    if e.version <= rows["version"][account]:
+        return False
+    rows["version"][account] = e.version
+    rows["parent"][account] = parent
+    rows["price_list"][account] = (
+        -1 if e.price_list is None else state.price_lists.intern(e.price_list)
+    )
+    rows["currency"][account] = state.currency_id(e.currency)
+    rows["price_groups"][account] = -1
+    rows["price_groups"][account, : len(groups)] = groups
+    rows["disclosure"][account] = Disclosure[e.disclosure]
+    rows["disclosure_cap"][account] = e.disclosure_cap
+    return True
+
+
+def _upsert_contract(state: State, e: ev.ContractUpsert | ev.ContractDelete) -> bool:
+    contract = state.contracts.intern(e.contract)
+    state.ensure_rows()
+    rows = state.contract_rows
+    if e.version <= rows["version"][contract]:
+        return False
+    rows["version"][contract] = e.version
+    if isinstance(e, ev.ContractDelete):
+        rows["active"][contract] = False
+        rows["assign_all"][contract] = False
+        state.contract_accounts.pop(contract, None)
+        state.contract_price_groups.pop(contract, None)
+        return True
+    rows["active"][contract] = True
+    rows["currency"][contract] = state.currency_id(e.currency)
+    rows["priority"][contract] = e.priority
+    rows["valid_from"][contract] = day_number(e.valid_from, 0)
+    rows["valid_to"][contract] = day_number(e.valid_to, NO_END)
+    rows["assign_all"][contract] = e.all_accounts
+    state.contract_accounts[contract] = tuple(state.accounts.intern(a) for a in e.accounts)
+    state.contract_price_groups[contract] = tuple(
+        state.price_groups.intern(g) for g in e.price_groups
+    )
+    state.ensure_rows()
+    return True
+
+
+def _keyed_row(columns: Any, index: Any, key: int, pending: dict[int, int]) -> int:
+    """Row of ``key``, appending a blank row (indexed at the end of the batch) if new."""
+    found = pending.get(key)
+    if found is not None:
+        return found
+    row = int(index.find(np.array([key], dtype=np.int64))[0])
+    if row < 0:
+        row = int(columns.append_blank(1)[0])
+        columns["key"][row] = key
+        pending[key] = row
+    return row
+
+
+def _set_price(state: State, e: ev.PriceSet | ev.PriceDelete, pending: dict[int, int]) -> bool:
+    sku = _sku(state, e.sku)
+    book = state.price_lists.intern(e.price_list)
+    key = int(price_key(book, state.currency_id(e.currency), sku))
+    row = _keyed_row(state.prices, state.price_index, key, pending)
+    prices = state.prices
+    if e.version <= prices["version"][row]:
+        return False
+    prices["version"][row] = e.version
+    prices["active"][row] = isinstance(e, ev.PriceSet)
+    if isinstance(e, ev.PriceSet):
+        prices["uom"][row] = -1 if e.uom is None else state.uoms.intern(e.uom)
+        prices["valid_from"][row] = day_number(e.valid_from, 0)
+        prices["valid_to"][row] = day_number(e.valid_to, NO_END)
+        prices["n_tiers"][row] = len(e.tiers)
+        prices["tier_min"][row], prices["tier_value"][row] = _tiers_arrays(e.tiers)
+    return True
+
+
+def _set_line(
+    state: State, e: ev.ContractLineSet | ev.ContractLineDelete, pending: dict[int, int]
+) -> bool:
+    contract = state.contracts.intern(e.contract)
+    state.ensure_rows()
+    if e.sku is not None:
+        target = _sku(state, e.sku)
+    else:
+        assert e.product_group is not None
+        target = GROUP_TARGET + state.product_groups.intern(e.product_group)
+        state.ensure_rows()
+        state.recompute_group_chains()
+    key = int(contract_line_key(target, contract))
+    lines = state.lines
+    row = _keyed_row(lines, state.line_index, key, pending)
+    if e.version <= lines["version"][row]:
+        return False
+    lines["version"][row] = e.version
+    lines["contract"][row] = contract
+    lines["target"][row] = target
+    lines["active"][row] = isinstance(e, ev.ContractLineSet)
+    if isinstance(e, ev.ContractLineSet):
+        lines["kind"][row] = LineKind[e.kind]
+        lines["uom"][row] = -1 if e.uom is None else state.uoms.intern(e.uom)
+        lines["n_tiers"][row] = len(e.tiers)
+        lines["tier_min"][row], lines["tier_value"][row] = _tiers_arrays(e.tiers)
+    return True
+
+
+_MASTER: dict[type, Any] = {
+    ev.ProductGroupUpsert: (_upsert_group, lambda e: e.product_group),
+    ev.ItemUpsert: (_upsert_item, lambda e: e.sku),
+    ev.LocationUpsert: (_upsert_location, lambda e: e.location),
+    ev.RegionUpsert: (_upsert_region, lambda e: e.region),
+    ev.AccountUpsert: (_upsert_account, lambda e: e.account),
+    ev.ContractUpsert: (_upsert_contract, lambda e: e.contract),
+    ev.ContractDelete: (_upsert_contract, lambda e: e.contract),
+}
+_PRICING_EPOCH = (ev.AccountUpsert, ev.ContractUpsert, ev.ContractDelete, ev.ProductGroupUpsert)
+
+
+def apply_batch(
+    state: State,
+    events: Sequence[Any],
+    *,
+    stream_ids: Mapping[str, str] | None = None,
+    clock_ms: int | None = None,
+) -> ApplyResult:
+    """Apply a batch of events to ``state`` in place; returns what happened.
+
+    ``clock_ms`` is the batch's stream time (from stream ids) used for hold placement and
+    expiry; it defaults to the newest ``ts_ms`` in the batch. The state version goes up by
+    one per call. Invalid events are rejected with a reason and skipped; the rest applies.
+    """
+    result = ApplyResult(version=state.version + 1)
+    by_type: dict[type, list[tuple[int, Any]]] = {}
+    holds: list[tuple[int, Any]] = []
+    newest_ts = state.newest_ts_ms
+    for index, event in enumerate(events):
+        problem = event_problem(event)
+        if problem is not None:
+            result.rejected.append((index, problem))
+            continue
+        newest_ts = max(newest_ts, event.ts_ms)
+        if isinstance(event, (ev.HoldPlace, ev.HoldRelease)):
+            holds.append((index, event))
+        else:
+            by_type.setdefault(type(event), []).append((index, event))
+    clock = max(state.clock_ms, clock_ms if clock_ms is not None else newest_ts)
+
+    def count(applied: bool) -> None:
+        if applied:
+            result.applied += 1
+        else:
+            result.stale += 1
+
+    for kind, (apply_one, key_of) in _MASTER.items():
+        batch = by_type.get(kind, [])
+        newest = _newest(batch, key_of)
+        result.stale += len(batch) - len(newest)
+        for _, event in newest:
+            count(apply_one(state, event))
+        if kind in _PRICING_EPOCH and batch:
+            state.pricing_epoch += 1
+
+    contracts_before = len(state.contracts)
+    for kinds, setter, index, key_of in (
+        (
+            (ev.PriceSet, ev.PriceDelete),
+            _set_price,
+            state.price_index,
+            lambda e: (e.price_list, e.currency, e.sku),
+        ),
+        (
+            (ev.ContractLineSet, ev.ContractLineDelete),
+            _set_line,
+            state.line_index,
+            lambda e: (e.contract, e.sku, e.product_group),
+        ),
+    ):
+        batch = [item for kind in kinds for item in by_type.get(kind, [])]
+        newest = _newest(batch, key_of)
+        result.stale += len(batch) - len(newest)
+        pending: dict[int, int] = {}
+        for _, event in newest:
+            count(setter(state, event, pending))
+        if pending:
+            keys = np.fromiter(pending.keys(), dtype=np.int64, count=len(pending))
+            rows = np.fromiter(pending.values(), dtype=np.int64, count=len(pending))
+            index.insert(keys, rows)
+    if len(state.contracts) != contracts_before:
+        state.pricing_epoch += 1  # cached contexts are sized by the contract count
+
+    for kind, applier in (
+        (ev.InventorySet, apply_sets),
+        (ev.InventoryAdjust, apply_adjusts),
+        (ev.InboundSet, apply_inbound),
+    ):
+        batch = [event for _, event in by_type.get(kind, [])]
+        if batch:
+            applied, skus = applier(state, batch, _sku, _location)
+            result.applied += applied
+            result.stale += len(batch) - applied
+            result.skus_changed.update(skus)
+
+    result.skus_changed.update(expire_holds(state, clock))
+    for index, event in holds:
+        if isinstance(event, ev.HoldPlace):
+            problem = place_hold(state, event, clock, _sku, _location)
+            if problem is not None:
+                result.rejected.append((index, problem))
+                continue
+        else:
+            release_hold(state, event.hold_key)
+        result.applied += 1
+        hold = state.holds.get(event.hold_key)
+        if hold is not None:
+            result.skus_changed.update(hold.sku.tolist())
+
+    state.clock_ms = clock
+    state.newest_ts_ms = newest_ts
+    if stream_ids:
+        state.stream_ids.update(stream_ids)
+    state.version = result.version
+    return result

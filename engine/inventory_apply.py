@@ -1,0 +1,276 @@
+"""Inventory, inbound and hold changes, applied as arrays (the high-volume part of §6).
+
+The columnar functions (:func:`set_positions`, :func:`adjust_positions`) are the hot path:
+100k changes are a handful of numpy calls. The event-list wrappers only turn a list of
+events into columns. See ``engine.deltas`` for the rules these implement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from engine import events as ev
+from engine.state import Hold, State, inbound_key
+
+__all__ = [
+    "ADJUST_LOG_LIMIT",
+    "adjust_positions",
+    "apply_adjusts",
+    "apply_inbound",
+    "apply_sets",
+    "expire_holds",
+    "place_hold",
+    "release_hold",
+    "set_positions",
+]
+
+I64 = npt.NDArray[np.int64]
+ADJUST_LOG_LIMIT = 1_000_000
+Interner = Callable[[State, str], int]
+_DATE_MASK = (1 << 20) - 1
+_LOC_MASK = (1 << 12) - 1
+
+
+def _newest_per_cell(state: State, sku: I64, location: I64, version: I64) -> I64:
+    """Indices of the highest-version change per cell (first seen on a tie)."""
+    cell = sku * state.inventory.location_capacity + location
+    order = np.lexsort((np.arange(cell.size), -version, cell))
+    first = np.ones(order.size, dtype=np.bool_)
+    first[1:] = cell[order[1:]] != cell[order[:-1]]
+    return order[first]
+
+
+def set_positions(
+    state: State,
+    sku: I64,
+    location: I64,
+    version: I64,
+    on_hand: I64,
+    allocated: I64,
+    safety_stock: I64,
+) -> I64:
+    """Apply absolute stock positions; returns the SKU ids that changed. O(n log n).
+
+    A position applies when its version beats the cell's last set. Adjusts in the log that
+    are newer than the applied set are re-added, so arrival order does not matter.
+    """
+    inv = state.inventory
+    pick = _newest_per_cell(state, sku, location, version)
+    sku, location, version = sku[pick], location[pick], version[pick]
+    newer = version > inv.set_version[sku, location]
+    sku, location, version = sku[newer], location[newer], version[newer]
+    new_on_hand, new_allocated = on_hand[pick][newer], allocated[pick][newer]
+    log = state.adjust_log
+    if log.n and sku.size:
+        cap = inv.location_capacity
+        cells = sku * cap + location
+        log_cells = log["sku"][: log.n] * cap + log["location"][: log.n]
+        order = np.argsort(cells)
+        sorted_cells = cells[order]
+        pos = np.minimum(np.searchsorted(sorted_cells, log_cells), cells.size - 1)
+        hit = sorted_cells[pos] == log_cells
+        if hit.any():
+            target = order[pos]
+            newer_adjust = hit & (log["version"][: log.n] > version[target])
+            np.add.at(new_on_hand, target[newer_adjust], log["on_hand"][: log.n][newer_adjust])
+            np.add.at(new_allocated, target[newer_adjust], log["allocated"][: log.n][newer_adjust])
+            _drop_log_rows(state, np.nonzero(hit & ~newer_adjust)[0])
+    inv.on_hand[sku, location] = new_on_hand
+    inv.allocated[sku, location] = new_allocated
+    inv.safety_stock[sku, location] = safety_stock[pick][newer]
+    inv.set_version[sku, location] = version
+    return np.unique(sku)
+
+
+def _drop_log_rows(state: State, rows: I64) -> None:
+    """Forget adjust-log rows (absorbed by a newer set, or over the cap)."""
+    if rows.size == 0:
+        return
+    log = state.adjust_log
+    keep = np.ones(log.n, dtype=np.bool_)
+    keep[rows] = False
+    ids = list(state.adjust_ids)
+    kept_ids = [event_id for event_id, k in zip(ids, keep.tolist(), strict=True) if k]
+    for name in log.schema:
+        column = log.data[name]
+        column[: int(keep.sum())] = column[: log.n][keep]
+    log.n = int(keep.sum())
+    state.adjust_ids = {event_id: i for i, event_id in enumerate(kept_ids)}
+
+
+def adjust_positions(
+    state: State,
+    sku: I64,
+    location: I64,
+    version: I64,
+    on_hand_delta: I64,
+    allocated_delta: I64,
+    event_ids: Sequence[str],
+) -> tuple[int, I64]:
+    """Apply relative changes, deduplicated by event id; returns (applied, SKUs changed).
+
+    An adjust older than (or as old as) its cell's last set is already counted in that set
+    and is skipped. Applied adjusts enter the log (see ``engine.deltas``).
+    """
+    inv = state.inventory
+    seen = state.adjust_ids
+    fresh_ids: dict[str, int] = {}
+    take = np.fromiter(
+        (e not in seen and fresh_ids.setdefault(e, i) == i for i, e in enumerate(event_ids)),
+        dtype=np.bool_,
+        count=len(event_ids),
+    )
+    take &= version > inv.set_version[sku, location]
+    rows = np.nonzero(take)[0]
+    if rows.size == 0:
+        return 0, np.zeros(0, dtype=np.int64)
+    sku, location = sku[rows], location[rows]
+    np.add.at(inv.on_hand, (sku, location), on_hand_delta[rows])
+    np.add.at(inv.allocated, (sku, location), allocated_delta[rows])
+    log = state.adjust_log
+    new = log.append_blank(rows.size)
+    log["sku"][new] = sku
+    log["location"][new] = location
+    log["version"][new] = version[rows]
+    log["on_hand"][new] = on_hand_delta[rows]
+    log["allocated"][new] = allocated_delta[rows]
+    base = int(new[0])
+    for offset, i in enumerate(rows.tolist()):
+        seen[event_ids[i]] = base + offset
+    if log.n > ADJUST_LOG_LIMIT:
+        _drop_log_rows(state, np.arange(log.n - ADJUST_LOG_LIMIT, dtype=np.int64))
+    return int(rows.size), np.unique(sku)
+
+
+def _columns(state: State, batch: Sequence[Any], sku_of: Interner, loc_of: Interner) -> Any:
+    sku = np.fromiter((sku_of(state, e.sku) for e in batch), np.int64, len(batch))
+    location = np.fromiter((loc_of(state, e.location) for e in batch), np.int64, len(batch))
+    version = np.fromiter((e.version for e in batch), np.int64, len(batch))
+    return sku, location, version
+
+
+def apply_sets(
+    state: State, batch: Sequence[ev.InventorySet], sku_of: Interner, loc_of: Interner
+) -> tuple[int, I64]:
+    """InventorySet events → :func:`set_positions`."""
+    sku, location, version = _columns(state, batch, sku_of, loc_of)
+    before = state.inventory.set_version[sku, location].copy()
+    changed = set_positions(
+        state,
+        sku,
+        location,
+        version,
+        np.fromiter((e.on_hand for e in batch), np.int64, len(batch)),
+        np.fromiter((e.allocated for e in batch), np.int64, len(batch)),
+        np.fromiter((e.safety_stock for e in batch), np.int64, len(batch)),
+    )
+    applied = int((state.inventory.set_version[sku, location] != before).sum())
+    return min(applied, len(batch)), changed
+
+
+def apply_adjusts(
+    state: State, batch: Sequence[ev.InventoryAdjust], sku_of: Interner, loc_of: Interner
+) -> tuple[int, I64]:
+    """InventoryAdjust events → :func:`adjust_positions`."""
+    sku, location, version = _columns(state, batch, sku_of, loc_of)
+    return adjust_positions(
+        state,
+        sku,
+        location,
+        version,
+        np.fromiter((e.on_hand_delta for e in batch), np.int64, len(batch)),
+        np.fromiter((e.allocated_delta for e in batch), np.int64, len(batch)),
+        [e.event_id for e in batch],
+    )
+
+
+def apply_inbound(
+    state: State, batch: Sequence[ev.InboundSet], sku_of: Interner, loc_of: Interner
+) -> tuple[int, I64]:
+    """Replace the receipt schedules of SKU-locations whose InboundSet is newer."""
+    from engine.deltas import day_number  # local: deltas imports this module
+
+    newest: dict[tuple[int, int], ev.InboundSet] = {}
+    for e in batch:
+        cell = (sku_of(state, e.sku), loc_of(state, e.location))
+        held = newest.get(cell)
+        if held is None or e.version > held.version:
+            newest[cell] = e
+    winners = {
+        cell: e for cell, e in newest.items() if e.version > state.inbound_versions.get(cell, -1)
+    }
+    if not winners:
+        return 0, np.zeros(0, dtype=np.int64)
+    keys = state.inbound_keys
+    drop_sku = keys >> 32
+    drop_loc = keys & _LOC_MASK
+    cells = np.array(list(winners), dtype=np.int64).reshape(-1, 2)
+    cap = 1 << 12
+    dropped = np.isin(drop_sku * cap + drop_loc, cells[:, 0] * cap + cells[:, 1])
+    new_keys: list[int] = []
+    new_qty: list[int] = []
+    for (sku, location), e in winners.items():
+        state.inbound_versions[(sku, location)] = e.version
+        for date, qty in e.receipts:
+            new_keys.append(int(inbound_key(sku, day_number(date), location)))
+            new_qty.append(qty)
+    kept_keys, kept_qty = keys[~dropped], state.inbound_qty[~dropped]
+    add_keys = np.array(new_keys, dtype=np.int64)
+    add_qty = np.array(new_qty, dtype=np.int64)
+    order = np.argsort(add_keys, kind="stable")
+    add_keys, add_qty = add_keys[order], add_qty[order]
+    # Same key twice (two receipts on one day) stays as two rows; order is stable.
+    pos = np.searchsorted(kept_keys, add_keys, side="right")
+    state.inbound_keys = np.insert(kept_keys, pos, add_keys)
+    state.inbound_qty = np.insert(kept_qty, pos, add_qty)
+    return len(winners), np.unique(cells[:, 0])
+
+
+def _hold_delta(state: State, hold: Hold, sign: int) -> None:
+    np.add.at(state.inventory.held, (hold.sku, hold.location), sign * hold.qty)
+
+
+def expire_holds(state: State, clock_ms: int) -> list[int]:
+    """Release every active hold whose expiry is at or before ``clock_ms``."""
+    changed: list[int] = []
+    for hold in state.holds.values():
+        if hold.active and hold.expires_at_ms <= clock_ms:
+            hold.active = False
+            _hold_delta(state, hold, -1)
+            changed.extend(hold.sku.tolist())
+    return changed
+
+
+def place_hold(
+    state: State, e: ev.HoldPlace, clock_ms: int, sku_of: Interner, loc_of: Interner
+) -> str | None:
+    """Place a hold, or return why not. Same key and same lines: the same hold, unchanged."""
+    fingerprint = tuple(sorted((sku, loc, qty) for sku, loc, qty in e.lines))
+    existing = state.holds.get(e.hold_key)
+    if existing is not None:
+        if existing.fingerprint != fingerprint:
+            return f"hold_key: {e.hold_key!r} was already used with other lines"
+        return None
+    sku = np.array([sku_of(state, line[0]) for line in e.lines], dtype=np.int64)
+    location = np.array([loc_of(state, line[1]) for line in e.lines], dtype=np.int64)
+    qty = np.array([line[2] for line in e.lines], dtype=np.int64)
+    placed = e.ts_ms or clock_ms
+    hold = Hold(e.hold_key, sku, location, qty, placed + e.ttl_ms, fingerprint, placed)
+    state.holds[e.hold_key] = hold
+    if hold.expires_at_ms > clock_ms:
+        _hold_delta(state, hold, +1)
+    else:
+        hold.active = False
+    return None
+
+
+def release_hold(state: State, hold_key: str) -> None:
+    """Release a hold early; releasing an unknown or inactive hold changes nothing."""
+    hold = state.holds.get(hold_key)
+    if hold is not None and hold.active:
+        hold.active = False
+        _hold_delta(state, hold, -1)

@@ -1,0 +1,106 @@
+"""Exact money arithmetic on integer arrays (DESIGN §3).
+
+Amounts are ``int64`` micros (10^-6 of the currency's major unit). Rounding is half away from
+zero. A product that does not fit in ``int64`` is detected before it can wrap and computed
+exactly with Python integers for those lines only; a *result* that does not fit is reported
+through a mask so the caller can flag the line instead of returning a wrong number.
+Floats never hold money here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.errors import InvalidInput
+
+__all__ = [
+    "CURRENCY_EXPONENTS",
+    "INT64_MAX",
+    "MICROS",
+    "div_round",
+    "micros_per_minor_unit",
+    "mul_div_round",
+    "round_scalar",
+]
+
+I64 = npt.NDArray[np.int64]
+MICROS = 1_000_000
+INT64_MAX = np.iinfo(np.int64).max
+
+#: ISO 4217 minor-unit exponents. Currencies not listed default to 2.
+CURRENCY_EXPONENTS: dict[str, int] = {
+    "BHD": 3, "BIF": 0, "CLF": 4, "CLP": 0, "DJF": 0, "GNF": 0, "IQD": 3, "ISK": 0,
+    "JOD": 3, "JPY": 0, "KMF": 0, "KRW": 0, "KWD": 3, "LYD": 3, "OMR": 3, "PYG": 0,
+    "RWF": 0, "TND": 3, "UGX": 0, "UYI": 0, "UYW": 4, "VND": 0, "VUV": 0, "XAF": 0,
+    "XOF": 0, "XPF": 0,
+}  # fmt: skip
+
+
+def micros_per_minor_unit(currency: str) -> int:
+    """How many micros make one minor unit of ``currency`` (USD → 10,000; JPY → 1,000,000)."""
+    exponent = CURRENCY_EXPONENTS.get(currency, 2)
+    if exponent > 6:
+        raise InvalidInput("currency", f"{currency} has {exponent} decimals", "at most 6")
+    return int(10 ** (6 - exponent))
+
+
+def round_scalar(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded half away from zero; exact Python ints."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    quotient, remainder = divmod(abs(numerator), denominator)
+    if 2 * remainder >= denominator:
+        quotient += 1
+    return quotient if numerator >= 0 else -quotient
+
+
+def div_round(numerator: I64, denominator: I64) -> I64:
+    """Element-wise ``numerator / denominator`` rounded half away from zero.
+
+    ``denominator`` must be positive and below 2^62 (so ``2 * remainder`` cannot wrap).
+    """
+    magnitude = np.abs(numerator)
+    quotient, remainder = np.divmod(magnitude, denominator)
+    quotient += 2 * remainder >= denominator
+    return np.where(numerator < 0, -quotient, quotient)
+
+
+def _fits_product(a: I64, b: I64) -> npt.NDArray[np.bool_]:
+    """True where ``a * b`` fits in int64 (checked by division, never by wrapping)."""
+    limit = INT64_MAX // np.maximum(np.abs(b), 1)
+    return np.abs(a) <= limit
+
+
+def mul_div_round(
+    a: I64, b: I64, denominator: I64, step: int = 1
+) -> tuple[I64, npt.NDArray[np.bool_]]:
+    """``round(a * b / denominator / step) * step`` exactly, element-wise.
+
+    ``step`` rounds to a coarser unit (micros per minor unit for extended amounts).
+    Returns ``(result, ok)``; where ``ok`` is False the exact result does not fit in int64
+    micros and ``result`` holds 0 there. Rows whose intermediate product would overflow are
+    computed with Python integers (rare: huge quantity times huge price). O(n).
+    """
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    den = np.asarray(denominator, dtype=np.int64) * step
+    fits = _fits_product(a, b)
+    if fits.all():
+        return div_round(a * b, den) * step, np.ones(a.shape, dtype=np.bool_)
+    result = np.zeros(np.broadcast(a, b, den).shape, dtype=np.int64)
+    ok = np.ones(result.shape, dtype=np.bool_)
+    small = np.nonzero(fits)[0]
+    if small.size:
+        sa, sb = np.broadcast_to(a, result.shape)[small], np.broadcast_to(b, result.shape)[small]
+        result[small] = div_round(sa * sb, np.broadcast_to(den, result.shape)[small]) * step
+    big_a = np.broadcast_to(a, result.shape)
+    big_b = np.broadcast_to(b, result.shape)
+    big_den = np.broadcast_to(den, result.shape)
+    for row in np.nonzero(~fits)[0].tolist():  # rare overflow rows only
+        exact = round_scalar(int(big_a[row]) * int(big_b[row]), int(big_den[row])) * step
+        if -INT64_MAX <= exact <= INT64_MAX:
+            result[row] = exact
+        else:
+            ok[row] = False
+    return result, ok

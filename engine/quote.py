@@ -1,0 +1,227 @@
+"""Batch evaluation: price and availability for a batch of lines from one state version.
+
+:func:`quote` is what the API's Quote, GetPrices and GetAvailability call. It resolves codes
+in bulk, converts UoMs, checks sell rules, prices (``engine.pricing``), computes ATP
+(``engine.atp``) and applies the account's disclosure policy on the way out — all as arrays,
+with per-line statuses so one bad line never fails the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.atp import Availability, availability, location_set
+from engine.catalog import MAX_BASE_QTY, SellRules, sell_rules, uom_factors
+from engine.contexts import account_context
+from engine.errors import InvalidInput, LimitExceeded, UnknownCode
+from engine.money import micros_per_minor_unit
+from engine.pricing import Policy, PriceResult, price_lines
+from engine.state import Disclosure, ItemStatus, State
+
+__all__ = [
+    "AsOf",
+    "Bucket",
+    "LineStatus",
+    "QuoteResult",
+    "disclose",
+    "quote",
+]
+
+I64 = npt.NDArray[np.int64]
+DEFAULT_MAX_LINES = 5_000
+
+
+class LineStatus(IntEnum):
+    """Per-line outcome; only OK lines carry a price."""
+
+    OK = 0
+    UNKNOWN_SKU = 1
+    UNKNOWN_UOM = 2
+    ITEM_BLOCKED = 3
+    NO_PRICE = 4
+    QTY_OUT_OF_RANGE = 5
+    AMOUNT_OVERFLOW = 6
+
+
+class Bucket(IntEnum):
+    """Stock buckets for the BUCKETS disclosure policy."""
+
+    OUT = 0
+    LOW = 1
+    IN_STOCK = 2
+
+
+@dataclass(frozen=True, slots=True)
+class AsOf:
+    """How fresh an answer is: state version, last applied id per stream, newest source time."""
+
+    version: int
+    stream_ids: dict[str, str]
+    newest_ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteResult:
+    """Columnar answer: row i answers line i."""
+
+    as_of: AsOf
+    account: int
+    currency: str
+    sku: I64  # -1 where unknown
+    status: npt.NDArray[np.int8]
+    base_qty: I64
+    factor: I64
+    sell: SellRules
+    prices: PriceResult | None
+    stock: Availability | None
+    disclosure: Disclosure
+    shown_available: I64 | None  # (n, L) after disclosure; -1 where hidden
+    bucket: npt.NDArray[np.int8] | None  # (n, L) Bucket
+
+
+def disclose(mode: Disclosure, cap: int, values: I64) -> tuple[I64, npt.NDArray[np.int8]]:
+    """Apply a disclosure policy to clipped quantities: (shown, bucket).
+
+    EXACT shows the number; CAPPED shows at most ``cap``; BUCKETS hides the number (-1) and
+    gives OUT (0), LOW (≤ cap) or IN_STOCK. Stored numbers are never changed.
+    """
+    bucket = np.where(values <= 0, Bucket.OUT, np.where(values <= cap, Bucket.LOW, Bucket.IN_STOCK))
+    if mode == Disclosure.EXACT:
+        shown = values
+    elif mode == Disclosure.CAPPED:
+        shown = np.minimum(values, cap)
+    else:
+        shown = np.full(values.shape, -1, dtype=np.int64)
+    return shown, bucket.astype(np.int8)
+
+
+def quote(
+    state: State,
+    *,
+    account: str,
+    skus: Sequence[str],
+    qty: Sequence[int] | I64,
+    uoms: Sequence[str] | None = None,
+    currency: str | None = None,
+    pricing_date: int,
+    today: int | None = None,
+    locations: Sequence[str] | None = None,
+    region: str | None = None,
+    policy: Policy = Policy.PRIORITY,
+    explain: bool = False,
+    with_prices: bool = True,
+    with_availability: bool = True,
+    max_lines: int = DEFAULT_MAX_LINES,
+) -> QuoteResult:
+    """Price and check availability of a batch of lines for ``account``.
+
+    ``qty`` is per line in the line's UoM (``uoms``: '' or None means the base UoM).
+    Dates are days since 1970-01-01; ``today`` defaults to ``pricing_date``. Raises
+    :class:`InvalidInput` / :class:`UnknownCode` only for request-level problems (account,
+    currency, locations, sizes); line problems are statuses.
+    """
+    n = len(skus)
+    if n == 0:
+        raise InvalidInput("lines", "no lines", "at least 1")
+    if n > max_lines:
+        raise LimitExceeded("lines", f"{n} lines", f"at most {max_lines} per request")
+    if uoms is not None and len(uoms) != n:
+        raise InvalidInput("uoms", f"{len(uoms)} UoMs for {n} lines")
+    quantities = np.asarray(qty, dtype=np.int64)
+    if quantities.shape != (n,):
+        raise InvalidInput("qty", f"{quantities.size} quantities for {n} lines")
+    account_id = state.accounts.get(account)
+    if account_id < 0 or state.account_rows["version"][account_id] < 0:
+        raise UnknownCode("account", account)
+    currency_code = currency or state.currencies.code(
+        int(state.account_rows["currency"][account_id])
+    )
+    currency_id = state.currencies.get(currency_code)
+    micros_per_minor = micros_per_minor_unit(currency_code)
+    today = pricing_date if today is None else today
+
+    sku = state.skus.lookup(skus)
+    known = sku >= 0
+    safe_sku = np.maximum(sku, 0)
+    item_status = np.where(known, state.items["status"][safe_sku], ItemStatus.UNKNOWN)
+    uom_id = state.uoms.lookup(uoms) if uoms is not None else np.full(n, -1, dtype=np.int64)
+    if uoms is not None:
+        blank = np.fromiter(map(bool, uoms), dtype=np.bool_, count=n)
+        uom_id = np.where(blank, uom_id, -1)
+        unknown_uom = blank & (uom_id < 0)
+    else:
+        unknown_uom = np.zeros(n, dtype=np.bool_)
+    factor = np.where(unknown_uom, 0, uom_factors(state, sku, uom_id))
+    qty_ok = (quantities >= 0) & (quantities <= MAX_BASE_QTY // np.maximum(factor, 1))
+    base_qty = np.where(qty_ok, quantities * np.maximum(factor, 1), 0)
+
+    status = np.select(
+        [
+            item_status == ItemStatus.UNKNOWN,
+            factor == 0,
+            ~qty_ok,
+            item_status == ItemStatus.BLOCKED,
+        ],
+        [
+            LineStatus.UNKNOWN_SKU,
+            LineStatus.UNKNOWN_UOM,
+            LineStatus.QTY_OUT_OF_RANGE,
+            LineStatus.ITEM_BLOCKED,
+        ],
+        LineStatus.OK,
+    ).astype(np.int8)
+    sell = sell_rules(state, safe_sku, base_qty, factor)
+
+    prices = None
+    if with_prices:
+        if currency_id < 0:
+            prices = None
+            status = np.where(status == LineStatus.OK, LineStatus.NO_PRICE, status).astype(np.int8)
+        else:
+            ctx = account_context(state, account_id, currency_id, pricing_date)
+            items = state.items
+            prices = price_lines(
+                state,
+                ctx,
+                safe_sku,
+                base_qty,
+                np.maximum(factor, 1),
+                items["min_order_qty"][safe_sku],
+                items["order_multiple"][safe_sku],
+                micros_per_minor,
+                policy,
+                explain,
+            )
+            ok = status == LineStatus.OK
+            status = np.select(
+                [ok & ~prices.priced, ok & prices.overflow],
+                [LineStatus.NO_PRICE, LineStatus.AMOUNT_OVERFLOW],
+                status,
+            ).astype(np.int8)
+
+    stock = shown = bucket = None
+    mode = Disclosure(int(state.account_rows["disclosure"][account_id]))
+    if with_availability:
+        location_ids = location_set(state, locations, region)
+        stock = availability(state, safe_sku, base_qty, location_ids, today)
+        cap = int(state.account_rows["disclosure_cap"][account_id])
+        shown, bucket = disclose(mode, cap, stock.available_now)
+        unknown = np.nonzero(item_status == ItemStatus.UNKNOWN)[0]
+        if unknown.size:  # row 0 stood in for them: answer "nothing" instead
+            for block in (stock.available_now, shown):
+                block[unknown] = 0 if block is stock.available_now or mode != Disclosure.BUCKETS else -1
+            stock.oversold[unknown] = False
+            stock.network_available[unknown] = 0
+            stock.earliest_date[unknown] = -1
+            stock.date_source[unknown] = 0
+            bucket[unknown] = Bucket.OUT
+    as_of = AsOf(state.version, dict(state.stream_ids), state.newest_ts_ms)
+    return QuoteResult(
+        as_of, account_id, currency_code, sku, status, base_qty, factor, sell,
+        prices, stock, mode, shown, bucket,
+    )  # fmt: skip

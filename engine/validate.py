@@ -1,0 +1,214 @@
+"""Validation of change events: a reason naming the field and the limit, or None.
+
+A rejected event goes to the dead-letter stream with this reason (DESIGN §6); the rest of its
+batch is applied. Limits here are the engine's storage limits (``engine.state``) and the
+quantity and money bounds that keep every product inside int64 (``engine.money``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from engine import events as ev
+from engine.catalog import MAX_BASE_QTY, MAX_UOM_FACTOR
+from engine.codes import validate_code
+from engine.errors import InvalidInput
+from engine.state import MAX_GROUPS_PER_ACCOUNT, MAX_TIERS, MAX_UOMS
+
+__all__ = [
+    "MAX_BPS_COST_PLUS",
+    "MAX_HOLD_LINES",
+    "MAX_HOLD_TTL_MS",
+    "MAX_PRICE_MICROS",
+    "MAX_RECEIPTS",
+    "event_problem",
+]
+
+MAX_PRICE_MICROS = 10**13  # 10 million per unit: keeps price × (10000 + bps) in int64
+MAX_BPS_COST_PLUS = 100_000  # a markup of at most 1000%
+MAX_RECEIPTS = 1_000  # inbound receipts per SKU-location
+MAX_HOLD_LINES = 5_000
+MAX_HOLD_TTL_MS = 7 * 86_400_000
+MAX_LEAD_TIME_DAYS = 3_650
+STATUSES = ("ACTIVE", "DISCONTINUED", "BLOCKED")
+KINDS = ("NET", "DISCOUNT", "COST_PLUS")
+DISCLOSURES = ("EXACT", "CAPPED", "BUCKETS")
+
+
+def _int(field: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(field, f"must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise InvalidInput(field, f"{value} out of range", f"{low}..{high}")
+
+
+def _date(field: str, value: Any) -> None:
+    if value is not None and not isinstance(value, dt.date):
+        raise InvalidInput(field, f"must be a date, got {value!r}")
+
+
+def _codes(kind: str, field: str, values: Iterable[Any], most: int) -> None:
+    values = list(values)
+    if len(values) > most:
+        raise InvalidInput(field, f"{len(values)} entries", f"at most {most}")
+    for i, value in enumerate(values):
+        validate_code(kind, value, f"{field}[{i}]")
+
+
+def _window(start: dt.date | None, end: dt.date | None) -> None:
+    _date("valid_from", start)
+    _date("valid_to", end)
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput("valid_to", f"{end} is not after valid_from {start}")
+
+
+def _tiers(tiers: Any, low: int, high: int, what: str) -> None:
+    if not tiers:
+        raise InvalidInput("tiers", "empty", f"1..{MAX_TIERS} tiers")
+    if len(tiers) > MAX_TIERS:
+        raise InvalidInput("tiers", f"{len(tiers)} tiers", f"at most {MAX_TIERS}")
+    previous = -1
+    for i, tier in enumerate(tiers):
+        if not isinstance(tier, (tuple, list)) or len(tier) != 2:
+            raise InvalidInput(f"tiers[{i}]", "must be a pair (min_qty, value)")
+        minimum, value = tier
+        _int(f"tiers[{i}].min_qty", minimum, 0, MAX_BASE_QTY)
+        _int(f"tiers[{i}].{what}", value, low, high)
+        if minimum <= previous:
+            raise InvalidInput(f"tiers[{i}].min_qty", "minimums must strictly increase")
+        previous = minimum
+
+
+def _check(event: Any) -> None:
+    _int("version", event.version, 0, 2**63 - 1)
+    _int("ts_ms", event.ts_ms, 0, 2**63 - 1)
+    if isinstance(event, ev.ItemUpsert):
+        validate_code("sku", event.sku)
+        if event.status not in STATUSES:
+            raise InvalidInput("status", f"{event.status!r} unknown", "|".join(STATUSES))
+        validate_code("uom", event.base_uom, "base_uom")
+        if len(event.uoms) > MAX_UOMS - 1:
+            raise InvalidInput("uoms", f"{len(event.uoms)} alternates", f"at most {MAX_UOMS - 1}")
+        for code, factor in event.uoms.items():
+            validate_code("uom", code, "uoms")
+            if code == event.base_uom:
+                raise InvalidInput(f"uoms.{code}", "repeats the base UoM")
+            _int(f"uoms.{code}", factor, 1, MAX_UOM_FACTOR)
+        _int("min_order_qty", event.min_order_qty, 0, MAX_BASE_QTY)
+        _int("order_multiple", event.order_multiple, 1, MAX_BASE_QTY)
+        if event.product_group is not None:
+            validate_code("product_group", event.product_group)
+        if event.replacement_cost_micros is not None:
+            _int("replacement_cost_micros", event.replacement_cost_micros, 0, MAX_PRICE_MICROS)
+        validate_code("currency", event.cost_currency, "cost_currency")
+        if event.lead_time_days is not None:
+            _int("lead_time_days", event.lead_time_days, 0, MAX_LEAD_TIME_DAYS)
+    elif isinstance(event, ev.ProductGroupUpsert):
+        validate_code("product_group", event.product_group)
+        if event.parent is not None:
+            validate_code("product_group", event.parent, "parent")
+    elif isinstance(event, ev.LocationUpsert):
+        validate_code("location", event.location)
+    elif isinstance(event, ev.RegionUpsert):
+        validate_code("region", event.region)
+        _codes("location", "locations", event.locations, 4096)
+    elif isinstance(event, ev.AccountUpsert):
+        validate_code("account", event.account)
+        if event.parent is not None:
+            validate_code("account", event.parent, "parent")
+            if event.parent == event.account:
+                raise InvalidInput("parent", "an account cannot be its own parent")
+        _codes("price_group", "price_groups", event.price_groups, MAX_GROUPS_PER_ACCOUNT)
+        if event.price_list is not None:
+            validate_code("price_list", event.price_list)
+        validate_code("currency", event.currency)
+        if event.disclosure not in DISCLOSURES:
+            raise InvalidInput("disclosure", f"{event.disclosure!r}", "|".join(DISCLOSURES))
+        _int("disclosure_cap", event.disclosure_cap, 0, MAX_BASE_QTY)
+    elif isinstance(event, ev.InventorySet):
+        validate_code("sku", event.sku)
+        validate_code("location", event.location)
+        for name in ("on_hand", "allocated", "safety_stock"):
+            _int(name, getattr(event, name), 0, MAX_BASE_QTY)
+    elif isinstance(event, ev.InventoryAdjust):
+        validate_code("sku", event.sku)
+        validate_code("location", event.location)
+        if not isinstance(event.event_id, str) or not 1 <= len(event.event_id) <= 128:
+            raise InvalidInput("event_id", "must be a string", "1..128 characters")
+        _int("on_hand_delta", event.on_hand_delta, -MAX_BASE_QTY, MAX_BASE_QTY)
+        _int("allocated_delta", event.allocated_delta, -MAX_BASE_QTY, MAX_BASE_QTY)
+    elif isinstance(event, ev.InboundSet):
+        validate_code("sku", event.sku)
+        validate_code("location", event.location)
+        if len(event.receipts) > MAX_RECEIPTS:
+            raise InvalidInput("receipts", f"{len(event.receipts)}", f"at most {MAX_RECEIPTS}")
+        for i, receipt in enumerate(event.receipts):
+            if not isinstance(receipt, (tuple, list)) or len(receipt) != 2:
+                raise InvalidInput(f"receipts[{i}]", "must be a pair (date, qty)")
+            if not isinstance(receipt[0], dt.date):
+                raise InvalidInput(f"receipts[{i}].date", f"must be a date, got {receipt[0]!r}")
+            _int(f"receipts[{i}].qty", receipt[1], 1, MAX_BASE_QTY)
+    elif isinstance(event, (ev.PriceSet, ev.PriceDelete)):
+        validate_code("price_list", event.price_list)
+        validate_code("currency", event.currency)
+        validate_code("sku", event.sku)
+        if isinstance(event, ev.PriceSet):
+            if event.uom is not None:
+                validate_code("uom", event.uom)
+            _tiers(event.tiers, 0, MAX_PRICE_MICROS, "price_micros")
+            _window(event.valid_from, event.valid_to)
+    elif isinstance(event, ev.ContractUpsert):
+        validate_code("contract", event.contract)
+        validate_code("currency", event.currency)
+        _int("priority", event.priority, -(2**31), 2**31 - 1)
+        _window(event.valid_from, event.valid_to)
+        _codes("account", "accounts", event.accounts, 100_000)
+        _codes("price_group", "price_groups", event.price_groups, 10_000)
+    elif isinstance(event, ev.ContractDelete):
+        validate_code("contract", event.contract)
+    elif isinstance(event, (ev.ContractLineSet, ev.ContractLineDelete)):
+        validate_code("contract", event.contract)
+        if (event.sku is None) == (event.product_group is None):
+            raise InvalidInput("sku", "exactly one of sku and product_group must be set")
+        if event.sku is not None:
+            validate_code("sku", event.sku)
+        else:
+            validate_code("product_group", event.product_group)
+        if isinstance(event, ev.ContractLineSet):
+            if event.kind not in KINDS:
+                raise InvalidInput("kind", f"{event.kind!r} unknown", "|".join(KINDS))
+            if event.uom is not None:
+                validate_code("uom", event.uom)
+            high = {"NET": MAX_PRICE_MICROS, "DISCOUNT": 10_000, "COST_PLUS": MAX_BPS_COST_PLUS}
+            what = "price_micros" if event.kind == "NET" else "basis_points"
+            _tiers(event.tiers, 0, high[event.kind], what)
+    elif isinstance(event, ev.HoldPlace):
+        if not isinstance(event.hold_key, str) or not 1 <= len(event.hold_key) <= 128:
+            raise InvalidInput("hold_key", "must be a string", "1..128 characters")
+        if not 1 <= len(event.lines) <= MAX_HOLD_LINES:
+            raise InvalidInput("lines", f"{len(event.lines)} lines", f"1..{MAX_HOLD_LINES}")
+        for i, line in enumerate(event.lines):
+            if not isinstance(line, (tuple, list)) or len(line) != 3:
+                raise InvalidInput(f"lines[{i}]", "must be (sku, location, qty)")
+            validate_code("sku", line[0], f"lines[{i}].sku")
+            validate_code("location", line[1], f"lines[{i}].location")
+            _int(f"lines[{i}].qty", line[2], 1, MAX_BASE_QTY)
+        _int("ttl_ms", event.ttl_ms, 1, MAX_HOLD_TTL_MS)
+    elif isinstance(event, ev.HoldRelease):
+        if not isinstance(event.hold_key, str) or not 1 <= len(event.hold_key) <= 128:
+            raise InvalidInput("hold_key", "must be a string", "1..128 characters")
+    else:
+        raise InvalidInput("event", f"unknown event type {type(event).__name__}")
+
+
+def event_problem(event: Any) -> str | None:
+    """Why ``event`` cannot be applied (a message naming the field), or None if it can."""
+    try:
+        _check(event)
+    except InvalidInput as problem:
+        return str(problem)
+    except (AttributeError, TypeError) as problem:
+        return f"event: malformed {type(event).__name__}: {problem}"
+    return None
