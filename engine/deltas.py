@@ -27,7 +27,7 @@ stream order for versioned events, since each key converges to its highest versi
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -346,7 +346,7 @@ def apply_batch(
             state.pricing_epoch += 1
 
     contracts_before = len(state.contracts)
-    for kinds, setter, index, key_of in (
+    for kinds, setter, key_index, key_of in (
         (
             (ev.PriceSet, ev.PriceDelete),
             _set_price,
@@ -369,15 +369,16 @@ def apply_batch(
         if pending:
             keys = np.fromiter(pending.keys(), dtype=np.int64, count=len(pending))
             rows = np.fromiter(pending.values(), dtype=np.int64, count=len(pending))
-            index.insert(keys, rows)
+            key_index.insert(keys, rows)
     if len(state.contracts) != contracts_before:
         state.pricing_epoch += 1  # cached contexts are sized by the contract count
 
-    for kind, applier in (
+    appliers: tuple[tuple[type, Callable[..., tuple[int, I64]]], ...] = (
         (ev.InventorySet, apply_sets),
         (ev.InventoryAdjust, apply_adjusts),
         (ev.InboundSet, apply_inbound),
-    ):
+    )
+    for kind, applier in appliers:
         batch = [event for _, event in by_type.get(kind, [])]
         if batch:
             applied, skus = applier(state, batch, _sku, _location)

@@ -328,7 +328,7 @@ def price_lines(
     target_group = np.where(
         has_hit & (h_depth > 0), chain[np.arange(n), np.maximum(h_depth - 1, 0)], -1
     ).astype(np.int64)
-    spec = ctx.specificity[h_contract] if hits is not None else empty
+    spec = ctx.specificity[h_contract].astype(np.int64) if hits is not None else empty
     level = np.where(
         has_hit,
         _levels(spec),

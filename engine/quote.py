@@ -214,7 +214,9 @@ def quote(
         unknown = np.nonzero(item_status == ItemStatus.UNKNOWN)[0]
         if unknown.size:  # row 0 stood in for them: answer "nothing" instead
             for block in (stock.available_now, shown):
-                block[unknown] = 0 if block is stock.available_now or mode != Disclosure.BUCKETS else -1
+                block[unknown] = (
+                    0 if block is stock.available_now or mode != Disclosure.BUCKETS else -1
+                )
             stock.oversold[unknown] = False
             stock.network_available[unknown] = 0
             stock.earliest_date[unknown] = -1

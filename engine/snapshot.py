@@ -23,7 +23,7 @@ import time
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -73,9 +73,7 @@ def _meta(state: State) -> dict[str, Any]:
         "region_locations": {str(k): v.tolist() for k, v in state.region_locations.items()},
         "region_versions": {str(k): v for k, v in state.region_versions.items()},
         "contract_accounts": {str(k): list(v) for k, v in state.contract_accounts.items()},
-        "contract_price_groups": {
-            str(k): list(v) for k, v in state.contract_price_groups.items()
-        },
+        "contract_price_groups": {str(k): list(v) for k, v in state.contract_price_groups.items()},
         "adjust_ids": list(state.adjust_ids),
         "holds": [
             {
@@ -195,7 +193,9 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def load(path: str | os.PathLike[str], *, mmap_mode: str = "c", verify: bool = False) -> State:
+def load(
+    path: str | os.PathLike[str], *, mmap_mode: Literal["r", "c"] = "c", verify: bool = False
+) -> State:
     """Load a snapshot directory into a :class:`State`, memory-mapping the arrays.
 
     ``mmap_mode`` "c" maps copy-on-write (the file never changes), "r" read-only (for
