@@ -61,12 +61,13 @@ class CodeTable:
     Lookups of a batch use C-level iteration (``map`` over the dict), not a Python loop.
     """
 
-    __slots__ = ("_codes", "_index", "kind")
+    __slots__ = ("_by_id", "_codes", "_index", "kind")
 
     def __init__(self, kind: str, codes: Iterable[str] = ()) -> None:
         self.kind = kind
         self._codes: list[str] = []
         self._index: dict[str, int] = {}
+        self._by_id: npt.NDArray[np.object_] = np.zeros(1, dtype=object)
         for code in codes:
             self.intern(code)
 
@@ -105,6 +106,16 @@ class CodeTable:
     def code(self, code_id: int) -> str:
         """The code of ``code_id``."""
         return self._codes[code_id]
+
+    def codes_at(self, ids: npt.NDArray[np.int64]) -> list[str]:
+        """Codes of a batch of ids; "" for -1. O(n) C-level gather, no Python loop.
+
+        The id → code array is rebuilt only after the table has grown.
+        """
+        if self._by_id.size != len(self._codes) + 1:
+            self._by_id = np.array([*self._codes, ""], dtype=object)
+        # id -1 indexes the trailing "" slot
+        return self._by_id[ids].tolist()  # type: ignore[no-any-return]
 
     def codes(self) -> list[str]:
         """All codes in id order (a copy)."""

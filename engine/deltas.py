@@ -201,14 +201,15 @@ def _upsert_account(state: State, e: ev.AccountUpsert) -> bool:
     return True
 
 
-def _upsert_contract(state: State, e: ev.ContractUpsert | ev.ContractDelete) -> bool:
+def _upsert_contract(state: State, e: Any) -> bool:
+    # e: ContractUpsert or ContractDelete (duck-typed, told apart by class name)
     contract = state.contracts.intern(e.contract)
     state.ensure_rows()
     rows = state.contract_rows
     if e.version <= rows["version"][contract]:
         return False
     rows["version"][contract] = e.version
-    if isinstance(e, ev.ContractDelete):
+    if type(e).__name__ == "ContractDelete":
         rows["active"][contract] = False
         rows["assign_all"][contract] = False
         state.contract_accounts.pop(contract, None)
@@ -241,7 +242,8 @@ def _keyed_row(columns: Any, index: Any, key: int, pending: dict[int, int]) -> i
     return row
 
 
-def _set_price(state: State, e: ev.PriceSet | ev.PriceDelete, pending: dict[int, int]) -> bool:
+def _set_price(state: State, e: Any, pending: dict[int, int]) -> bool:
+    # e: PriceSet or PriceDelete
     sku = _sku(state, e.sku)
     book = state.price_lists.intern(e.price_list)
     key = int(price_key(book, state.currency_id(e.currency), sku))
@@ -250,8 +252,8 @@ def _set_price(state: State, e: ev.PriceSet | ev.PriceDelete, pending: dict[int,
     if e.version <= prices["version"][row]:
         return False
     prices["version"][row] = e.version
-    prices["active"][row] = isinstance(e, ev.PriceSet)
-    if isinstance(e, ev.PriceSet):
+    prices["active"][row] = type(e).__name__ == "PriceSet"
+    if type(e).__name__ == "PriceSet":
         prices["uom"][row] = -1 if e.uom is None else state.uoms.intern(e.uom)
         prices["valid_from"][row] = day_number(e.valid_from, 0)
         prices["valid_to"][row] = day_number(e.valid_to, NO_END)
@@ -260,9 +262,8 @@ def _set_price(state: State, e: ev.PriceSet | ev.PriceDelete, pending: dict[int,
     return True
 
 
-def _set_line(
-    state: State, e: ev.ContractLineSet | ev.ContractLineDelete, pending: dict[int, int]
-) -> bool:
+def _set_line(state: State, e: Any, pending: dict[int, int]) -> bool:
+    # e: ContractLineSet or ContractLineDelete
     contract = state.contracts.intern(e.contract)
     state.ensure_rows()
     if e.sku is not None:
@@ -280,8 +281,8 @@ def _set_line(
     lines["version"][row] = e.version
     lines["contract"][row] = contract
     lines["target"][row] = target
-    lines["active"][row] = isinstance(e, ev.ContractLineSet)
-    if isinstance(e, ev.ContractLineSet):
+    lines["active"][row] = type(e).__name__ == "ContractLineSet"
+    if type(e).__name__ == "ContractLineSet":
         lines["kind"][row] = LineKind[e.kind]
         lines["uom"][row] = -1 if e.uom is None else state.uoms.intern(e.uom)
         lines["n_tiers"][row] = len(e.tiers)
@@ -289,16 +290,16 @@ def _set_line(
     return True
 
 
-_MASTER: dict[type, Any] = {
-    ev.ProductGroupUpsert: (_upsert_group, lambda e: e.product_group),
-    ev.ItemUpsert: (_upsert_item, lambda e: e.sku),
-    ev.LocationUpsert: (_upsert_location, lambda e: e.location),
-    ev.RegionUpsert: (_upsert_region, lambda e: e.region),
-    ev.AccountUpsert: (_upsert_account, lambda e: e.account),
-    ev.ContractUpsert: (_upsert_contract, lambda e: e.contract),
-    ev.ContractDelete: (_upsert_contract, lambda e: e.contract),
+_MASTER: dict[str, Any] = {
+    "ProductGroupUpsert": (_upsert_group, lambda e: e.product_group),
+    "ItemUpsert": (_upsert_item, lambda e: e.sku),
+    "LocationUpsert": (_upsert_location, lambda e: e.location),
+    "RegionUpsert": (_upsert_region, lambda e: e.region),
+    "AccountUpsert": (_upsert_account, lambda e: e.account),
+    "ContractUpsert": (_upsert_contract, lambda e: e.contract),
+    "ContractDelete": (_upsert_contract, lambda e: e.contract),
 }
-_PRICING_EPOCH = (ev.AccountUpsert, ev.ContractUpsert, ev.ContractDelete, ev.ProductGroupUpsert)
+_PRICING_EPOCH = ("AccountUpsert", "ContractUpsert", "ContractDelete", "ProductGroupUpsert")
 
 
 def apply_batch(
@@ -315,7 +316,7 @@ def apply_batch(
     one per call. Invalid events are rejected with a reason and skipped; the rest applies.
     """
     result = ApplyResult(version=state.version + 1)
-    by_type: dict[type, list[tuple[int, Any]]] = {}
+    by_type: dict[str, list[tuple[int, Any]]] = {}
     holds: list[tuple[int, Any]] = []
     newest_ts = state.newest_ts_ms
     for index, event in enumerate(events):
@@ -324,10 +325,11 @@ def apply_batch(
             result.rejected.append((index, problem))
             continue
         newest_ts = max(newest_ts, event.ts_ms)
-        if isinstance(event, (ev.HoldPlace, ev.HoldRelease)):
+        kind = type(event).__name__
+        if kind in ("HoldPlace", "HoldRelease"):
             holds.append((index, event))
         else:
-            by_type.setdefault(type(event), []).append((index, event))
+            by_type.setdefault(kind, []).append((index, event))
     clock = max(state.clock_ms, clock_ms if clock_ms is not None else newest_ts)
 
     def count(applied: bool) -> None:
@@ -348,13 +350,13 @@ def apply_batch(
     contracts_before = len(state.contracts)
     for kinds, setter, key_index, key_of in (
         (
-            (ev.PriceSet, ev.PriceDelete),
+            ("PriceSet", "PriceDelete"),
             _set_price,
             state.price_index,
             lambda e: (e.price_list, e.currency, e.sku),
         ),
         (
-            (ev.ContractLineSet, ev.ContractLineDelete),
+            ("ContractLineSet", "ContractLineDelete"),
             _set_line,
             state.line_index,
             lambda e: (e.contract, e.sku, e.product_group),
@@ -373,10 +375,10 @@ def apply_batch(
     if len(state.contracts) != contracts_before:
         state.pricing_epoch += 1  # cached contexts are sized by the contract count
 
-    appliers: tuple[tuple[type, Callable[..., tuple[int, I64]]], ...] = (
-        (ev.InventorySet, apply_sets),
-        (ev.InventoryAdjust, apply_adjusts),
-        (ev.InboundSet, apply_inbound),
+    appliers: tuple[tuple[str, Callable[..., tuple[int, I64]]], ...] = (
+        ("InventorySet", apply_sets),
+        ("InventoryAdjust", apply_adjusts),
+        ("InboundSet", apply_inbound),
     )
     for kind, applier in appliers:
         batch = [event for _, event in by_type.get(kind, [])]
@@ -388,7 +390,7 @@ def apply_batch(
 
     result.skus_changed.update(expire_holds(state, clock))
     for index, event in holds:
-        if isinstance(event, ev.HoldPlace):
+        if type(event).__name__ == "HoldPlace":
             problem = place_hold(state, event, clock, _sku, _location)
             if problem is not None:
                 result.rejected.append((index, problem))

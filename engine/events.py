@@ -20,6 +20,11 @@ ContractUpsert/Delete  contract
 ContractLineSet/Delete (contract, sku or product_group)
 =====================  ==========================================
 
+The engine dispatches on the *class name* and reads fields by attribute, so any object
+with a class of the same name and the same fields is an event: ``loaders.events`` decodes
+the wire format straight into msgspec Structs generated from these classes (same names,
+same fields), skipping a copy per event on the hot ingest path.
+
 ``ProductGroupUpsert`` is not in DESIGN §6; it carries the product-group parent chain that
 group contract lines resolve through. Holds are decided in stream order, not by version.
 """

@@ -11,7 +11,6 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from engine import events as ev
 from engine.catalog import MAX_BASE_QTY, MAX_UOM_FACTOR
 from engine.codes import validate_code
 from engine.errors import InvalidInput
@@ -82,9 +81,10 @@ def _tiers(tiers: Any, low: int, high: int, what: str) -> None:
 
 
 def _check(event: Any) -> None:
+    kind = type(event).__name__  # dispatch by name: see engine.events on duck-typed events
     _int("version", event.version, 0, 2**63 - 1)
     _int("ts_ms", event.ts_ms, 0, 2**63 - 1)
-    if isinstance(event, ev.ItemUpsert):
+    if kind == "ItemUpsert":
         validate_code("sku", event.sku)
         if event.status not in STATUSES:
             raise InvalidInput("status", f"{event.status!r} unknown", "|".join(STATUSES))
@@ -105,16 +105,16 @@ def _check(event: Any) -> None:
         validate_code("currency", event.cost_currency, "cost_currency")
         if event.lead_time_days is not None:
             _int("lead_time_days", event.lead_time_days, 0, MAX_LEAD_TIME_DAYS)
-    elif isinstance(event, ev.ProductGroupUpsert):
+    elif kind == "ProductGroupUpsert":
         validate_code("product_group", event.product_group)
         if event.parent is not None:
             validate_code("product_group", event.parent, "parent")
-    elif isinstance(event, ev.LocationUpsert):
+    elif kind == "LocationUpsert":
         validate_code("location", event.location)
-    elif isinstance(event, ev.RegionUpsert):
+    elif kind == "RegionUpsert":
         validate_code("region", event.region)
         _codes("location", "locations", event.locations, 4096)
-    elif isinstance(event, ev.AccountUpsert):
+    elif kind == "AccountUpsert":
         validate_code("account", event.account)
         if event.parent is not None:
             validate_code("account", event.parent, "parent")
@@ -127,19 +127,19 @@ def _check(event: Any) -> None:
         if event.disclosure not in DISCLOSURES:
             raise InvalidInput("disclosure", f"{event.disclosure!r}", "|".join(DISCLOSURES))
         _int("disclosure_cap", event.disclosure_cap, 0, MAX_BASE_QTY)
-    elif isinstance(event, ev.InventorySet):
+    elif kind == "InventorySet":
         validate_code("sku", event.sku)
         validate_code("location", event.location)
         for name in ("on_hand", "allocated", "safety_stock"):
             _int(name, getattr(event, name), 0, MAX_BASE_QTY)
-    elif isinstance(event, ev.InventoryAdjust):
+    elif kind == "InventoryAdjust":
         validate_code("sku", event.sku)
         validate_code("location", event.location)
         if not isinstance(event.event_id, str) or not 1 <= len(event.event_id) <= 128:
             raise InvalidInput("event_id", "must be a string", "1..128 characters")
         _int("on_hand_delta", event.on_hand_delta, -MAX_BASE_QTY, MAX_BASE_QTY)
         _int("allocated_delta", event.allocated_delta, -MAX_BASE_QTY, MAX_BASE_QTY)
-    elif isinstance(event, ev.InboundSet):
+    elif kind == "InboundSet":
         validate_code("sku", event.sku)
         validate_code("location", event.location)
         if len(event.receipts) > MAX_RECEIPTS:
@@ -150,25 +150,25 @@ def _check(event: Any) -> None:
             if not isinstance(receipt[0], dt.date):
                 raise InvalidInput(f"receipts[{i}].date", f"must be a date, got {receipt[0]!r}")
             _int(f"receipts[{i}].qty", receipt[1], 1, MAX_BASE_QTY)
-    elif isinstance(event, (ev.PriceSet, ev.PriceDelete)):
+    elif kind in ("PriceSet", "PriceDelete"):
         validate_code("price_list", event.price_list)
         validate_code("currency", event.currency)
         validate_code("sku", event.sku)
-        if isinstance(event, ev.PriceSet):
+        if kind == "PriceSet":
             if event.uom is not None:
                 validate_code("uom", event.uom)
             _tiers(event.tiers, 0, MAX_PRICE_MICROS, "price_micros")
             _window(event.valid_from, event.valid_to)
-    elif isinstance(event, ev.ContractUpsert):
+    elif kind == "ContractUpsert":
         validate_code("contract", event.contract)
         validate_code("currency", event.currency)
         _int("priority", event.priority, -(2**31), 2**31 - 1)
         _window(event.valid_from, event.valid_to)
         _codes("account", "accounts", event.accounts, 100_000)
         _codes("price_group", "price_groups", event.price_groups, 10_000)
-    elif isinstance(event, ev.ContractDelete):
+    elif kind == "ContractDelete":
         validate_code("contract", event.contract)
-    elif isinstance(event, (ev.ContractLineSet, ev.ContractLineDelete)):
+    elif kind in ("ContractLineSet", "ContractLineDelete"):
         validate_code("contract", event.contract)
         if (event.sku is None) == (event.product_group is None):
             raise InvalidInput("sku", "exactly one of sku and product_group must be set")
@@ -176,7 +176,7 @@ def _check(event: Any) -> None:
             validate_code("sku", event.sku)
         else:
             validate_code("product_group", event.product_group)
-        if isinstance(event, ev.ContractLineSet):
+        if kind == "ContractLineSet":
             if event.kind not in KINDS:
                 raise InvalidInput("kind", f"{event.kind!r} unknown", "|".join(KINDS))
             if event.uom is not None:
@@ -184,7 +184,7 @@ def _check(event: Any) -> None:
             high = {"NET": MAX_PRICE_MICROS, "DISCOUNT": 10_000, "COST_PLUS": MAX_BPS_COST_PLUS}
             what = "price_micros" if event.kind == "NET" else "basis_points"
             _tiers(event.tiers, 0, high[event.kind], what)
-    elif isinstance(event, ev.HoldPlace):
+    elif kind == "HoldPlace":
         if not isinstance(event.hold_key, str) or not 1 <= len(event.hold_key) <= 128:
             raise InvalidInput("hold_key", "must be a string", "1..128 characters")
         if not 1 <= len(event.lines) <= MAX_HOLD_LINES:
@@ -196,7 +196,7 @@ def _check(event: Any) -> None:
             validate_code("location", line[1], f"lines[{i}].location")
             _int(f"lines[{i}].qty", line[2], 1, MAX_BASE_QTY)
         _int("ttl_ms", event.ttl_ms, 1, MAX_HOLD_TTL_MS)
-    elif isinstance(event, ev.HoldRelease):
+    elif kind == "HoldRelease":
         if not isinstance(event.hold_key, str) or not 1 <= len(event.hold_key) <= 128:
             raise InvalidInput("hold_key", "must be a string", "1..128 characters")
     else:

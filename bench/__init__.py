@@ -1,0 +1,1 @@
+"""Benchmarks: seeded data generator, load generator, baselines and reports."""

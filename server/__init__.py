@@ -1,0 +1,1 @@
+"""gRPC server: services, protobuf conversion, auth, limits, health, CLI wiring."""
