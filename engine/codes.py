@@ -50,8 +50,8 @@ def validate_code(kind: str, code: object, field: str | None = None) -> str:
         raise InvalidInput(name, f"{code!r} is not printable ASCII without edge blanks")
     if kind in ("uom", "currency") and code != code.upper():
         raise InvalidInput(name, f"{code!r} must be upper case")
-    if kind == "currency" and not code.isalpha():
-        raise InvalidInput(name, f"{code!r} is not an ISO 4217 alpha-3 code")
+    if kind == "currency" and not (len(code) == 3 and code.isalpha()):
+        raise InvalidInput(name, f"{code!r} is not an ISO 4217 alpha-3 code", "3 letters")
     return code
 
 

@@ -66,6 +66,9 @@ class AccountContext:
     rank: npt.NDArray[np.int32]
     specificity: npt.NDArray[np.int32]
     candidates: npt.NDArray[np.int64]  # candidate contract ids, best rank first
+    # position of each contract's *code* in sorted order: the final tie-break is the
+    # contract id as the ERP knows it, never our arrival-order interning
+    code_order: npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,7 @@ class _Assignments:
     by_account: dict[int, list[int]]
     by_group: dict[int, list[int]]
     everyone: list[int]
+    code_order: npt.NDArray[np.int64]
 
 
 def _assignments(state: State) -> _Assignments:
@@ -90,7 +94,10 @@ def _assignments(state: State) -> _Assignments:
             by_group.setdefault(group, []).append(contract)
     n = state.contract_rows.n
     everyone = np.nonzero(state.contract_rows["assign_all"][:n])[0].tolist()
-    built = _Assignments(by_account, by_group, everyone)
+    codes = state.contracts.codes()
+    code_order = np.empty(len(codes), dtype=np.int64)
+    code_order[np.argsort(np.array(codes, dtype=object), kind="stable")] = np.arange(len(codes))
+    built = _Assignments(by_account, by_group, everyone, code_order)
     state.contexts.clear()  # the epoch moved on: every cached context is stale
     state.contexts[key] = built
     return built
@@ -142,7 +149,7 @@ def _build(state: State, account: int, currency: int, date: int) -> AccountConte
         )
         ids, spec = ids[live], spec[live]
         priority = rows["priority"][ids].astype(np.int64)
-        order = np.lexsort((ids, spec, -priority))
+        order = np.lexsort((index.code_order[ids], spec, -priority))
         ids, spec, priority = ids[order], spec[order], priority[order]
         tie_key = np.stack([-priority, spec], axis=1)
         changes = np.zeros(ids.size, dtype=np.int32)
@@ -162,6 +169,7 @@ def _build(state: State, account: int, currency: int, date: int) -> AccountConte
         rank=rank,
         specificity=specificity,
         candidates=candidates,
+        code_order=index.code_order,
     )
 
 

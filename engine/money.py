@@ -87,13 +87,18 @@ def mul_div_round(
     den = np.asarray(denominator, dtype=np.int64) * step
     fits = _fits_product(a, b)
     if fits.all():
-        return div_round(a * b, den) * step, np.ones(a.shape, dtype=np.bool_)
+        rounded = div_round(a * b, den)
+        fits_step = np.abs(rounded) <= INT64_MAX // step  # rounding up to the step may overflow
+        return np.where(fits_step, rounded * step, 0), fits_step
     result = np.zeros(np.broadcast(a, b, den).shape, dtype=np.int64)
     ok = np.ones(result.shape, dtype=np.bool_)
     small = np.nonzero(fits)[0]
     if small.size:
         sa, sb = np.broadcast_to(a, result.shape)[small], np.broadcast_to(b, result.shape)[small]
-        result[small] = div_round(sa * sb, np.broadcast_to(den, result.shape)[small]) * step
+        rounded = div_round(sa * sb, np.broadcast_to(den, result.shape)[small])
+        fits_step = np.abs(rounded) <= INT64_MAX // step
+        result[small] = np.where(fits_step, rounded * step, 0)
+        ok[small] = fits_step
     big_a = np.broadcast_to(a, result.shape)
     big_b = np.broadcast_to(b, result.shape)
     big_den = np.broadcast_to(den, result.shape)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -114,6 +115,37 @@ class PriceResult:
     next_break_qty: I64  # in the line's UoM; -1 when there is no higher tier
     next_break_unit_price_micros: I64
     candidates: list[list[Candidate]] | None
+
+    def scatter(self, rows: I64, n: int) -> PriceResult:
+        """This result (for lines ``rows`` of a batch of ``n``) spread over the whole batch,
+        lines not in ``rows`` carrying no price."""
+        spread: dict[str, Any] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if name == "candidates":
+                if value is not None:
+                    full: list[list[Candidate]] = [[] for _ in range(n)]
+                    for row, found in zip(rows.tolist(), value, strict=True):
+                        full[row] = found
+                    value = full
+            else:
+                blank = np.full(n, _NO_VALUE.get(name, 0), dtype=value.dtype)
+                blank[rows] = value
+                value = blank
+            spread[name] = value
+        return PriceResult(**spread)
+
+
+#: What a line without a price carries in each column (0 where not listed).
+_NO_VALUE = {
+    "source_id": -1,
+    "level": -1,
+    "target_group": -1,
+    "tier_index": -1,
+    "tier_min": -1,
+    "tier_uom": -1,
+    "next_break_qty": -1,
+}
 
 
 def _tier_of(tier_min: I64, n_tiers: I64, base_qty: I64, factor: I64) -> I64:
@@ -279,10 +311,11 @@ def price_lines(
     win = np.full(n, -1, dtype=np.int64)  # index into hits
     if hits is not None:
         ok = np.nonzero(hits.lost == Lost.WON)[0]
+        code = ctx.code_order[hits.contract[ok]]
         if policy == Policy.PRIORITY:
-            keys = (hits.contract[ok], hits.unit_price[ok], hits.depth[ok], hits.rank[ok])
+            keys = (code, hits.unit_price[ok], hits.depth[ok], hits.rank[ok])
         else:
-            keys = (hits.contract[ok], hits.depth[ok], hits.rank[ok], hits.unit_price[ok])
+            keys = (code, hits.depth[ok], hits.rank[ok], hits.unit_price[ok])
         order = ok[np.lexsort((*keys, hits.line[ok]))]
         first = np.ones(order.size, dtype=np.bool_)
         first[1:] = hits.line[order[1:]] != hits.line[order[:-1]]
@@ -345,9 +378,13 @@ def price_lines(
     needed = np.maximum(next_base, min_order_qty)
     next_base_qty = -(-needed // step) * step
     next_qty = np.where(has_next, next_base_qty // np.maximum(factor_u, 1), -1)
-    next_value = np.where(
+    # Rounding up to whole UoMs or to the order multiple can skip past the next tier:
+    # price the hint at the tier its own quantity falls in.
+    value_table = np.where(
         has_hit[:, None], lines["tier_value"][h_row], prices["tier_value"][src_row]
-    )[np.arange(n), np.minimum(safe_tier + 1, tier_table.shape[1] - 1)]
+    )
+    hint_tier = _tier_of(tier_table, n_tiers, next_base_qty, line_factor)
+    next_value = value_table[np.arange(n), np.maximum(hint_tier, 0)]
     next_num = _next_numerator(state, ctx, sku, has_hit, h_kind, next_value, lp, next_base_qty)
     next_unit, _ = mul_div_round(np.where(has_next, next_num, 0), factor_u, denominator)
 

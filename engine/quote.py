@@ -73,6 +73,7 @@ class QuoteResult:
     account: int
     currency: str
     sku: I64  # -1 where unknown
+    uom: I64  # the line's UoM id, -1 for the base UoM (or an unknown code)
     status: npt.NDArray[np.int8]
     base_qty: I64
     factor: I64
@@ -185,18 +186,25 @@ def quote(
         else:
             ctx = account_context(state, account_id, currency_id, pricing_date)
             items = state.items
+            # only orderable lines are priced: a bad line must not show another SKU's price
+            rows = np.nonzero(status == LineStatus.OK)[0]
+            whole = rows.size == n
+            pick = slice(None) if whole else rows
+            priced_sku = safe_sku[pick]
             prices = price_lines(
                 state,
                 ctx,
-                safe_sku,
-                base_qty,
-                np.maximum(factor, 1),
-                items["min_order_qty"][safe_sku],
-                items["order_multiple"][safe_sku],
+                priced_sku,
+                base_qty[pick],
+                np.maximum(factor[pick], 1),
+                items["min_order_qty"][priced_sku],
+                items["order_multiple"][priced_sku],
                 micros_per_minor,
                 policy,
                 explain,
             )
+            if not whole:
+                prices = prices.scatter(rows, n)
             ok = status == LineStatus.OK
             status = np.select(
                 [ok & ~prices.priced, ok & prices.overflow],
@@ -224,6 +232,6 @@ def quote(
             bucket[unknown] = Bucket.OUT
     as_of = AsOf(state.version, dict(state.stream_ids), state.newest_ts_ms)
     return QuoteResult(
-        as_of, account_id, currency_code, sku, status, base_qty, factor, sell,
+        as_of, account_id, currency_code, sku, uom_id, status, base_qty, factor, sell,
         prices, stock, mode, shown, bucket,
     )  # fmt: skip

@@ -1,0 +1,177 @@
+"""The state holder of one serving process: reads, the single writer, and change feeds.
+
+:class:`StateHost` owns the live :class:`engine.State`. Every change goes through
+:meth:`StateHost.apply`, which runs ``engine.deltas.apply_batch`` synchronously on the event
+loop thread: a whole batch lands between two reads, so no reader ever sees half of one,
+and no lock is needed. After each batch it wakes ``min_version`` waiters and records which
+SKUs changed for ``WatchAvailability``.
+
+Time: hold placement and expiry use the batch clock. In-process (Ingest, Reserve) that is
+this server's clock at the moment the batch is formed; the Redis writer passes stream-id
+time instead (DESIGN §9), so replicas decide holds alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from engine import events as ev
+from engine.deltas import ApplyResult, apply_batch
+from engine.errors import Conflict, InvalidInput
+from engine.pricing import Policy
+from engine.state import Hold, State
+from server.errors import NotServing, VersionTimeout
+
+__all__ = ["Change", "HostConfig", "StateHost"]
+
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """SKUs whose availability may have changed in state version ``version``."""
+
+    version: int
+    skus: frozenset[int]
+
+
+@dataclass(slots=True)
+class HostConfig:
+    """Behaviour settings of a host (deployment settings, not per call)."""
+
+    policy: Policy = Policy.PRIORITY
+    change_history: int = 10_000  # versions kept for WatchAvailability resume
+    staleness_limit_ms: int = 0  # 0: never degrade health for staleness
+
+
+@dataclass
+class StateHost:
+    """Holds the state and serialises every change to it."""
+
+    state: State | None = None
+    config: HostConfig = field(default_factory=HostConfig)
+    clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
+    changes: deque[Change] = field(default_factory=deque)
+    started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    rejected_total: int = 0
+    applied_total: int = 0
+    _changed: asyncio.Event | None = None
+    # Held while something must see the state still (a snapshot being written): writers
+    # wait, readers do not, since reads never change the state.
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _watchers: set[asyncio.Queue[Change]] = field(default_factory=set)
+
+    @property
+    def serving(self) -> bool:
+        return self.state is not None
+
+    def require(self) -> State:
+        """The state, or :class:`NotServing` while none is loaded."""
+        if self.state is None:
+            raise NotServing("state: not loaded yet")
+        return self.state
+
+    def load(self, state: State) -> None:
+        """Adopt a freshly built or loaded state (start-up, full reload)."""
+        self.state = state
+        self._notify(Change(state.version, frozenset()))
+
+    def apply(
+        self,
+        events: Sequence[Any],
+        *,
+        stream_ids: dict[str, str] | None = None,
+        clock_ms: int | None = None,
+    ) -> ApplyResult:
+        """Apply one batch (the only way the state changes) and wake readers waiting on it."""
+        state = self.require()
+        result = apply_batch(
+            state,
+            events,
+            stream_ids=stream_ids,
+            clock_ms=self.clock_ms() if clock_ms is None else clock_ms,
+        )
+        self.applied_total += result.applied
+        self.rejected_total += len(result.rejected)
+        self._notify(Change(result.version, frozenset(int(s) for s in result.skus_changed)))
+        return result
+
+    async def apply_async(self, events: Sequence[Any], **kwargs: Any) -> ApplyResult:
+        """:meth:`apply` once no snapshot is being written."""
+        async with self.write_lock:
+            return self.apply(events, **kwargs)
+
+    def tick(self) -> ApplyResult | None:
+        """Advance the batch clock when a hold is due to expire (an empty batch)."""
+        state = self.state
+        if state is None:
+            return None
+        now = self.clock_ms()
+        due = any(h.active and h.expires_at_ms <= now for h in state.holds.values())
+        return self.apply([], clock_ms=now) if due else None
+
+    def place_hold(
+        self, hold_key: str, lines: tuple[tuple[str, str, int], ...], ttl_ms: int
+    ) -> Hold:
+        """Place (or find again) a hold; :class:`Conflict` when the key has other lines."""
+        now = self.clock_ms()
+        event = ev.HoldPlace(hold_key=hold_key, lines=lines, ttl_ms=ttl_ms, ts_ms=now)
+        result = self.apply([event], clock_ms=now)
+        if result.rejected:
+            reason = result.rejected[0][1]
+            if "already used" in reason:
+                raise Conflict(reason)
+            field, _, problem = reason.partition(": ")  # engine reasons start with the field
+            raise InvalidInput(field, problem)
+        return self.require().holds[hold_key]
+
+    def _notify(self, change: Change) -> None:
+        self.changes.append(change)
+        while len(self.changes) > self.config.change_history:
+            self.changes.popleft()
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+        for queue in self._watchers:
+            queue.put_nowait(change)
+
+    async def wait_for_version(self, version: int, timeout: float | None) -> None:
+        """Return once the state version is ≥ ``version``; :class:`VersionTimeout` if not
+        within ``timeout`` seconds (None: wait as long as it takes)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.require().version < version:
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise VersionTimeout(
+                    f"min_version: state is at {self.require().version}, "
+                    f"{version} not reached before the deadline"
+                )
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                continue
+
+    def subscribe(self) -> asyncio.Queue[Change]:
+        """A queue receiving every future :class:`Change` (unsubscribe when done)."""
+        queue: asyncio.Queue[Change] = asyncio.Queue()
+        self._watchers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Change]) -> None:
+        self._watchers.discard(queue)
+
+    def changes_since(self, version: int) -> list[Change] | None:
+        """Changes after ``version``, or None when history no longer reaches back that far."""
+        if not self.changes or self.changes[0].version > version + 1:
+            return None
+        return [c for c in self.changes if c.version > version]

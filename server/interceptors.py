@@ -1,0 +1,252 @@
+"""Cross-cutting work around every RPC: request ids and logs, auth, limits, metrics, errors.
+
+Each is a ``grpc.aio.ServerInterceptor``. A wrapped method handler is built once per
+method and cached (building one per call would cost more than a Ping), and the wrapper runs
+in the handler's task, so what it sets in a ``contextvars.ContextVar`` (the caller's
+principal) is what the handler sees.
+
+Order (outermost first): :class:`ObservabilityInterceptor` (request id, log line, metrics),
+:class:`ErrorInterceptor` (engine/server errors → status via ``server.errors``),
+:class:`LimitInterceptor` (concurrent calls), :class:`AuthInterceptor` (token → principal,
+scope per service).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from engine.errors import PacacheError
+from server.auth import ANONYMOUS, TokenTable, current_principal
+from server.errors import Overloaded, PermissionDenied, status_of
+
+__all__ = [
+    "AuthInterceptor",
+    "ErrorInterceptor",
+    "LimitInterceptor",
+    "Metrics",
+    "ObservabilityInterceptor",
+]
+
+log = logging.getLogger("pacache.rpc")
+Around = Callable[[Callable[..., Any], Any, aio.ServicerContext, str], Awaitable[Any]]
+
+
+def _wrap(handler: grpc.RpcMethodHandler, around: Any, method: str) -> grpc.RpcMethodHandler:
+    """A handler whose behaviour runs inside ``around`` (unary) or ``around.stream``."""
+    if handler.unary_unary:
+        inner = handler.unary_unary
+
+        async def unary_unary(request: Any, context: aio.ServicerContext) -> Any:
+            return await around(inner, request, context, method)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary_unary, handler.request_deserializer, handler.response_serializer
+        )
+    if handler.stream_unary:
+        inner_su = handler.stream_unary
+
+        async def stream_unary(requests: Any, context: aio.ServicerContext) -> Any:
+            return await around(inner_su, requests, context, method)
+
+        return grpc.stream_unary_rpc_method_handler(
+            stream_unary, handler.request_deserializer, handler.response_serializer
+        )
+    streaming = handler.unary_stream or handler.stream_stream
+
+    async def stream(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
+        async for item in around.stream(streaming, request, context, method):
+            yield item
+
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(
+            stream, handler.request_deserializer, handler.response_serializer
+        )
+    return grpc.stream_stream_rpc_method_handler(
+        stream, handler.request_deserializer, handler.response_serializer
+    )
+
+
+class _Wrapping(aio.ServerInterceptor):  # type: ignore[misc]  # grpc.aio is untyped
+    """Base: wraps each method's handler once and reuses it."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, grpc.RpcMethodHandler | None] = {}
+
+    def applies_to(self, method: str) -> bool:
+        return True
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method = details.method
+        cached = self._cache.get(method)
+        if cached is not None:
+            return cached
+        handler = await continuation(details)
+        if handler is None or not self.applies_to(method):
+            return handler
+        wrapped = _wrap(handler, self, method)
+        self._cache[method] = wrapped
+        return wrapped
+
+    async def __call__(
+        self, behaviour: Callable[..., Any], request: Any, context: Any, method: str
+    ) -> Any:
+        raise NotImplementedError
+
+    def stream(
+        self, behaviour: Callable[..., Any], request: Any, context: Any, method: str
+    ) -> AsyncIterator[Any]:
+        raise NotImplementedError
+
+
+def _metadata(context: aio.ServicerContext, key: str) -> str | None:
+    for item in context.invocation_metadata() or ():
+        if item.key == key:
+            return str(item.value)
+    return None
+
+
+class Metrics:
+    """Counters per (method, status) and summed latency, for Admin Stats."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.seconds: dict[str, float] = {}
+
+
+class ObservabilityInterceptor(_Wrapping):
+    """Request id (``x-request-id`` metadata or a new one), one log line, metrics."""
+
+    def __init__(self, metrics: Metrics, slow_ms: float = 250.0) -> None:
+        super().__init__()
+        self.metrics = metrics
+        self.slow_s = slow_ms / 1000
+
+    def _done(self, method: str, context: Any, started: float, request_id: str) -> None:
+        elapsed = time.perf_counter() - started
+        code = context.code() if hasattr(context, "code") else None
+        status = getattr(code, "name", None) or "OK"
+        self.metrics.calls[(method, status)] += 1
+        self.metrics.seconds[method] = self.metrics.seconds.get(method, 0.0) + elapsed
+        if status != "OK" or elapsed > self.slow_s:
+            log.info(
+                "rpc method=%s status=%s ms=%.2f request_id=%s",
+                method, status, elapsed * 1000, request_id,
+            )  # fmt: skip
+
+    async def __call__(self, behaviour: Any, request: Any, context: Any, method: str) -> Any:
+        started = time.perf_counter()
+        request_id = _metadata(context, "x-request-id") or uuid.uuid4().hex
+        try:
+            return await behaviour(request, context)
+        finally:
+            self._done(method, context, started, request_id)
+
+    async def stream(
+        self, behaviour: Any, request: Any, context: Any, method: str
+    ) -> AsyncIterator[Any]:
+        started = time.perf_counter()
+        request_id = _metadata(context, "x-request-id") or uuid.uuid4().hex
+        try:
+            async for item in behaviour(request, context):
+                yield item
+        finally:
+            self._done(method, context, started, request_id)
+
+
+class ErrorInterceptor(_Wrapping):
+    """Turns a :class:`PacacheError` into its status code (one table: server.errors)."""
+
+    async def __call__(self, behaviour: Any, request: Any, context: Any, method: str) -> Any:
+        try:
+            return await behaviour(request, context)
+        except PacacheError as error:
+            await context.abort(status_of(error), str(error))
+
+    async def stream(
+        self, behaviour: Any, request: Any, context: Any, method: str
+    ) -> AsyncIterator[Any]:
+        try:
+            async for item in behaviour(request, context):
+                yield item
+        except PacacheError as error:
+            await context.abort(status_of(error), str(error))
+
+
+class LimitInterceptor(_Wrapping):
+    """At most ``max_in_flight`` unary calls at once; the next fails fast (overload)."""
+
+    def __init__(self, max_in_flight: int) -> None:
+        super().__init__()
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+
+    async def __call__(self, behaviour: Any, request: Any, context: Any, method: str) -> Any:
+        if self.in_flight >= self.max_in_flight:
+            raise Overloaded(
+                f"server: {self.in_flight} calls in flight (limit: max_in_flight "
+                f"{self.max_in_flight}); retry with backoff"
+            )
+        self.in_flight += 1
+        try:
+            return await behaviour(request, context)
+        finally:
+            self.in_flight -= 1
+
+    async def stream(
+        self, behaviour: Any, request: Any, context: Any, method: str
+    ) -> AsyncIterator[Any]:
+        async for item in behaviour(request, context):  # streams are long-lived: not counted
+            yield item
+
+
+#: Scope each service needs.
+SCOPE_OF_SERVICE = {
+    "pacache.v1.PriceAvailabilityService": "read",
+    "pacache.v1.IngestService": "ingest",
+    "pacache.v1.AdminService": "admin",
+}
+
+
+class AuthInterceptor(_Wrapping):
+    """Bearer token → principal (in a context variable), and the service's scope check."""
+
+    def __init__(self, tokens: TokenTable) -> None:
+        super().__init__()
+        self.tokens = tokens
+
+    def applies_to(self, method: str) -> bool:
+        # health and reflection stay open so balancers and tools can probe
+        return method.split("/")[1] in SCOPE_OF_SERVICE
+
+    def _authorise(self, context: Any, method: str) -> None:
+        principal = self.tokens.authenticate(_metadata(context, "authorization"))
+        scope = SCOPE_OF_SERVICE[method.split("/")[1]]
+        if scope not in principal.scopes:
+            raise PermissionDenied(f"scope: {principal.name} lacks the {scope!r} scope")
+        current_principal.set(principal)
+
+    async def __call__(self, behaviour: Any, request: Any, context: Any, method: str) -> Any:
+        self._authorise(context, method)
+        try:
+            return await behaviour(request, context)
+        finally:
+            current_principal.set(ANONYMOUS)
+
+    async def stream(
+        self, behaviour: Any, request: Any, context: Any, method: str
+    ) -> AsyncIterator[Any]:
+        self._authorise(context, method)
+        async for item in behaviour(request, context):
+            yield item

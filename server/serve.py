@@ -1,0 +1,208 @@
+"""``pacache serve``: bootstrap — build the state, wire the server, run until SIGTERM.
+
+This is the one module that builds things and wires them together (cosmicpython's
+bootstrap): the state (demo data, or a snapshot directory), the host, the gRPC server and
+its configuration from flags and ``PACACHE_*`` environment variables.
+
+Shutdown: SIGTERM or SIGINT flips health to NOT_SERVING at once (balancers stop sending),
+lets in-flight calls finish for up to ``--grace`` seconds, then stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from engine import snapshot
+from engine.pricing import Policy
+from engine.state import State
+from server.app import Server, ServerConfig, create_server
+from server.auth import TokenTable
+from server.host import HostConfig, StateHost
+from server.service import Limits
+
+__all__ = ["add_arguments", "main", "run_server"]
+
+log = logging.getLogger("pacache.serve")
+DEFAULT_PORT = 50051
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``pacache serve`` (each has a PACACHE_* environment twin)."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--demo", action="store_true", help="serve the seeded small dataset")
+    source.add_argument("--snapshot", help="load the newest snapshot under this directory")
+    parser.add_argument("--bind", default=os.environ.get("PACACHE_BIND", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=_env_int("PACACHE_PORT", DEFAULT_PORT))
+    parser.add_argument("--auth", default=os.environ.get("PACACHE_AUTH"), help="token file")
+    parser.add_argument("--tls-cert", default=os.environ.get("PACACHE_TLS_CERT"))
+    parser.add_argument("--tls-key", default=os.environ.get("PACACHE_TLS_KEY"))
+    parser.add_argument("--tls-client-ca", default=os.environ.get("PACACHE_TLS_CLIENT_CA"))
+    parser.add_argument("--snapshot-dir", default=os.environ.get("PACACHE_SNAPSHOT_DIR"))
+    parser.add_argument(
+        "--policy",
+        choices=("priority", "lowest_price"),
+        default=os.environ.get("PACACHE_POLICY", "priority"),
+    )
+    parser.add_argument("--max-lines", type=int, default=_env_int("PACACHE_MAX_LINES", 5_000))
+    parser.add_argument("--max-in-flight", type=int, default=_env_int("PACACHE_MAX_IN_FLIGHT", 256))
+    parser.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=_env_int("PACACHE_MAX_MESSAGE_BYTES", 16 * 1024 * 1024),
+    )
+    parser.add_argument("--grace", type=float, default=10.0, help="seconds to drain on stop")
+    parser.add_argument(
+        "--demo-cache",
+        default=os.environ.get("PACACHE_DEMO_CACHE", str(Path.home() / ".cache" / "pacache")),
+        help="where the demo snapshot is cached between runs",
+    )
+
+
+def _read(path: str | None) -> bytes | None:
+    return Path(path).read_bytes() if path else None
+
+
+def config_from(args: argparse.Namespace) -> tuple[ServerConfig, HostConfig]:
+    limits = Limits(
+        max_lines=args.max_lines,
+        max_message_bytes=args.max_message_bytes,
+        max_in_flight=args.max_in_flight,
+    )
+    server_config = ServerConfig(
+        limits=limits,
+        tokens=TokenTable.from_file(args.auth) if args.auth else None,
+        tls_cert=_read(args.tls_cert),
+        tls_key=_read(args.tls_key),
+        tls_client_ca=_read(args.tls_client_ca),
+        snapshot_root=args.snapshot_dir,
+    )
+    policy = Policy.LOWEST_PRICE if args.policy == "lowest_price" else Policy.PRIORITY
+    return server_config, HostConfig(policy=policy)
+
+
+def demo_state(cache_dir: str) -> State:
+    """The seeded small dataset: from the cached snapshot, else generated and cached."""
+    from bench.datagen import DEMO_SCALE, generate
+    from loaders.extract import build_snapshot
+
+    root = Path(cache_dir) / f"demo-{DEMO_SCALE}"
+    found = snapshot.latest(root / "snapshot")
+    if found is None:
+        extract = root / "extract"
+        generate(DEMO_SCALE, extract)
+        build_snapshot(extract, root / "snapshot", progress=sys.stderr.isatty())
+        found = snapshot.latest(root / "snapshot")
+        assert found is not None
+    return snapshot.load(found)
+
+
+async def run_server(
+    host: StateHost,
+    address: str,
+    config: ServerConfig,
+    *,
+    grace: float = 10.0,
+    on_started: Callable[[Server], None] | None = None,
+    load: Callable[[], State] | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT. ``load`` builds the state after the port is bound, so
+    health answers NOT_SERVING while a large state loads."""
+    server = create_server(address, host, config)
+    await server.set_serving(False)
+    await server.grpc_server.start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stopping.set)
+    if load is not None:
+        started = time.monotonic()
+        host.load(await asyncio.to_thread(load))
+        log.info("state loaded in %.1fs", time.monotonic() - started)
+    await server.set_serving(host.serving)
+    if on_started is not None:
+        on_started(server)
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            async with host.write_lock:
+                host.tick()
+
+    ticker = asyncio.create_task(tick())
+    await stopping.wait()
+    log.info("stopping: health NOT_SERVING, draining in-flight calls (grace %.0fs)", grace)
+    ticker.cancel()
+    await server.stop(grace)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Entry point of ``pacache serve``."""
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    server_config, host_config = config_from(args)
+    if server_config.tokens is None:
+        log.warning("AUTH IS OFF: any caller may read every account's prices (use --auth)")
+    if args.snapshot:
+        found = snapshot.latest(args.snapshot)
+        if found is None:
+            log.error("no snapshot under %s", args.snapshot)
+            return 2
+        path = found
+
+        def load() -> State:
+            return snapshot.load(path)
+    elif args.demo:
+
+        def load() -> State:
+            return demo_state(args.demo_cache)
+    else:
+        log.error("nothing to serve: pass --demo or --snapshot DIR")
+        return 2
+    address = f"{args.bind}:{args.port}"
+
+    def started(server: Server) -> None:
+        print(
+            f"pacache serving on {args.bind}:{server.port}\n"
+            f"  try: pacache quote --target {args.bind}:{server.port} --account A00001 "
+            "--line SKU0000001:12\n"
+            f"  stop: Ctrl-C (or SIGTERM)",
+            flush=True,
+        )
+
+    import uvloop
+
+    uvloop.run(
+        run_server(
+            StateHost(config=host_config),
+            address,
+            server_config,
+            grace=args.grace,
+            on_started=started,
+            load=load,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":  # `python -m server.serve …`: the same as `pacache serve …`
+    _parser = argparse.ArgumentParser(prog="pacache serve")
+    add_arguments(_parser)
+    sys.exit(main(_parser.parse_args()))

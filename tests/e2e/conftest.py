@@ -1,0 +1,156 @@
+"""A real ``pacache serve`` process on 127.0.0.1 port 0, and a client for it.
+
+Each test gets its own server process serving a snapshot of a small test world, so tests
+never share state and talk to the server only through a real channel
+(``server.client.Client``), as a portal would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import events as ev
+from engine import snapshot
+from engine.deltas import apply_batch
+from engine.state import State
+from server.client import Client
+
+TODAY = dt.datetime.now(dt.UTC).date()
+
+
+def world() -> list[Any]:
+    """A small distributor: two warehouses, a few items, an account tree, one contract."""
+    later = TODAY + dt.timedelta(days=7)
+    return [
+        ev.LocationUpsert(location="DAL", version=1),
+        ev.LocationUpsert(location="ATL", version=1),
+        ev.RegionUpsert(region="SOUTH", locations=("DAL", "ATL"), version=1),
+        ev.ProductGroupUpsert(product_group="FASTENERS", version=1),
+        ev.ItemUpsert(
+            sku="BOLT-M8", version=1, uoms={"BX": 100}, product_group="FASTENERS",
+            order_multiple=1, lead_time_days=10,
+        ),
+        ev.ItemUpsert(sku="NUT-M8", version=1, uoms={"BX": 100}, product_group="FASTENERS"),
+        ev.ItemUpsert(sku="OLD-1", version=1, status="BLOCKED"),
+        ev.AccountUpsert(account="ACME", version=1, price_groups=("GOLD",)),
+        ev.AccountUpsert(account="ACME-EAST", parent="ACME", version=1),
+        ev.AccountUpsert(account="OTHER", version=1),
+        ev.PriceSet(price_list="LIST", currency="USD", sku="BOLT-M8", version=1,
+                    tiers=((0, 250_000), (100, 200_000))),
+        ev.PriceSet(price_list="LIST", currency="USD", sku="NUT-M8", version=1,
+                    tiers=((0, 100_000),)),
+        ev.ContractUpsert(contract="ACME-2025", accounts=("ACME",), priority=10, version=1),
+        ev.ContractLineSet(contract="ACME-2025", sku="BOLT-M8", kind="NET", version=1,
+                           tiers=((0, 180_000),)),
+        ev.InventorySet(sku="BOLT-M8", location="DAL", on_hand=500, allocated=20, version=1),
+        ev.InventorySet(sku="BOLT-M8", location="ATL", on_hand=40, version=1),
+        ev.InventorySet(sku="NUT-M8", location="ATL", on_hand=1000, version=1),
+        ev.InboundSet(sku="NUT-M8", location="DAL", receipts=((later, 300),), version=1),
+    ]  # fmt: skip
+
+
+def world_state() -> State:
+    state = State()
+    result = apply_batch(state, world())
+    assert not result.rejected, result.rejected
+    return state
+
+
+@dataclass
+class Running:
+    """A ``pacache serve`` process on a free port, serving a snapshot of a test world."""
+
+    process: subprocess.Popen[str]
+    port: int
+    snapshot_root: Path
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def client(self, token: str | None = None, **kwargs: Any) -> Client:
+        return Client(self.target, token=token, **kwargs)
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        finally:
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+
+
+def start_server(
+    tmp: Path, *extra: str, state: State | None = None, env: dict[str, str] | None = None
+) -> Running:
+    """Write ``state`` (default: :func:`world_state`) as a snapshot and serve it."""
+    root = tmp / "snapshots"
+    snapshot.write(state if state is not None else world_state(), root)
+    command = [
+        sys.executable, "-m", "server.serve", "--snapshot", str(root), "--port", "0",
+        "--grace", "5", *extra,
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert process.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        found = re.search(r"serving on [\d.]+:(\d+)", line)
+        if found:
+            return Running(process, int(found.group(1)), root)
+    process.kill()
+    raise RuntimeError(f"pacache serve did not start (exit {process.poll()})")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Running]:
+    running = start_server(tmp_path, "--snapshot-dir", str(tmp_path / "admin-snapshots"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client(served: Running) -> Iterator[Client]:
+    with served.client() as c:
+        yield c
+
+
+TOKENS = {
+    "tokens": [
+        {"token": "portal", "name": "portal", "scopes": ["read"], "accounts": ["ACME"]},
+        {"token": "loader", "name": "loader", "scopes": ["ingest"]},
+        {"token": "ops", "name": "ops", "scopes": ["read", "admin"], "accounts": ["*"]},
+    ]
+}
+
+
+@pytest.fixture
+def served_with_auth(tmp_path: Path) -> Iterator[Running]:
+    path = tmp_path / "tokens.json"
+    path.write_text(json.dumps(TOKENS))
+    running = start_server(tmp_path, "--auth", str(path))
+    yield running
+    running.stop()
