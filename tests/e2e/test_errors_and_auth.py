@@ -1,0 +1,315 @@
+"""Every error path of the API (code and message), auth, reflection, and graceful stop."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import descriptor_pool, message_factory
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+
+from engine import events as ev
+from loaders.events import encode
+from server._proto.pacache.v1 import pacache_pb2 as pb
+from server.client import Client, lines_message
+from tests.e2e.conftest import TOKENS, Running, start_server
+
+
+def _lines(*lines: tuple[Any, ...]) -> pb.Lines:
+    return lines_message(list(lines))  # type: ignore[arg-type]
+
+
+# (name, call, expected code, words the message must contain)
+ERROR_CASES = [
+    (
+        "no lines",
+        lambda c: c.quote_raw(pb.QuoteRequest(account="ACME", lines=pb.Lines())),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["lines.skus", "at least 1"],
+    ),
+    (
+        "quantities do not match skus",
+        lambda c: c.quote_raw(
+            pb.QuoteRequest(account="ACME", lines=pb.Lines(skus=["A", "B"], quantities=[1]))
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["lines.quantities"],
+    ),
+    (
+        "negative quantity",
+        lambda c: c.quote_raw(
+            pb.QuoteRequest(account="ACME", lines=pb.Lines(skus=["A"], quantities=[-1]))
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["lines.quantities[0]", ">= 0"],
+    ),
+    (
+        "uoms do not match skus",
+        lambda c: c.quote_raw(
+            pb.QuoteRequest(
+                account="ACME", lines=pb.Lines(skus=["A", "B"], quantities=[1, 1], uoms=["EA"])
+            )
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["lines.uoms"],
+    ),
+    (
+        "too many lines",
+        lambda c: c.quote_raw(
+            pb.QuoteRequest(
+                account="ACME", lines=pb.Lines(skus=["A"] * 5001, quantities=[1] * 5001)
+            )
+        ),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        ["lines.skus", "at most 5000"],
+    ),
+    (
+        "missing account",
+        lambda c: c.quote_raw(pb.QuoteRequest(lines=_lines(("BOLT-M8", 1)))),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["account", "missing"],
+    ),
+    (
+        "unknown account",
+        lambda c: c.quote_raw(pb.QuoteRequest(account="NOBODY", lines=_lines(("BOLT-M8", 1)))),
+        grpc.StatusCode.NOT_FOUND,
+        ["account", "NOBODY"],
+    ),
+    (
+        "unknown region",
+        lambda c: c.quote_raw(
+            pb.QuoteRequest(account="ACME", region="MARS", lines=_lines(("BOLT-M8", 1)))
+        ),
+        grpc.StatusCode.NOT_FOUND,
+        ["region", "MARS"],
+    ),
+    (
+        "unknown location",
+        lambda c: c.quote_raw(
+            pb.QuoteRequest(account="ACME", locations=["XYZ"], lines=_lines(("BOLT-M8", 1)))
+        ),
+        grpc.StatusCode.NOT_FOUND,
+        ["locations", "XYZ"],
+    ),
+    (
+        "bad pricing date",
+        lambda c: c.quote_raw(
+            pb.QuoteRequest(account="ACME", pricing_date="31/12/2025", lines=_lines(("A", 1)))
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["pricing_date", "YYYY-MM-DD"],
+    ),
+    (
+        "negative max_shipments",
+        lambda c: c.promise(
+            pb.PromiseRequest(account="ACME", max_shipments=-1, lines=_lines(("BOLT-M8", 1)))
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["max_shipments"],
+    ),
+    (
+        "reserve without lines",
+        lambda c: c.reserve(pb.ReserveRequest(account="ACME", hold_key="k", ttl_ms=1000)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["lines", "at least 1"],
+    ),
+    (
+        "reserve with a ttl over the limit",
+        lambda c: c.reserve(
+            pb.ReserveRequest(
+                account="ACME",
+                hold_key="k",
+                ttl_ms=10**12,
+                lines=[pb.ReserveLine(sku="BOLT-M8", location="DAL", quantity=1)],
+            )
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["ttl_ms", "1..604800000"],
+    ),
+    (
+        "reserve with a UoM the item lacks",
+        lambda c: c.reserve(
+            pb.ReserveRequest(
+                account="ACME",
+                hold_key="k",
+                ttl_ms=1000,
+                lines=[pb.ReserveLine(sku="BOLT-M8", location="DAL", quantity=1, uom="PL")],
+            )
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["lines[0].uom", "PL"],
+    ),
+    (
+        "watch without skus",
+        lambda c: next(c.watch(pb.WatchAvailabilityRequest(account="ACME"), timeout=5)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["skus", "at least 1"],
+    ),
+    (
+        "ingest of a payload that is not msgpack or JSON",
+        lambda c: c.ingest([b"\xc1\xc1"]),
+        None,  # not a call error: the entry is rejected with its reason
+        ["payload"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "code", "words"), [case[1:] for case in ERROR_CASES], ids=[c[0] for c in ERROR_CASES]
+)
+def test_error_paths_return_the_documented_code_and_name_the_field(
+    client: Client, call: Any, code: grpc.StatusCode | None, words: list[str]
+) -> None:
+    if code is None:
+        response = call(client)
+        assert response.accepted == 0
+        message = response.rejections[0].reason
+    else:
+        with pytest.raises(grpc.RpcError) as raised:
+            call(client)
+        assert raised.value.code() == code, raised.value.details()
+        message = raised.value.details()
+    for word in words:
+        assert word in message, message
+
+
+def test_a_message_over_the_size_limit_is_resource_exhausted(tmp_path: Path) -> None:
+    running = start_server(tmp_path, "--max-message-bytes", "2000")
+    try:
+        with running.client() as client, pytest.raises(grpc.RpcError) as raised:
+            client.quote("ACME", [("BOLT-M8", 1)] * 400)
+        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        running.stop()
+
+
+def _code(call: Any) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as raised:
+        call()
+    return raised.value.code()  # type: ignore[no-any-return]
+
+
+def test_auth_refuses_missing_and_unknown_tokens(served_with_auth: Running) -> None:
+    with served_with_auth.client() as anonymous:
+        assert _code(lambda: anonymous.quote("ACME", [("BOLT-M8", 1)])) == (
+            grpc.StatusCode.UNAUTHENTICATED
+        )
+    with served_with_auth.client(token="guess") as guesser:
+        assert _code(lambda: guesser.quote("ACME", [("BOLT-M8", 1)])) == (
+            grpc.StatusCode.UNAUTHENTICATED
+        )
+
+
+def test_a_portal_token_prices_its_own_account_but_not_another(served_with_auth: Running) -> None:
+    with served_with_auth.client(token="portal") as portal:
+        _, rows = portal.quote("ACME", [("BOLT-M8", 1)])
+        assert rows[0].status == "OK"
+        with pytest.raises(grpc.RpcError) as raised:
+            portal.quote("OTHER", [("BOLT-M8", 1)])
+        assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "OTHER" in raised.value.details()
+        assert _code(portal.stats) == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_loader_token_may_ingest_but_not_read_prices(served_with_auth: Running) -> None:
+    with served_with_auth.client(token="loader") as loader:
+        change = ev.InventorySet(sku="BOLT-M8", location="DAL", on_hand=1, version=9)
+        assert loader.ingest([encode([change])]).accepted == 1
+        assert _code(lambda: loader.quote("ACME", [("BOLT-M8", 1)])) == (
+            grpc.StatusCode.PERMISSION_DENIED
+        )
+    with served_with_auth.client(token="portal") as portal:
+        assert _code(lambda: portal.ingest([encode([change])])) == (
+            grpc.StatusCode.PERMISSION_DENIED
+        )
+
+
+def test_health_stays_open_to_probes_when_auth_is_on(served_with_auth: Running) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(served_with_auth.target) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=5
+        )
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert TOKENS["tokens"][0]["token"] == "portal"
+
+
+def test_a_reflection_only_client_lists_the_services_and_calls_quote(served: Running) -> None:
+    with grpc.insecure_channel(served.target) as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        services = set(database.get_services())
+        assert {
+            "pacache.v1.PriceAvailabilityService",
+            "pacache.v1.IngestService",
+            "pacache.v1.AdminService",
+            "grpc.health.v1.Health",
+        } <= services
+        pool = descriptor_pool.DescriptorPool(database)
+        method = pool.FindServiceByName("pacache.v1.PriceAvailabilityService").FindMethodByName(
+            "Quote"
+        )
+        request_class = message_factory.GetMessageClass(method.input_type)
+        response_class = message_factory.GetMessageClass(method.output_type)
+        request = request_class(account="ACME")
+        request.lines.skus.append("BOLT-M8")
+        request.lines.quantities.append(10)
+        quote = channel.unary_unary(
+            "/pacache.v1.PriceAvailabilityService/Quote",
+            request_serializer=request_class.SerializeToString,
+            response_deserializer=response_class.FromString,
+        )
+        response = quote(request, timeout=5)
+    assert list(response.prices.unit_price_micros) == [180_000]
+
+
+def test_sigterm_lets_calls_in_flight_finish_then_stops(tmp_path: Path) -> None:
+    running = start_server(tmp_path)
+    results: dict[str, Any] = {}
+    with running.client() as client:
+        version = client.stats().as_of.version
+        # A Quote waiting for a version that only a later Ingest creates: in flight.
+        waiting = threading.Thread(
+            target=lambda: results.update(
+                rows=client.quote("ACME", [("NUT-M8", 1)], locations=["DAL"],
+                                  min_version=version + 1, timeout=15)[1]
+            )
+        )  # fmt: skip
+        waiting.start()
+        # An Ingest stream opened before SIGTERM and finished after it.
+        go = threading.Event()
+
+        def entries() -> Any:
+            go.wait(10)
+            yield encode([ev.InventorySet(sku="NUT-M8", location="DAL", on_hand=3, version=7)])
+
+        ingest = threading.Thread(target=lambda: results.update(ingest=client.ingest(entries())))
+        ingest.start()
+        time.sleep(0.5)
+        running.process.send_signal(15)
+        time.sleep(0.3)
+        with pytest.raises(grpc.RpcError), running.client() as late:  # refused while draining
+            late.ping(timeout=2)
+        go.set()
+        ingest.join(15)
+        waiting.join(15)
+    assert results["ingest"].accepted == 1
+    assert results["rows"][0].available == {"DAL": 3}
+    assert running.stop() == 0
+
+
+def test_tokens_file_with_an_unknown_scope_is_refused(tmp_path: Path) -> None:
+    from engine.errors import InvalidInput
+    from server.auth import TokenTable
+
+    path = tmp_path / "tokens.json"
+    path.write_text(json.dumps({"tokens": [{"token": "t", "scopes": ["write"]}]}))
+    with pytest.raises(InvalidInput, match=r"tokens\[0\]\.scopes"):
+        TokenTable.from_file(path)
