@@ -18,6 +18,7 @@ from engine.errors import (
     UnknownCode,
 )
 from engine.pricing import Policy
+from engine.promise import PromisePlan, promise
 from engine.quote import LineStatus, QuoteResult, quote
 from engine.state import State
 
@@ -29,6 +30,7 @@ __all__ = [
     "LineStatus",
     "PacacheError",
     "Policy",
+    "PromisePlan",
     "QuoteResult",
     "SnapshotError",
     "StaleData",
@@ -36,5 +38,6 @@ __all__ = [
     "UnknownCode",
     "apply_batch",
     "day_number",
+    "promise",
     "quote",
 ]

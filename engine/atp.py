@@ -22,6 +22,7 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
+from engine.arrays import expand_ranges, segment_starts, segmented_cumsum
 from engine.errors import UnknownCode
 from engine.state import ItemStatus, State
 
@@ -32,6 +33,7 @@ __all__ = [
     "available_now",
     "earliest_dates",
     "location_set",
+    "receipts_of",
 ]
 
 I64 = npt.NDArray[np.int64]
@@ -51,7 +53,9 @@ class DateSource(IntEnum):
 def location_set(
     state: State, locations: Sequence[str] | None = None, region: str | None = None
 ) -> I64:
-    """Ranked location ids: the named ones, a region's ranking, or every active location."""
+    """Ranked location ids: the named ones, a region's active ones in rank order, or every
+    active location. A location named explicitly is kept even when inactive: the caller
+    asked about it by name."""
     if locations:
         ids = state.locations.lookup(locations)
         missing = np.nonzero(ids < 0)[0]
@@ -62,7 +66,9 @@ def location_set(
         region_id = state.regions.get(region)
         if region_id < 0 or region_id not in state.region_locations:
             raise UnknownCode("region", region)
-        return state.region_locations[region_id]
+        ranked = state.region_locations[region_id]
+        active: I64 = ranked[state.location_rows["active"][ranked]]  # closed ones drop out
+        return active
     n = state.location_rows.n
     return np.nonzero(state.location_rows["active"][:n])[0].astype(np.int64)
 
@@ -74,16 +80,17 @@ def available_now(state: State, sku: I64, locations: I64) -> I64:
     return inv.on_hand[block] - inv.allocated[block] - inv.held[block] - inv.safety_stock[block]
 
 
-def _segment_starts(keys: I64) -> npt.NDArray[np.bool_]:
-    starts = np.ones(keys.size, dtype=np.bool_)
-    starts[1:] = keys[1:] != keys[:-1]
-    return starts
+def receipts_of(state: State, sku: I64) -> tuple[I64, I64, I64, I64, I64]:
+    """Receipts of a batch of SKUs: (which SKU, location, date, qty, schedule position).
 
-
-def _segmented_cumsum(values: I64, starts: npt.NDArray[np.bool_]) -> I64:
-    total = np.cumsum(values)
-    offset = np.maximum.accumulate(np.where(starts, np.arange(values.size), 0))
-    return total - (total[offset] - values[offset])
+    Rows come per SKU in (date, location) order — the inbound key's order. O(R).
+    """
+    keys = state.inbound_keys
+    which, pos = expand_ranges(
+        np.searchsorted(keys, sku << 32), np.searchsorted(keys, (sku + 1) << 32)
+    )
+    row_key = keys[pos]
+    return which, row_key & _LOC_MASK, (row_key >> 12) & _DATE_MASK, state.inbound_qty[pos], pos
 
 
 def earliest_dates(
@@ -105,34 +112,27 @@ def earliest_dates(
     status = state.items["status"][sku]
     short = np.nonzero(~in_stock & (status == ItemStatus.ACTIVE))[0]
     if short.size and state.inbound_keys.size:
-        keys = state.inbound_keys
-        low = np.searchsorted(keys, sku[short] << 32)
-        high = np.searchsorted(keys, (sku[short] + 1) << 32)
-        counts = high - low
-        total = int(counts.sum())
-        if total:
-            which = np.repeat(np.arange(short.size), counts)
-            pos = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + low[which]
-            row_key = keys[pos]
-            slot_of = np.full(state.inventory.location_capacity, -1, dtype=np.int64)
-            slot_of[locations] = np.arange(locations.size)
-            slot = slot_of[row_key & _LOC_MASK]
-            keep = slot >= 0
-            which, slot, qty = which[keep], slot[keep], state.inbound_qty[pos][keep]
-            day = np.maximum((row_key[keep] >> 12) & _DATE_MASK, today)
+        which, location, day, qty, _ = receipts_of(state, sku[short])
+        slot_of = np.full(state.inventory.location_capacity, -1, dtype=np.int64)
+        slot_of[locations] = np.arange(locations.size)
+        slot = slot_of[location]
+        keep = slot >= 0
+        which, slot, qty = which[keep], slot[keep], qty[keep]
+        day = np.maximum(day[keep], today)
+        if which.size:
             # receipts per (line, location) in date order: what each adds to the network
             order = np.lexsort((day, slot, which))
             which, slot, qty, day = which[order], slot[order], qty[order], day[order]
-            cell = which * locations.size + slot
-            after = _segmented_cumsum(qty, _segment_starts(cell))
+            after = segmented_cumsum(qty, segment_starts(which, slot))
             base = now[short[which], slot]
             gain = np.maximum(base + after, 0) - np.maximum(base + after - qty, 0)
             # then per line in date order: the network total after each receipt
             order = np.lexsort((day, which))
             which, gain, day = which[order], gain[order], day[order]
-            reached = network_now[short[which]] + _segmented_cumsum(gain, _segment_starts(which))
+            reached = network_now[short[which]] + segmented_cumsum(gain, segment_starts(which))
             hit = reached >= need[short[which]]
-            first = np.nonzero(hit & _segment_starts(np.where(hit, which, -1 - which)))[0]
+            # reached only grows within a line: its first hit is a segment start of hits
+            first = np.nonzero(hit & segment_starts(np.where(hit, which, -1 - which)))[0]
             lines = short[which[first]]
             date[lines] = day[first]
             source[lines] = DateSource.INBOUND

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from engine.arrays import expand_ranges
 from engine.catalog import uom_factors
 from engine.contexts import AccountContext, Level, level_of
 from engine.money import mul_div_round
@@ -231,13 +232,9 @@ def _contract_hits(
     flat = targets.ravel()
     present = np.nonzero(flat >= 0)[0]
     flat = flat[present]
-    low, high = state.line_index.ranges(line_key(flat, 0), line_key(flat + 1, 0))
-    counts = high - low
-    total = int(counts.sum())
-    if total == 0:
+    which, pos = expand_ranges(*state.line_index.ranges(line_key(flat, 0), line_key(flat + 1, 0)))
+    if pos.size == 0:
         return None
-    which = np.repeat(np.arange(flat.size), counts)
-    pos = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + low[which]
     rows = state.line_index.rows[pos]
     lines = state.lines
     contract = lines["contract"][rows].astype(np.int64)

@@ -41,17 +41,17 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from engine.atp import available_now, location_set
-from engine.catalog import MAX_BASE_QTY, uom_factors
+from engine.arrays import segment_starts, segmented_cumsum
+from engine.atp import available_now, location_set, receipts_of
+from engine.catalog import LineStatus, resolve_lines
 from engine.errors import InvalidInput, LimitExceeded
-from engine.quote import DEFAULT_MAX_LINES, AsOf, LineStatus
+from engine.quote import DEFAULT_MAX_LINES, AsOf
 from engine.state import ItemStatus, State
 
 __all__ = ["PromisePlan", "promise"]
 
 I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
-_LOC_MASK = (1 << 12) - 1
 _NEVER = np.iinfo(np.int64).max  # "not by any date"
 Part = tuple[int, int, int, int]  # (line, location rank, ship date, base qty)
 
@@ -78,36 +78,6 @@ class PromisePlan:
     meets_need_by: bool | None
 
 
-def _resolve(
-    state: State, skus: Sequence[str], qty: Sequence[int] | I64, uoms: Sequence[str] | None
-) -> tuple[I64, npt.NDArray[np.int8], I64]:
-    """SKU ids, LineStatus and base quantity per line (the same rules as ``quote``)."""
-    n = len(skus)
-    quantities = np.asarray(qty, dtype=np.int64)
-    if quantities.shape != (n,):
-        raise InvalidInput("qty", f"{quantities.size} quantities for {n} lines")
-    if uoms is not None and len(uoms) != n:
-        raise InvalidInput("uoms", f"{len(uoms)} UoMs for {n} lines")
-    sku = state.skus.lookup(skus)
-    item_status = np.where(sku >= 0, state.items["status"][np.maximum(sku, 0)], 0)
-    uom = np.full(n, -1, dtype=np.int64)
-    unknown_uom = np.zeros(n, dtype=np.bool_)
-    if uoms is not None:
-        blank = ~np.fromiter(map(bool, uoms), dtype=np.bool_, count=n)
-        uom = np.where(blank, -1, state.uoms.lookup(uoms))
-        unknown_uom = ~blank & (uom < 0)
-    factor = np.where(unknown_uom, 0, uom_factors(state, sku, uom))
-    qty_ok = (quantities >= 0) & (quantities <= MAX_BASE_QTY // np.maximum(factor, 1))
-    status = np.select(
-        [item_status == ItemStatus.UNKNOWN, factor == 0, ~qty_ok,
-         item_status == ItemStatus.BLOCKED],
-        [LineStatus.UNKNOWN_SKU, LineStatus.UNKNOWN_UOM, LineStatus.QTY_OUT_OF_RANGE,
-         LineStatus.ITEM_BLOCKED],
-        LineStatus.OK,
-    ).astype(np.int8)  # fmt: skip
-    return sku, status, np.where(status == LineStatus.OK, quantities * np.maximum(factor, 1), 0)
-
-
 def _receipts(
     state: State, usku: I64, active: Bools, locs: I64, raw: I64, today: int
 ) -> list[list[list[int]]]:
@@ -116,25 +86,18 @@ def _receipts(
     Usable is what is left once the location's oversold shortfall is covered; array work,
     O(R log R) for the R receipts of the SKUs at the ranked locations.
     """
-    keys = state.inbound_keys
-    low = np.searchsorted(keys, usku << 32)
-    count = np.where(active, np.searchsorted(keys, (usku + 1) << 32) - low, 0)
-    which = np.repeat(np.arange(usku.size), count)
-    pos = np.arange(which.size) + np.repeat(low - (np.cumsum(count) - count), count)
+    which, location, date, qty, pos = receipts_of(state, usku)
+    keep = active[which]
     rank_of = np.full(max(state.n_locations, 1), -1, dtype=np.int64)
     rank_of[locs] = np.arange(locs.size)
-    rank = rank_of[keys[pos] & _LOC_MASK]
-    which, rank, pos = which[rank >= 0], rank[rank >= 0], pos[rank >= 0]
+    rank = rank_of[location]
+    keep &= rank >= 0
+    which, rank, pos, qty, date = which[keep], rank[keep], pos[keep], qty[keep], date[keep]
     order = np.lexsort((pos, rank, which))  # per cell in schedule (= date) order
-    which, rank, pos = which[order], rank[order], pos[order]
-    qty = state.inbound_qty[pos]
-    total = np.cumsum(qty)
-    start = np.ones(which.size, dtype=np.bool_)
-    start[1:] = (which[1:] != which[:-1]) | (rank[1:] != rank[:-1])
-    first = np.maximum.accumulate(np.where(start, np.arange(which.size), 0))
-    after = raw[which, rank] + total - total[first] + qty[first]
+    which, rank, pos, qty, date = which[order], rank[order], pos[order], qty[order], date[order]
+    after = raw[which, rank] + segmented_cumsum(qty, segment_starts(which, rank))
     usable = np.maximum(after, 0) - np.maximum(after - qty, 0)
-    date = np.maximum((keys[pos] >> 12) & ((1 << 20) - 1), today)
+    date = np.maximum(date, today)
     order = np.lexsort((pos, rank, date, which))
     order = order[usable[order] > 0]
     bounds = np.searchsorted(which[order], np.arange(usku.size + 1)).tolist()
@@ -234,7 +197,8 @@ def promise(
     if max_shipments is not None and max_shipments < 1:
         raise InvalidInput("max_shipments", f"{max_shipments}", "at least 1")
     locs = location_set(state, locations, region)
-    sku, status, base_qty = _resolve(state, skus, qty, uoms)
+    lines = resolve_lines(state, skus, qty, uoms)
+    sku, status, base_qty = lines.sku, lines.status, lines.base_qty
     planned = np.nonzero(base_qty > 0)[0]
     usku, uidx = np.unique(sku[planned], return_inverse=True)
     need = np.zeros(usku.size, dtype=np.int64)

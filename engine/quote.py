@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.atp import Availability, availability, location_set
-from engine.catalog import MAX_BASE_QTY, SellRules, sell_rules, uom_factors
+from engine.catalog import LineStatus, SellRules, resolve_lines, sell_rules
 from engine.contexts import account_context
 from engine.errors import InvalidInput, LimitExceeded, UnknownCode
 from engine.money import micros_per_minor_unit
@@ -34,18 +34,6 @@ __all__ = [
 
 I64 = npt.NDArray[np.int64]
 DEFAULT_MAX_LINES = 5_000
-
-
-class LineStatus(IntEnum):
-    """Per-line outcome; only OK lines carry a price."""
-
-    OK = 0
-    UNKNOWN_SKU = 1
-    UNKNOWN_UOM = 2
-    ITEM_BLOCKED = 3
-    NO_PRICE = 4
-    QTY_OUT_OF_RANGE = 5
-    AMOUNT_OVERFLOW = 6
 
 
 class Bucket(IntEnum):
@@ -131,11 +119,7 @@ def quote(
         raise InvalidInput("lines", "no lines", "at least 1")
     if n > max_lines:
         raise LimitExceeded("lines", f"{n} lines", f"at most {max_lines} per request")
-    if uoms is not None and len(uoms) != n:
-        raise InvalidInput("uoms", f"{len(uoms)} UoMs for {n} lines")
     quantities = np.asarray(qty, dtype=np.int64)
-    if quantities.shape != (n,):
-        raise InvalidInput("qty", f"{quantities.size} quantities for {n} lines")
     account_id = state.accounts.get(account)
     if account_id < 0 or state.account_rows["version"][account_id] < 0:
         raise UnknownCode("account", account)
@@ -146,36 +130,16 @@ def quote(
     micros_per_minor = micros_per_minor_unit(currency_code)
     today = pricing_date if today is None else today
 
-    sku = state.skus.lookup(skus)
-    known = sku >= 0
+    lines = resolve_lines(state, skus, quantities, uoms)
+    sku, uom_id, factor, base_qty, status = (
+        lines.sku,
+        lines.uom,
+        lines.factor,
+        lines.base_qty,
+        lines.status,
+    )
+    item_status = lines.item_status
     safe_sku = np.maximum(sku, 0)
-    item_status = np.where(known, state.items["status"][safe_sku], ItemStatus.UNKNOWN)
-    uom_id = state.uoms.lookup(uoms) if uoms is not None else np.full(n, -1, dtype=np.int64)
-    if uoms is not None:
-        blank = np.fromiter(map(bool, uoms), dtype=np.bool_, count=n)
-        uom_id = np.where(blank, uom_id, -1)
-        unknown_uom = blank & (uom_id < 0)
-    else:
-        unknown_uom = np.zeros(n, dtype=np.bool_)
-    factor = np.where(unknown_uom, 0, uom_factors(state, sku, uom_id))
-    qty_ok = (quantities >= 0) & (quantities <= MAX_BASE_QTY // np.maximum(factor, 1))
-    base_qty = np.where(qty_ok, quantities * np.maximum(factor, 1), 0)
-
-    status = np.select(
-        [
-            item_status == ItemStatus.UNKNOWN,
-            factor == 0,
-            ~qty_ok,
-            item_status == ItemStatus.BLOCKED,
-        ],
-        [
-            LineStatus.UNKNOWN_SKU,
-            LineStatus.UNKNOWN_UOM,
-            LineStatus.QTY_OUT_OF_RANGE,
-            LineStatus.ITEM_BLOCKED,
-        ],
-        LineStatus.OK,
-    ).astype(np.int8)
     sell = sell_rules(state, safe_sku, base_qty, factor)
 
     prices = None

@@ -255,8 +255,11 @@ def promise_response(state: State, plan: Any) -> pb.PromiseResponse:
         backorder_date=days_to_iso(plan.backorder_date),
         shipment_count=plan.shipments,
         complete_date=days_to_iso(np.array([plan.complete_date], dtype=np.int64))[0],
-        meets_need_by=bool(plan.meets_need_by),
+        line_complete_date=days_to_iso(plan.line_date),
     )
+    if plan.meets_need_by is not None:
+        response.meets_need_by = plan.meets_need_by
+        response.line_meets_need_by.extend(plan.line_meets_need_by.tolist())
     response.status.extend(_status(plan.status))
     fill_as_of(response.as_of, plan.as_of)
     return response

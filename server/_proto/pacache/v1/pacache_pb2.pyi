@@ -377,7 +377,7 @@ class PromiseRequest(_message.Message):
     def __init__(self, account: _Optional[str] = ..., region: _Optional[str] = ..., locations: _Optional[_Iterable[str]] = ..., lines: _Optional[_Union[Lines, _Mapping]] = ..., ship_complete: _Optional[bool] = ..., max_shipments: _Optional[int] = ..., need_by: _Optional[str] = ..., min_version: _Optional[int] = ...) -> None: ...
 
 class PromiseResponse(_message.Message):
-    __slots__ = ("as_of", "status", "base_qty", "allocation_line", "allocation_location", "allocation_qty", "allocation_ship_date", "backordered_qty", "backorder_date", "shipment_count", "complete_date", "meets_need_by")
+    __slots__ = ("as_of", "status", "base_qty", "allocation_line", "allocation_location", "allocation_qty", "allocation_ship_date", "backordered_qty", "backorder_date", "shipment_count", "complete_date", "meets_need_by", "line_complete_date", "line_meets_need_by")
     AS_OF_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     BASE_QTY_FIELD_NUMBER: _ClassVar[int]
@@ -390,6 +390,8 @@ class PromiseResponse(_message.Message):
     SHIPMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_DATE_FIELD_NUMBER: _ClassVar[int]
     MEETS_NEED_BY_FIELD_NUMBER: _ClassVar[int]
+    LINE_COMPLETE_DATE_FIELD_NUMBER: _ClassVar[int]
+    LINE_MEETS_NEED_BY_FIELD_NUMBER: _ClassVar[int]
     as_of: AsOf
     status: _containers.RepeatedScalarFieldContainer[LineStatus]
     base_qty: _containers.RepeatedScalarFieldContainer[int]
@@ -402,7 +404,9 @@ class PromiseResponse(_message.Message):
     shipment_count: int
     complete_date: str
     meets_need_by: bool
-    def __init__(self, as_of: _Optional[_Union[AsOf, _Mapping]] = ..., status: _Optional[_Iterable[_Union[LineStatus, str]]] = ..., base_qty: _Optional[_Iterable[int]] = ..., allocation_line: _Optional[_Iterable[int]] = ..., allocation_location: _Optional[_Iterable[str]] = ..., allocation_qty: _Optional[_Iterable[int]] = ..., allocation_ship_date: _Optional[_Iterable[str]] = ..., backordered_qty: _Optional[_Iterable[int]] = ..., backorder_date: _Optional[_Iterable[str]] = ..., shipment_count: _Optional[int] = ..., complete_date: _Optional[str] = ..., meets_need_by: _Optional[bool] = ...) -> None: ...
+    line_complete_date: _containers.RepeatedScalarFieldContainer[str]
+    line_meets_need_by: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, as_of: _Optional[_Union[AsOf, _Mapping]] = ..., status: _Optional[_Iterable[_Union[LineStatus, str]]] = ..., base_qty: _Optional[_Iterable[int]] = ..., allocation_line: _Optional[_Iterable[int]] = ..., allocation_location: _Optional[_Iterable[str]] = ..., allocation_qty: _Optional[_Iterable[int]] = ..., allocation_ship_date: _Optional[_Iterable[str]] = ..., backordered_qty: _Optional[_Iterable[int]] = ..., backorder_date: _Optional[_Iterable[str]] = ..., shipment_count: _Optional[int] = ..., complete_date: _Optional[str] = ..., meets_need_by: _Optional[bool] = ..., line_complete_date: _Optional[_Iterable[str]] = ..., line_meets_need_by: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class QuoteStreamRequest(_message.Message):
     __slots__ = ("request_id", "quote")
