@@ -308,12 +308,17 @@ def apply_batch(
     *,
     stream_ids: Mapping[str, str] | None = None,
     clock_ms: int | None = None,
+    event_ms: Sequence[int] | None = None,
 ) -> ApplyResult:
     """Apply a batch of events to ``state`` in place; returns what happened.
 
-    ``clock_ms`` is the batch's stream time (from stream ids) used for hold placement and
-    expiry; it defaults to the newest ``ts_ms`` in the batch. The state version goes up by
-    one per call. Invalid events are rejected with a reason and skipped; the rest applies.
+    ``clock_ms`` is the batch's stream time (the newest stream id in it): holds expire
+    against it; it defaults to the newest ``ts_ms`` in the batch. ``event_ms`` gives each
+    event its own stream time, when a hold is placed; without it, a hold is placed at its
+    ``ts_ms`` (or the batch clock). Both come from the stream, so replicas that split the
+    same entries into different batches still place and expire holds alike. The state
+    version goes up by one per call. Invalid events are rejected with a reason and
+    skipped; the rest applies.
     """
     result = ApplyResult(version=state.version + 1)
     by_type: dict[str, list[tuple[int, Any]]] = {}
@@ -391,7 +396,8 @@ def apply_batch(
     result.skus_changed.update(expire_holds(state, clock))
     for index, event in holds:
         if type(event).__name__ == "HoldPlace":
-            problem = place_hold(state, event, clock, _sku, _location)
+            placed = event_ms[index] if event_ms is not None else (event.ts_ms or clock)
+            problem = place_hold(state, event, clock, placed, _sku, _location)
             if problem is not None:
                 result.rejected.append((index, problem))
                 continue

@@ -246,9 +246,16 @@ def expire_holds(state: State, clock_ms: int) -> list[int]:
 
 
 def place_hold(
-    state: State, e: ev.HoldPlace, clock_ms: int, sku_of: Interner, loc_of: Interner
+    state: State,
+    e: ev.HoldPlace,
+    clock_ms: int,
+    placed_ms: int,
+    sku_of: Interner,
+    loc_of: Interner,
 ) -> str | None:
-    """Place a hold, or return why not. Same key and same lines: the same hold, unchanged."""
+    """Place a hold at ``placed_ms`` (its own stream time), or return why not; it is
+    active while the batch clock ``clock_ms`` is before its expiry. Same key and same
+    lines: the same hold, unchanged."""
     fingerprint = tuple(sorted((sku, loc, qty) for sku, loc, qty in e.lines))
     existing = state.holds.get(e.hold_key)
     if existing is not None:
@@ -258,8 +265,7 @@ def place_hold(
     sku = np.array([sku_of(state, line[0]) for line in e.lines], dtype=np.int64)
     location = np.array([loc_of(state, line[1]) for line in e.lines], dtype=np.int64)
     qty = np.array([line[2] for line in e.lines], dtype=np.int64)
-    placed = e.ts_ms or clock_ms
-    hold = Hold(e.hold_key, sku, location, qty, placed + e.ttl_ms, fingerprint, placed)
+    hold = Hold(e.hold_key, sku, location, qty, placed_ms + e.ttl_ms, fingerprint, placed_ms)
     state.holds[e.hold_key] = hold
     if hold.expires_at_ms > clock_ms:
         _hold_delta(state, hold, +1)

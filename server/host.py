@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from engine import events as ev
 from engine.deltas import ApplyResult, apply_batch
-from engine.errors import Conflict, InvalidInput
+from engine.errors import Conflict, InvalidInput, StaleData
 from engine.pricing import Policy
 from engine.state import Hold, State
 from server.errors import NotServing, VersionTimeout
@@ -33,6 +33,12 @@ from server.errors import NotServing, VersionTimeout
 __all__ = ["Change", "HostConfig", "StateHost"]
 
 I64 = npt.NDArray[np.int64]
+
+
+def _stream_kind(stream: str) -> str:
+    """ "master", "pricing" or "inventory" for ``<prefix>:<kind>[:<shard>]``."""
+    parts = stream.split(":")
+    return parts[-2] if parts[-1].isdigit() and len(parts) > 2 else parts[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,8 @@ class StateHost:
     # Held while something must see the state still (a snapshot being written): writers
     # wait, readers do not, since reads never change the state.
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    gaps: dict[str, str] = field(default_factory=dict)  # stream → what was lost
+    streams: dict[str, Any] = field(default_factory=dict)  # writer's per-stream stats
     _watchers: set[asyncio.Queue[Change]] = field(default_factory=set)
 
     @property
@@ -90,6 +98,7 @@ class StateHost:
         *,
         stream_ids: dict[str, str] | None = None,
         clock_ms: int | None = None,
+        event_ms: Sequence[int] | None = None,
     ) -> ApplyResult:
         """Apply one batch (the only way the state changes) and wake readers waiting on it."""
         state = self.require()
@@ -98,6 +107,7 @@ class StateHost:
             events,
             stream_ids=stream_ids,
             clock_ms=self.clock_ms() if clock_ms is None else clock_ms,
+            event_ms=event_ms,
         )
         self.applied_total += result.applied
         self.rejected_total += len(result.rejected)
@@ -108,6 +118,32 @@ class StateHost:
         """:meth:`apply` once no snapshot is being written."""
         async with self.write_lock:
             return self.apply(events, **kwargs)
+
+    # -- the Redis writer's sink (loaders.stream_writer.Sink) ---------------------------
+
+    def positions(self) -> dict[str, str]:
+        """Last applied id per stream, as recorded in the state (and its snapshots)."""
+        return dict(self.require().stream_ids)
+
+    def apply_batch(
+        self,
+        events: Sequence[Any],
+        *,
+        stream_ids: dict[str, str],
+        clock_ms: int,
+        event_ms: Sequence[int],
+    ) -> ApplyResult:
+        return self.apply(events, stream_ids=stream_ids, clock_ms=clock_ms, event_ms=event_ms)
+
+    def report_gap(self, stream: str, detail: str) -> None:
+        self.gaps[stream] = detail
+
+    def require_streams(self, *kinds: str) -> None:
+        """Raise :class:`StaleData` when a stream feeding this data ("master", "pricing",
+        "inventory") has a gap: no answer beats a silently wrong one."""
+        for stream, detail in self.gaps.items():
+            if _stream_kind(stream) in kinds:
+                raise StaleData(f"{stream}: {detail}; a full reload is required")
 
     def tick(self) -> ApplyResult | None:
         """Advance the batch clock when a hold is due to expire (an empty batch)."""

@@ -24,8 +24,10 @@ from pathlib import Path
 from engine import snapshot
 from engine.pricing import Policy
 from engine.state import State
+from loaders.stream_writer import StreamWriter, WriterConfig
 from server.app import Server, ServerConfig, create_server
 from server.auth import TokenTable
+from server.checkpoint import CheckpointPolicy, checkpoint_loop
 from server.host import HostConfig, StateHost
 from server.service import Limits
 
@@ -65,6 +67,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=_env_int("PACACHE_MAX_MESSAGE_BYTES", 16 * 1024 * 1024),
     )
     parser.add_argument("--grace", type=float, default=10.0, help="seconds to drain on stop")
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("PACACHE_REDIS_URL"),
+        help="read change streams from this Redis (writer runs in this process)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--stream-prefix", default=os.environ.get("PACACHE_STREAM_PREFIX", "pacache")
+    )
+    parser.add_argument(
+        "--inventory-shards", type=int, default=_env_int("PACACHE_INVENTORY_SHARDS", 0)
+    )
+    parser.add_argument(
+        "--checkpoint-seconds", type=float, default=_env_int("PACACHE_CHECKPOINT_SECONDS", 60),
+        help="with --snapshot-dir: snapshot at least this often while changes arrive",
+    )  # fmt: skip
+    parser.add_argument(
+        "--checkpoint-events", type=int, default=_env_int("PACACHE_CHECKPOINT_EVENTS", 1_000_000),
+        help="with --snapshot-dir: snapshot after this many applied events",
+    )  # fmt: skip
     parser.add_argument(
         "--demo-cache",
         default=os.environ.get("PACACHE_DEMO_CACHE", str(Path.home() / ".cache" / "pacache")),
@@ -118,6 +138,9 @@ async def run_server(
     grace: float = 10.0,
     on_started: Callable[[Server], None] | None = None,
     load: Callable[[], State] | None = None,
+    writer: WriterConfig | None = None,
+    redis_url: str | None = None,
+    checkpoints: CheckpointPolicy | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT. ``load`` builds the state after the port is bound, so
     health answers NOT_SERVING while a large state loads."""
@@ -143,10 +166,28 @@ async def run_server(
             async with host.write_lock:
                 host.tick()
 
-    ticker = asyncio.create_task(tick())
+    async def health() -> None:
+        serving = host.serving
+        while True:
+            await asyncio.sleep(1.0)
+            now = host.serving and not host.gaps
+            if now != serving:
+                serving = now
+                await server.set_serving(now)
+
+    tasks = [asyncio.create_task(tick()), asyncio.create_task(health())]
+    writer_stop = asyncio.Event()
+    if redis_url:
+        stream_writer = StreamWriter(redis_url, host, writer or WriterConfig())
+        host.streams = stream_writer.stats
+        tasks.append(asyncio.create_task(stream_writer.run(writer_stop)))
+    if checkpoints is not None:
+        tasks.append(asyncio.create_task(checkpoint_loop(host, checkpoints)))
     await stopping.wait()
     log.info("stopping: health NOT_SERVING, draining in-flight calls (grace %.0fs)", grace)
-    ticker.cancel()
+    writer_stop.set()
+    for task in tasks:
+        task.cancel()
     await server.stop(grace)
 
 
@@ -189,6 +230,11 @@ def main(args: argparse.Namespace) -> int:
 
     import uvloop
 
+    checkpoints = None
+    if args.snapshot_dir and args.redis_url:
+        checkpoints = CheckpointPolicy(
+            args.snapshot_dir, args.checkpoint_seconds, args.checkpoint_events
+        )
     uvloop.run(
         run_server(
             StateHost(config=host_config),
@@ -197,6 +243,9 @@ def main(args: argparse.Namespace) -> int:
             grace=args.grace,
             on_started=started,
             load=load,
+            writer=WriterConfig(prefix=args.stream_prefix, inventory_shards=args.inventory_shards),
+            redis_url=args.redis_url,
+            checkpoints=checkpoints,
         )
     )
     return 0

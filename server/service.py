@@ -69,6 +69,8 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
 
     def _quote(self, request: Any, *, prices: bool, stock: bool, explain: bool = False) -> Any:
         state = self.host.require()
+        self.host.require_streams("master", *(("pricing",) if prices else ()),
+                                  *(("inventory",) if stock else ()))  # fmt: skip
         require_account(request.account)
         skus, quantities, uoms = convert.lines_from_proto(request.lines, self.limits.max_lines)
         today = _today()
@@ -306,6 +308,17 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
             rss_bytes=_rss_bytes(),
         )
         convert.fill_as_of(response.as_of, convert.as_of(state))
+        now_ms = int(time.time() * 1000)
+        for name, stream in self.host.streams.items():
+            response.streams.add(
+                stream=name,
+                last_id=stream.last_id,
+                lag_entries=stream.lag_entries,
+                freshness_ms=now_ms - stream.newest_ts_ms if stream.newest_ts_ms else 0,
+                applied=stream.applied,
+                dead_lettered=stream.dead_lettered,
+                gap_detected=bool(stream.gap),
+            )
         response.counts.update(
             {
                 "skus": state.n_skus,
