@@ -67,7 +67,7 @@ class CodeTable:
         self.kind = kind
         self._codes: list[str] = []
         self._index: dict[str, int] = {}
-        self._by_id: npt.NDArray[np.object_] = np.zeros(1, dtype=object)
+        self._by_id: npt.NDArray[np.object_] = np.array([""], dtype=object)
         for code in codes:
             self.intern(code)
 

@@ -80,18 +80,34 @@ def inventory_events(rng: random.Random, count: int) -> list[Any]:
     for version in range(1, count + 1):
         sku, location = f"S{rng.randrange(20)}", rng.choice(("DAL", "ATL"))
         if rng.random() < 0.5:
-            out.append(ev.InventorySet(sku=sku, location=location, version=version,
-                                       on_hand=rng.randrange(1000), allocated=rng.randrange(50)))  # fmt: skip
+            out.append(
+                ev.InventorySet(
+                    sku=sku,
+                    location=location,
+                    version=version,
+                    on_hand=rng.randrange(1000),
+                    allocated=rng.randrange(50),
+                )
+            )
         else:
-            out.append(ev.InventoryAdjust(sku=sku, location=location, version=version,
-                                          event_id=f"adj-{version}", on_hand_delta=rng.randrange(-20, 20)))  # fmt: skip
+            out.append(
+                ev.InventoryAdjust(
+                    sku=sku,
+                    location=location,
+                    version=version,
+                    event_id=f"adj-{version}",
+                    on_hand_delta=rng.randrange(-20, 20),
+                )
+            )
     return out
 
 
 def publish(client: Any, stream: str, events: list[Any], per_entry: int = 7) -> list[str]:
     ids = []
     for start in range(0, len(events), per_entry):
-        ids.append(client.xadd(f"{PREFIX}:{stream}", {FIELD: encode(events[start : start + per_entry])}))
+        ids.append(
+            client.xadd(f"{PREFIX}:{stream}", {FIELD: encode(events[start : start + per_entry])})
+        )
     return [i.decode() for i in ids]
 
 
@@ -153,7 +169,9 @@ def test_a_poison_event_goes_to_the_dead_letter_stream_and_the_stream_continues(
 
 def test_stock_for_an_unknown_sku_is_kept_until_the_item_arrives(redis_proc: RedisProcess) -> None:
     client = redis_proc.client()
-    publish(client, "inventory", [ev.InventorySet(sku="LATE", location="DAL", version=1, on_hand=42)])
+    publish(
+        client, "inventory", [ev.InventorySet(sku="LATE", location="DAL", version=1, on_hand=42)]
+    )
     host = StateHost(State())
     with WriterThread(redis_proc.url, host) as running:
         running.wait(lambda: running.writer.stats[f"{PREFIX}:inventory"].applied == 1)
@@ -182,8 +200,12 @@ def test_redis_restarting_mid_stream_loses_nothing(tmp_path: Path, keep_data: bo
                 publish(redis_proc.client(), "inventory", first)
             publish(redis_proc.client(), "inventory", second)
             running.wait(
-                lambda: host.require().stream_ids.get(f"{PREFIX}:inventory")
-                == redis_proc.client().xinfo_stream(f"{PREFIX}:inventory")["last-generated-id"].decode()
+                lambda: (
+                    host.require().stream_ids.get(f"{PREFIX}:inventory")
+                    == redis_proc.client()
+                    .xinfo_stream(f"{PREFIX}:inventory")["last-generated-id"]
+                    .decode()
+                )
             )
             assert running.writer.reconnects >= 1
         assert snapshot_of(host.require()) == reference(master() + changes)
@@ -209,7 +231,9 @@ def test_a_stream_trimmed_past_our_position_is_reported_as_a_gap(redis_proc: Red
     host.require_streams("pricing")  # other data is still served
 
 
-def test_the_batch_clock_comes_from_stream_ids_not_the_local_clock(redis_proc: RedisProcess) -> None:
+def test_the_batch_clock_comes_from_stream_ids_not_the_local_clock(
+    redis_proc: RedisProcess,
+) -> None:
     client = redis_proc.client()
     publish(client, "master", master())
     entry = client.xadd(

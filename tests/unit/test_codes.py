@@ -135,3 +135,12 @@ def test_code_table_survives_its_array_form():
 def test_code_table_validates_a_code_when_interning_it():
     with pytest.raises(InvalidInput, match="account"):
         CodeTable("account").intern("A" * 65)
+
+
+def test_codes_at_answers_blank_for_missing_ids_even_in_an_empty_table() -> None:
+    from engine.codes import CodeTable
+
+    empty = CodeTable("product_group")
+    assert empty.codes_at(np.array([-1, -1], dtype=np.int64)) == ["", ""]
+    empty.intern("FASTENERS")
+    assert empty.codes_at(np.array([0, -1], dtype=np.int64)) == ["FASTENERS", ""]
