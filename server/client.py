@@ -106,6 +106,7 @@ class Client:
         pricing_date: str = "",
         explain: bool = False,
         min_version: int = 0,
+        min_stream_ids: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> tuple[pb.QuoteResponse, list[QuotedLine]]:
         """Quote ``lines`` for ``account``; returns the raw response and one row per line."""
@@ -118,6 +119,7 @@ class Client:
             pricing_date=pricing_date,
             explain=explain,
             min_version=min_version,
+            min_stream_ids=min_stream_ids or {},
         )
         response = self.quote_raw(request, **kwargs)
         return response, rows(response, [line[0] for line in lines])

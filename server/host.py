@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,14 @@ from server.errors import NotServing, VersionTimeout
 __all__ = ["Change", "HostConfig", "StateHost"]
 
 I64 = npt.NDArray[np.int64]
+
+
+def _entry_id(entry: str) -> tuple[int, int]:
+    ms, _, seq = entry.partition("-")
+    try:
+        return int(ms), int(seq or 0)
+    except ValueError:
+        raise InvalidInput("min_stream_ids", f"{entry!r} is not a stream entry id") from None
 
 
 def _stream_kind(stream: str) -> str:
@@ -179,18 +187,32 @@ class StateHost:
         for queue in self._watchers:
             queue.put_nowait(change)
 
-    async def wait_for_version(self, version: int, timeout: float | None) -> None:
-        """Return once the state version is ≥ ``version``; :class:`VersionTimeout` if not
-        within ``timeout`` seconds (None: wait as long as it takes)."""
+    def reached(self, version: int, stream_ids: Mapping[str, str]) -> bool:
+        """True once the state is at ``version`` and past every given stream position."""
+        state = self.require()
+        if state.version < version:
+            return False
+        return all(
+            _entry_id(state.stream_ids.get(name, "0-0")) >= _entry_id(entry)
+            for name, entry in stream_ids.items()
+        )
+
+    async def wait_for_version(
+        self, version: int, timeout: float | None, stream_ids: Mapping[str, str] | None = None
+    ) -> None:
+        """Return once :meth:`reached`; :class:`VersionTimeout` if not within ``timeout``
+        seconds (None: wait as long as it takes)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.require().version < version:
+        wanted = stream_ids or {}
+        while not self.reached(version, wanted):
             if self._changed is None:
                 self._changed = asyncio.Event()
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise VersionTimeout(
-                    f"min_version: state is at {self.require().version}, "
-                    f"{version} not reached before the deadline"
+                    f"min_version: state is at {self.require().version} with stream ids "
+                    f"{dict(self.require().stream_ids)}; {version} / {dict(wanted)} not "
+                    "reached before the deadline"
                 )
             try:
                 await asyncio.wait_for(self._changed.wait(), remaining)

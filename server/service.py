@@ -55,9 +55,12 @@ def _today() -> int:
     return day_number(dt.datetime.now(dt.UTC).date())
 
 
-async def _at_version(host: StateHost, version: int, context: Any) -> None:
-    if version and host.require().version < version:
-        await host.wait_for_version(version, context.time_remaining())
+async def _at_version(host: StateHost, request: Any, context: Any) -> None:
+    """Read-your-writes: wait (within the deadline) for ``min_version`` and
+    ``min_stream_ids`` of the request."""
+    wanted = request.min_stream_ids
+    if not host.reached(request.min_version, wanted):
+        await host.wait_for_version(request.min_version, context.time_remaining(), wanted)
 
 
 @dataclass
@@ -96,14 +99,14 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
         )
 
     async def Quote(self, request: pb.QuoteRequest, context: Any) -> pb.QuoteResponse:
-        await _at_version(self.host, request.min_version, context)
+        await _at_version(self.host, request, context)
         state, result = self._quote(request, prices=True, stock=True, explain=request.explain)
         response = pb.QuoteResponse()
         convert.quote_response(response, state, result, with_prices=True, with_availability=True)
         return response
 
     async def GetPrices(self, request: pb.GetPricesRequest, context: Any) -> pb.GetPricesResponse:
-        await _at_version(self.host, request.min_version, context)
+        await _at_version(self.host, request, context)
         state, result = self._quote(request, prices=True, stock=False, explain=request.explain)
         response = pb.GetPricesResponse()
         convert.quote_response(response, state, result, with_prices=True, with_availability=False)
@@ -112,14 +115,14 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
     async def GetAvailability(
         self, request: pb.GetAvailabilityRequest, context: Any
     ) -> pb.GetAvailabilityResponse:
-        await _at_version(self.host, request.min_version, context)
+        await _at_version(self.host, request, context)
         state, result = self._quote(request, prices=False, stock=True)
         response = pb.GetAvailabilityResponse()
         convert.quote_response(response, state, result, with_prices=False, with_availability=True)
         return response
 
     async def Promise(self, request: pb.PromiseRequest, context: Any) -> pb.PromiseResponse:
-        await _at_version(self.host, request.min_version, context)
+        await _at_version(self.host, request, context)
         state = self.host.require()
         require_account(request.account)
         skus, quantities, uoms = convert.lines_from_proto(request.lines, self.limits.max_lines)
@@ -146,7 +149,7 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
         async for item in requests:
             reply = pb.QuoteStreamResponse(request_id=item.request_id)
             try:
-                await _at_version(self.host, item.quote.min_version, context)
+                await _at_version(self.host, item.quote, context)
                 state, result = self._quote(
                     item.quote, prices=True, stock=True, explain=item.quote.explain
                 )

@@ -261,7 +261,14 @@ class AvailabilityColumns(_message.Message):
     def __init__(self, locations: _Optional[_Iterable[str]] = ..., available: _Optional[_Iterable[int]] = ..., buckets: _Optional[_Iterable[_Union[StockBucket, str]]] = ..., oversold: _Optional[_Iterable[bool]] = ..., network_available: _Optional[_Iterable[int]] = ..., earliest_date: _Optional[_Iterable[str]] = ..., date_source: _Optional[_Iterable[_Union[DateSource, str]]] = ..., disclosure: _Optional[_Union[Disclosure, str]] = ...) -> None: ...
 
 class QuoteRequest(_message.Message):
-    __slots__ = ("account", "currency", "pricing_date", "locations", "region", "lines", "explain", "min_version")
+    __slots__ = ("account", "currency", "pricing_date", "locations", "region", "lines", "explain", "min_version", "min_stream_ids")
+    class MinStreamIdsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     PRICING_DATE_FIELD_NUMBER: _ClassVar[int]
@@ -270,6 +277,7 @@ class QuoteRequest(_message.Message):
     LINES_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     MIN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MIN_STREAM_IDS_FIELD_NUMBER: _ClassVar[int]
     account: str
     currency: str
     pricing_date: str
@@ -278,7 +286,8 @@ class QuoteRequest(_message.Message):
     lines: Lines
     explain: bool
     min_version: int
-    def __init__(self, account: _Optional[str] = ..., currency: _Optional[str] = ..., pricing_date: _Optional[str] = ..., locations: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., lines: _Optional[_Union[Lines, _Mapping]] = ..., explain: _Optional[bool] = ..., min_version: _Optional[int] = ...) -> None: ...
+    min_stream_ids: _containers.ScalarMap[str, str]
+    def __init__(self, account: _Optional[str] = ..., currency: _Optional[str] = ..., pricing_date: _Optional[str] = ..., locations: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., lines: _Optional[_Union[Lines, _Mapping]] = ..., explain: _Optional[bool] = ..., min_version: _Optional[int] = ..., min_stream_ids: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class QuoteResponse(_message.Message):
     __slots__ = ("as_of", "currency", "status", "base_qty", "prices", "availability", "sell_rules")
@@ -299,20 +308,29 @@ class QuoteResponse(_message.Message):
     def __init__(self, as_of: _Optional[_Union[AsOf, _Mapping]] = ..., currency: _Optional[str] = ..., status: _Optional[_Iterable[_Union[LineStatus, str]]] = ..., base_qty: _Optional[_Iterable[int]] = ..., prices: _Optional[_Union[PriceColumns, _Mapping]] = ..., availability: _Optional[_Union[AvailabilityColumns, _Mapping]] = ..., sell_rules: _Optional[_Union[SellRuleColumns, _Mapping]] = ...) -> None: ...
 
 class GetPricesRequest(_message.Message):
-    __slots__ = ("account", "currency", "pricing_date", "lines", "explain", "min_version")
+    __slots__ = ("account", "currency", "pricing_date", "lines", "explain", "min_version", "min_stream_ids")
+    class MinStreamIdsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     PRICING_DATE_FIELD_NUMBER: _ClassVar[int]
     LINES_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     MIN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MIN_STREAM_IDS_FIELD_NUMBER: _ClassVar[int]
     account: str
     currency: str
     pricing_date: str
     lines: Lines
     explain: bool
     min_version: int
-    def __init__(self, account: _Optional[str] = ..., currency: _Optional[str] = ..., pricing_date: _Optional[str] = ..., lines: _Optional[_Union[Lines, _Mapping]] = ..., explain: _Optional[bool] = ..., min_version: _Optional[int] = ...) -> None: ...
+    min_stream_ids: _containers.ScalarMap[str, str]
+    def __init__(self, account: _Optional[str] = ..., currency: _Optional[str] = ..., pricing_date: _Optional[str] = ..., lines: _Optional[_Union[Lines, _Mapping]] = ..., explain: _Optional[bool] = ..., min_version: _Optional[int] = ..., min_stream_ids: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GetPricesResponse(_message.Message):
     __slots__ = ("as_of", "currency", "status", "base_qty", "prices", "sell_rules")
@@ -331,18 +349,27 @@ class GetPricesResponse(_message.Message):
     def __init__(self, as_of: _Optional[_Union[AsOf, _Mapping]] = ..., currency: _Optional[str] = ..., status: _Optional[_Iterable[_Union[LineStatus, str]]] = ..., base_qty: _Optional[_Iterable[int]] = ..., prices: _Optional[_Union[PriceColumns, _Mapping]] = ..., sell_rules: _Optional[_Union[SellRuleColumns, _Mapping]] = ...) -> None: ...
 
 class GetAvailabilityRequest(_message.Message):
-    __slots__ = ("account", "locations", "region", "lines", "min_version")
+    __slots__ = ("account", "locations", "region", "lines", "min_version", "min_stream_ids")
+    class MinStreamIdsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     LOCATIONS_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     LINES_FIELD_NUMBER: _ClassVar[int]
     MIN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MIN_STREAM_IDS_FIELD_NUMBER: _ClassVar[int]
     account: str
     locations: _containers.RepeatedScalarFieldContainer[str]
     region: str
     lines: Lines
     min_version: int
-    def __init__(self, account: _Optional[str] = ..., locations: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., lines: _Optional[_Union[Lines, _Mapping]] = ..., min_version: _Optional[int] = ...) -> None: ...
+    min_stream_ids: _containers.ScalarMap[str, str]
+    def __init__(self, account: _Optional[str] = ..., locations: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., lines: _Optional[_Union[Lines, _Mapping]] = ..., min_version: _Optional[int] = ..., min_stream_ids: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GetAvailabilityResponse(_message.Message):
     __slots__ = ("as_of", "status", "base_qty", "availability")
@@ -357,7 +384,14 @@ class GetAvailabilityResponse(_message.Message):
     def __init__(self, as_of: _Optional[_Union[AsOf, _Mapping]] = ..., status: _Optional[_Iterable[_Union[LineStatus, str]]] = ..., base_qty: _Optional[_Iterable[int]] = ..., availability: _Optional[_Union[AvailabilityColumns, _Mapping]] = ...) -> None: ...
 
 class PromiseRequest(_message.Message):
-    __slots__ = ("account", "region", "locations", "lines", "ship_complete", "max_shipments", "need_by", "min_version")
+    __slots__ = ("account", "region", "locations", "lines", "ship_complete", "max_shipments", "need_by", "min_version", "min_stream_ids")
+    class MinStreamIdsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     LOCATIONS_FIELD_NUMBER: _ClassVar[int]
@@ -366,6 +400,7 @@ class PromiseRequest(_message.Message):
     MAX_SHIPMENTS_FIELD_NUMBER: _ClassVar[int]
     NEED_BY_FIELD_NUMBER: _ClassVar[int]
     MIN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MIN_STREAM_IDS_FIELD_NUMBER: _ClassVar[int]
     account: str
     region: str
     locations: _containers.RepeatedScalarFieldContainer[str]
@@ -374,7 +409,8 @@ class PromiseRequest(_message.Message):
     max_shipments: int
     need_by: str
     min_version: int
-    def __init__(self, account: _Optional[str] = ..., region: _Optional[str] = ..., locations: _Optional[_Iterable[str]] = ..., lines: _Optional[_Union[Lines, _Mapping]] = ..., ship_complete: _Optional[bool] = ..., max_shipments: _Optional[int] = ..., need_by: _Optional[str] = ..., min_version: _Optional[int] = ...) -> None: ...
+    min_stream_ids: _containers.ScalarMap[str, str]
+    def __init__(self, account: _Optional[str] = ..., region: _Optional[str] = ..., locations: _Optional[_Iterable[str]] = ..., lines: _Optional[_Union[Lines, _Mapping]] = ..., ship_complete: _Optional[bool] = ..., max_shipments: _Optional[int] = ..., need_by: _Optional[str] = ..., min_version: _Optional[int] = ..., min_stream_ids: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class PromiseResponse(_message.Message):
     __slots__ = ("as_of", "status", "base_qty", "allocation_line", "allocation_location", "allocation_qty", "allocation_ship_date", "backordered_qty", "backorder_date", "shipment_count", "complete_date", "meets_need_by", "line_complete_date", "line_meets_need_by")
