@@ -50,6 +50,15 @@ class DateSource(IntEnum):
     LEAD_TIME = 3
 
 
+# plain ints for array work (numpy compares an IntEnum member ~6x slower)
+_STOCK, _INBOUND, _LEAD_TIME = (
+    int(DateSource.STOCK),
+    int(DateSource.INBOUND),
+    int(DateSource.LEAD_TIME),
+)
+_ACTIVE = int(ItemStatus.ACTIVE)
+
+
 def location_set(
     state: State, locations: Sequence[str] | None = None, region: str | None = None
 ) -> I64:
@@ -108,9 +117,9 @@ def earliest_dates(
     source = np.zeros(n, dtype=np.int8)
     in_stock = network_now >= need
     date[in_stock] = today
-    source[in_stock] = DateSource.STOCK
+    source[in_stock] = _STOCK
     status = state.items["status"][sku]
-    short = np.nonzero(~in_stock & (status == ItemStatus.ACTIVE))[0]
+    short = np.nonzero(~in_stock & (status == _ACTIVE))[0]
     if short.size and state.inbound_keys.size:
         which, location, day, qty, _ = receipts_of(state, sku[short])
         slot_of = np.full(state.inventory.location_capacity, -1, dtype=np.int64)
@@ -135,11 +144,11 @@ def earliest_dates(
             first = np.nonzero(hit & segment_starts(np.where(hit, which, -1 - which)))[0]
             lines = short[which[first]]
             date[lines] = day[first]
-            source[lines] = DateSource.INBOUND
+            source[lines] = _INBOUND
     lead = state.items["lead_time_days"][sku]
-    by_lead = (date < 0) & (status == ItemStatus.ACTIVE) & (lead >= 0)
+    by_lead = (date < 0) & (status == _ACTIVE) & (lead >= 0)
     date[by_lead] = today + lead[by_lead]
-    source[by_lead] = DateSource.LEAD_TIME
+    source[by_lead] = _LEAD_TIME
     return date, source
 
 

@@ -376,6 +376,13 @@ def _winners(key: I64, version: I64) -> I64:
     return order[starts][np.argsort(first_seen)]
 
 
+def _picker(win: I64, n: int) -> Callable[[npt.NDArray[Any]], npt.NDArray[Any]]:
+    """Rows ``win`` of an array; when every row won, in order, the array itself (no copy)."""
+    if win.size == n:  # no rejects and no repeated keys: win is 0..n-1
+        return lambda array: array
+    return lambda array: array[win]
+
+
 def _segments(sorted_keys: I64) -> tuple[B, I64]:
     """Segment starts of a sorted array, and each element's position in its segment."""
     starts = np.ones(sorted_keys.size, dtype=np.bool_)
@@ -775,17 +782,18 @@ def _prices(state: State, entries: _Table, breaks: _Table, version: int) -> int:
     key = price_key(book, currency, sku)
     win = ok[_winners(key[ok], versions.values[ok])]
     uom = _ids(_intern_in_order(state.uoms, uom_v, uom_i[win]), uom_i)
-    prices = state.prices
-    rows = prices.append_blank(win.size)
-    prices["key"][rows] = key[win]
-    prices["uom"][rows] = uom[win]
-    prices["valid_from"][rows] = np.where(start.null[win], 0, start.values[win])
-    prices["valid_to"][rows] = np.where(end.null[win], NO_END, end.values[win])
-    prices["version"][rows] = versions.values[win]
+    prices, pick = state.prices, _picker(win, entries.n)
+    rows = slice(prices.n, prices.n + win.size)
+    prices.append_blank(win.size)
+    prices["key"][rows] = pick(key)
+    prices["uom"][rows] = pick(uom)
+    prices["valid_from"][rows] = np.where(pick(start.null), 0, pick(start.values))
+    prices["valid_to"][rows] = np.where(pick(end.null), NO_END, pick(end.values))
+    prices["version"][rows] = pick(versions.values)
     prices["active"][rows] = True
-    prices["n_tiers"][rows] = tiers.count[win]
-    prices["tier_min"][rows] = tiers.minimum[win]
-    prices["tier_value"][rows] = tiers.value[win]
+    prices["n_tiers"][rows] = pick(tiers.count)
+    prices["tier_min"][rows] = pick(tiers.minimum)
+    prices["tier_value"][rows] = pick(tiers.value)
     state.price_index.rebuild(prices["key"][: prices.n])
     return int(win.size)
 
@@ -827,18 +835,19 @@ def _lines(state: State, lines: _Table, breaks: _Table, version: int) -> int:
     key = contract_line_key(target, contract)
     win = ok[_winners(key[ok], versions.values[ok])]
     uom = _ids(_intern_in_order(state.uoms, uom_v, uom_i[win]), uom_i)
-    table = state.lines
-    rows = table.append_blank(win.size)
-    table["key"][rows] = key[win]
-    table["contract"][rows] = contract[win]
-    table["target"][rows] = target[win]
-    table["kind"][rows] = kind[win]
-    table["uom"][rows] = uom[win]
-    table["version"][rows] = versions.values[win]
+    table, pick = state.lines, _picker(win, lines.n)
+    rows = slice(table.n, table.n + win.size)
+    table.append_blank(win.size)
+    table["key"][rows] = pick(key)
+    table["contract"][rows] = pick(contract)
+    table["target"][rows] = pick(target)
+    table["kind"][rows] = pick(kind)
+    table["uom"][rows] = pick(uom)
+    table["version"][rows] = pick(versions.values)
     table["active"][rows] = True
-    table["n_tiers"][rows] = tiers.count[win]
-    table["tier_min"][rows] = tiers.minimum[win]
-    table["tier_value"][rows] = tiers.value[win]
+    table["n_tiers"][rows] = pick(tiers.count)
+    table["tier_min"][rows] = pick(tiers.minimum)
+    table["tier_value"][rows] = pick(tiers.value)
     state.line_index.rebuild(table["key"][: table.n])
     if len(state.contracts) != contracts_before:
         state.pricing_epoch += 1  # as apply_batch: contexts are sized by the contract count

@@ -6,8 +6,9 @@ priority first, then specificity — the account itself, its parent chain neares
 price groups in the account's order, then ALL. Contracts tied on both share a rank, so the
 later tie-breaks (SKU line over group line, lowest net price, contract id) still decide.
 
-Contexts are small (one int per contract) and cached per state ``pricing_epoch``: every
-quote for the same account and day reuses one.
+Contexts are small (one int per contract, plus the candidates' product-group lines) and
+cached per state ``pricing_epoch``, which moves whenever accounts, contracts, assignments
+or group contract lines change: every quote for the same account and day reuses one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
-from engine.state import LIST_CODE, MAX_PARENT_DEPTH, State
+from engine.state import GROUP_TARGET, LIST_CODE, MAX_PARENT_DEPTH, State
 
 __all__ = ["AccountContext", "Level", "account_context", "level_of"]
 
@@ -66,6 +67,10 @@ class AccountContext:
     rank: npt.NDArray[np.int32]
     specificity: npt.NDArray[np.int32]
     candidates: npt.NDArray[np.int64]  # candidate contract ids, best rank first
+    # the candidates' product-group lines, sorted by group: a quote looks groups up here
+    # instead of ranging over every contract's lines for a group
+    group_keys: npt.NDArray[np.int64]
+    group_rows: npt.NDArray[np.int64]
     # position of each contract's *code* in sorted order: the final tie-break is the
     # contract id as the ERP knows it, never our arrival-order interning
     code_order: npt.NDArray[np.int64]
@@ -77,6 +82,7 @@ class _Assignments:
     by_group: dict[int, list[int]]
     everyone: list[int]
     code_order: npt.NDArray[np.int64]
+    group_line_rows: dict[int, npt.NDArray[np.int64]]  # contract → its group-line rows
 
 
 def _assignments(state: State) -> _Assignments:
@@ -97,7 +103,21 @@ def _assignments(state: State) -> _Assignments:
     codes = state.contracts.codes()
     code_order = np.empty(len(codes), dtype=np.int64)
     code_order[np.argsort(np.array(codes, dtype=object), kind="stable")] = np.arange(len(codes))
-    built = _Assignments(by_account, by_group, everyone, code_order)
+    lines = state.lines
+    targets = lines["target"][: lines.n]
+    group_rows = np.nonzero(targets >= GROUP_TARGET)[0]
+    owners = lines["contract"][group_rows].astype(np.int64)
+    order = np.argsort(owners, kind="stable")
+    group_rows, owners = group_rows[order], owners[order]
+    bounds = np.flatnonzero(np.diff(owners)) + 1
+    group_line_rows = {
+        int(part_owner[0]): part_rows
+        for part_owner, part_rows in zip(
+            np.split(owners, bounds), np.split(group_rows, bounds), strict=True
+        )
+        if part_owner.size
+    }
+    built = _Assignments(by_account, by_group, everyone, code_order, group_line_rows)
     state.contexts.clear()  # the epoch moved on: every cached context is stale
     state.contexts[key] = built
     return built
@@ -159,6 +179,10 @@ def _build(state: State, account: int, currency: int, date: int) -> AccountConte
         candidates = ids
     else:
         candidates = np.zeros(0, dtype=np.int64)
+    found = [index.group_line_rows[c] for c in candidates.tolist() if c in index.group_line_rows]
+    group_rows = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+    group_keys = state.lines["target"][group_rows] - GROUP_TARGET
+    order = np.argsort(group_keys, kind="stable")
     own = int(state.account_rows["price_list"][account])
     list_id = state.price_lists.get(LIST_CODE)
     return AccountContext(
@@ -169,6 +193,8 @@ def _build(state: State, account: int, currency: int, date: int) -> AccountConte
         rank=rank,
         specificity=specificity,
         candidates=candidates,
+        group_keys=np.ascontiguousarray(group_keys[order]),
+        group_rows=np.ascontiguousarray(group_rows[order]),
         code_order=index.code_order,
     )
 

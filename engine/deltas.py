@@ -377,8 +377,10 @@ def apply_batch(
             keys = np.fromiter(pending.keys(), dtype=np.int64, count=len(pending))
             rows = np.fromiter(pending.values(), dtype=np.int64, count=len(pending))
             key_index.insert(keys, rows)
-    if len(state.contracts) != contracts_before:
-        state.pricing_epoch += 1  # cached contexts are sized by the contract count
+    group_lines = any(e.product_group is not None for _, e in by_type.get("ContractLineSet", []))
+    if len(state.contracts) != contracts_before or group_lines:
+        # cached contexts are sized by the contract count and hold the group lines
+        state.pricing_epoch += 1
 
     appliers: tuple[tuple[str, Callable[..., tuple[int, I64]]], ...] = (
         ("InventorySet", apply_sets),

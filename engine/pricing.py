@@ -34,7 +34,7 @@ from engine.arrays import expand_ranges
 from engine.catalog import uom_factors
 from engine.contexts import AccountContext, Level, level_of
 from engine.money import mul_div_round
-from engine.state import GROUP_TARGET, LIST_CODE, MAX_GROUP_DEPTH, LineKind, State, price_key
+from engine.state import GROUP_TARGET, LIST_CODE, LineKind, State, price_key
 from engine.state import contract_line_key as line_key
 
 __all__ = [
@@ -81,6 +81,20 @@ class Lost(IntEnum):
     NO_COST = 8  # COST_PLUS line without a replacement cost in this currency
     UOM_NOT_ON_ITEM = 9  # the line's UoM is not defined for this item
     CONTRACT_WON = 10  # the list price under the priority policy
+
+
+# plain ints for the hot path (IntEnum attribute access costs a Python call each)
+_NET, _DISCOUNT, _COST_PLUS = int(LineKind.NET), int(LineKind.DISCOUNT), int(LineKind.COST_PLUS)
+_WON, _LOST_UOM, _LOST_BREAK = (
+    int(Lost.WON),
+    int(Lost.UOM_NOT_ON_ITEM),
+    int(Lost.BELOW_LOWEST_BREAK),
+)
+_LOST_LIST, _LOST_COST = int(Lost.NO_LIST_PRICE), int(Lost.NO_COST)
+_CONTRACT, _PRICE_LIST = int(Source.CONTRACT), int(Source.PRICE_LIST)
+_LEVEL_ACCOUNT, _LEVEL_PARENT = int(Level.ACCOUNT), int(Level.PARENT)
+_LEVEL_GROUP, _LEVEL_ALL = int(Level.PRICE_GROUP), int(Level.ALL)
+_LEVEL_PRICE_LIST, _LEVEL_LIST = int(Level.PRICE_LIST), int(Level.LIST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,27 +239,29 @@ def _contract_hits(
 ) -> _Hits | None:
     if ctx.candidates.size == 0 or len(state.line_index) == 0:
         return None
-    group = state.items["product_group"][sku]
-    chain = state.groups["chain"][np.maximum(group, 0)].astype(np.int64)
-    chain = np.where((group >= 0)[:, None], chain, -1)
-    targets = np.concatenate([sku[:, None], np.where(chain >= 0, GROUP_TARGET + chain, -1)], 1)
-    flat = targets.ravel()
-    present = np.nonzero(flat >= 0)[0]
-    flat = flat[present]
-    which, pos = expand_ranges(*state.line_index.ranges(line_key(flat, 0), line_key(flat + 1, 0)))
-    if pos.size == 0:
-        return None
-    rows = state.line_index.rows[pos]
     lines = state.lines
+    # SKU lines: every contract's lines for the SKU, kept when the contract is a candidate
+    which, pos = expand_ranges(*state.line_index.ranges(line_key(sku, 0), line_key(sku + 1, 0)))
+    sku_rows = state.line_index.rows[pos]
+    candidate = ctx.rank[lines["contract"][sku_rows]] >= 0
+    sku_rows, sku_line = sku_rows[candidate], which[candidate]
+    # group lines: only the candidates' own, from the context's small index
+    group = state.items["product_group"][sku]
+    chain = state.groups["chain"][np.maximum(group, 0)]
+    slots = np.nonzero((chain >= 0) & (group >= 0)[:, None])
+    wanted = chain[slots].astype(np.int64)
+    g_which, g_pos = expand_ranges(
+        np.searchsorted(ctx.group_keys, wanted), np.searchsorted(ctx.group_keys, wanted + 1)
+    )
+    rows = np.concatenate([sku_rows, ctx.group_rows[g_pos]])
+    line = np.concatenate([sku_line, slots[0][g_which]])
+    depth = np.concatenate([np.zeros(sku_rows.size, np.int64), slots[1][g_which] + 1])
+    live = np.nonzero(lines["active"][rows])[0]
+    if live.size == 0:
+        return None
+    rows, line, depth = rows[live], line[live], depth[live]
     contract = lines["contract"][rows].astype(np.int64)
     rank = ctx.rank[contract].astype(np.int64)
-    keep = np.nonzero((rank >= 0) & lines["active"][rows])[0]
-    if keep.size == 0:
-        return None
-    rows, contract, rank = rows[keep], contract[keep], rank[keep]
-    slot = present[which[keep]]
-    line = slot // (1 + MAX_GROUP_DEPTH)
-    depth = slot % (1 + MAX_GROUP_DEPTH)
     line_sku = sku[line]
     kind = lines["kind"][rows].astype(np.int64)
     factor = uom_factors(state, line_sku, lines["uom"][rows].astype(np.int64))
@@ -255,27 +271,27 @@ def _contract_hits(
     cost = state.items["cost_micros"][line_sku]
     has_cost = (cost >= 0) & (state.items["cost_currency"][line_sku] == ctx.currency)
     has_list = lp.row[line] >= 0
-    numerator = np.select(
-        [kind == LineKind.NET, kind == LineKind.DISCOUNT],
-        [value, lp.price[line] * (BPS - value)],
-        cost * (BPS + value),
+    net, discount = kind == _NET, kind == _DISCOUNT
+    numerator = np.where(
+        net, value, np.where(discount, lp.price[line] * (BPS - value), cost * (BPS + value))
     )
-    denominator = np.select(
-        [kind == LineKind.NET, kind == LineKind.DISCOUNT],
-        [np.maximum(factor, 1), np.maximum(lp.factor[line], 1) * BPS],
-        BPS,
+    denominator = np.where(
+        net, np.maximum(factor, 1), np.where(discount, np.maximum(lp.factor[line], 1) * BPS, BPS)
     )
-    lost = np.select(
-        [
-            factor <= 0,
+    lost = np.where(
+        factor <= 0,
+        _LOST_UOM,
+        np.where(
             tier < 0,
-            (kind == LineKind.DISCOUNT) & ~has_list,
-            (kind == LineKind.COST_PLUS) & ~has_cost,
-        ],
-        [Lost.UOM_NOT_ON_ITEM, Lost.BELOW_LOWEST_BREAK, Lost.NO_LIST_PRICE, Lost.NO_COST],
-        Lost.WON,
+            _LOST_BREAK,
+            np.where(
+                discount & ~has_list,
+                _LOST_LIST,
+                np.where((kind == _COST_PLUS) & ~has_cost, _LOST_COST, _WON),
+            ),
+        ),
     )
-    numerator = np.where(lost == Lost.WON, numerator, 0)
+    numerator = np.where(lost == _WON, numerator, 0)
     unit_price, _ = mul_div_round(numerator, factor_u[line], denominator)
     return _Hits(
         line, rows, contract, rank, depth, kind, factor, tier, numerator, denominator,
@@ -307,7 +323,7 @@ def price_lines(
 
     win = np.full(n, -1, dtype=np.int64)  # index into hits
     if hits is not None:
-        ok = np.nonzero(hits.lost == Lost.WON)[0]
+        ok = np.nonzero(hits.lost == _WON)[0]
         code = ctx.code_order[hits.contract[ok]]
         if policy == Policy.PRIORITY:
             keys = (code, hits.unit_price[ok], hits.depth[ok], hits.rank[ok])
@@ -347,7 +363,7 @@ def price_lines(
 
     lines, prices = state.lines, state.prices
     tier = np.where(has_hit, h_tier, lp.tier)
-    src_row = np.where(has_hit, h_row, np.maximum(lp.row, 0))
+    src_row = np.maximum(lp.row, 0)  # price entry row (lines use h_row)
     tier_table = np.where(has_hit[:, None], lines["tier_min"][h_row], prices["tier_min"][src_row])
     n_tiers = np.where(has_hit, lines["n_tiers"][h_row], prices["n_tiers"][src_row])
     safe_tier = np.maximum(tier, 0)
@@ -362,7 +378,7 @@ def price_lines(
     level = np.where(
         has_hit,
         _levels(spec),
-        np.where(lp.book == state.price_lists.get(LIST_CODE), Level.LIST, Level.PRICE_LIST),
+        np.where(lp.book == state.price_lists.get(LIST_CODE), _LEVEL_LIST, _LEVEL_PRICE_LIST),
     )
 
     # Next-break hint: the winner's next tier, as a quantity in the line's UoM that also
@@ -391,10 +407,8 @@ def price_lines(
         overflow=priced & ~fits,
         unit_price_micros=np.where(priced, unit_price, 0),
         extended_micros=np.where(priced & fits, extended, 0),
-        source=np.select([has_hit, use_list], [Source.CONTRACT, Source.PRICE_LIST], 0).astype(
-            np.int8
-        ),
-        source_id=np.select([has_hit, use_list], [h_contract, lp.book], -1),
+        source=np.where(has_hit, _CONTRACT, np.where(use_list, _PRICE_LIST, 0)).astype(np.int8),
+        source_id=np.where(has_hit, h_contract, np.where(use_list, lp.book, -1)),
         level=np.where(priced, level, -1).astype(np.int8),
         kind=np.where(has_hit, h_kind, 0).astype(np.int8),
         target_group=target_group,
@@ -408,10 +422,13 @@ def price_lines(
 
 
 def _levels(specificity: I64) -> I64:
-    return np.select(
-        [specificity == 0, specificity < 16, specificity < 32],
-        [Level.ACCOUNT, Level.PARENT, Level.PRICE_GROUP],
-        Level.ALL,
+    """Level of each specificity code (see ``engine.contexts``)."""
+    return np.where(
+        specificity == 0,
+        _LEVEL_ACCOUNT,
+        np.where(
+            specificity < 16, _LEVEL_PARENT, np.where(specificity < 32, _LEVEL_GROUP, _LEVEL_ALL)
+        ),
     )
 
 
@@ -435,10 +452,10 @@ def _next_numerator(
     list_tier = _tier_of(prices["tier_min"][safe], prices["n_tiers"][safe], base_qty, lp.factor)
     list_price = prices["tier_value"][safe, np.maximum(list_tier, 0)]
     cost = state.items["cost_micros"][sku]
-    contract_num = np.select(
-        [kind == LineKind.NET, kind == LineKind.DISCOUNT],
-        [value, list_price * (BPS - value)],
-        cost * (BPS + value),
+    contract_num = np.where(
+        kind == _NET,
+        value,
+        np.where(kind == _DISCOUNT, list_price * (BPS - value), cost * (BPS + value)),
     )
     return np.where(has_hit, contract_num, value)
 

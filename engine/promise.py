@@ -206,7 +206,7 @@ def promise(
     raw = available_now(state, usku, locs)
     stock = np.clip(raw, 0, None)
     lead = state.items["lead_time_days"][usku].astype(np.int64)
-    active = state.items["status"][usku] == ItemStatus.ACTIVE
+    active = state.items["status"][usku] == int(ItemStatus.ACTIVE)
     backorder = np.zeros(n, dtype=np.int64)
     backorder_date = np.full(n, -1, dtype=np.int64)
 
@@ -247,7 +247,7 @@ def promise(
         merged[(line, date, rank)] = merged.get((line, date, rank), 0) + q
     cols = np.array([(*k, q) for k, q in sorted(merged.items())], dtype=np.int64).reshape(-1, 4)
     alloc_line, alloc_date, alloc_rank, alloc_qty = np.ascontiguousarray(cols.T)
-    ok = status == LineStatus.OK
+    ok = status == int(LineStatus.OK)
     line_date = np.where(ok, today, -1).astype(np.int64)
     np.maximum.at(line_date, alloc_line, alloc_date)
     has_backorder = backorder > 0

@@ -44,6 +44,16 @@ class Bucket(IntEnum):
     IN_STOCK = 2
 
 
+# plain ints for array comparisons (numpy compares an IntEnum member ~6x slower)
+_OK, _NO_PRICE, _AMOUNT_OVERFLOW = (
+    int(LineStatus.OK),
+    int(LineStatus.NO_PRICE),
+    int(LineStatus.AMOUNT_OVERFLOW),
+)
+_OUT, _LOW, _IN_STOCK = int(Bucket.OUT), int(Bucket.LOW), int(Bucket.IN_STOCK)
+_UNKNOWN_ITEM = int(ItemStatus.UNKNOWN)
+
+
 @dataclass(frozen=True, slots=True)
 class AsOf:
     """How fresh an answer is: state version, last applied id per stream, newest source time."""
@@ -79,7 +89,7 @@ def disclose(mode: Disclosure, cap: int, values: I64) -> tuple[I64, npt.NDArray[
     EXACT shows the number; CAPPED shows at most ``cap``; BUCKETS hides the number (-1) and
     gives OUT (0), LOW (≤ cap) or IN_STOCK. Stored numbers are never changed.
     """
-    bucket = np.where(values <= 0, Bucket.OUT, np.where(values <= cap, Bucket.LOW, Bucket.IN_STOCK))
+    bucket = np.where(values <= 0, _OUT, np.where(values <= cap, _LOW, _IN_STOCK))
     if mode == Disclosure.EXACT:
         shown = values
     elif mode == Disclosure.CAPPED:
@@ -146,12 +156,12 @@ def quote(
     if with_prices:
         if currency_id < 0:
             prices = None
-            status = np.where(status == LineStatus.OK, LineStatus.NO_PRICE, status).astype(np.int8)
+            status = np.where(status == _OK, _NO_PRICE, status).astype(np.int8)
         else:
             ctx = account_context(state, account_id, currency_id, pricing_date)
             items = state.items
             # only orderable lines are priced: a bad line must not show another SKU's price
-            rows = np.nonzero(status == LineStatus.OK)[0]
+            rows = np.nonzero(status == _OK)[0]
             whole = rows.size == n
             pick = slice(None) if whole else rows
             priced_sku = safe_sku[pick]
@@ -169,11 +179,11 @@ def quote(
             )
             if not whole:
                 prices = prices.scatter(rows, n)
-            ok = status == LineStatus.OK
-            status = np.select(
-                [ok & ~prices.priced, ok & prices.overflow],
-                [LineStatus.NO_PRICE, LineStatus.AMOUNT_OVERFLOW],
-                status,
+            ok = status == _OK
+            status = np.where(
+                ok & ~prices.priced,
+                _NO_PRICE,
+                np.where(ok & prices.overflow, _AMOUNT_OVERFLOW, status),
             ).astype(np.int8)
 
     stock = shown = bucket = None
@@ -183,7 +193,7 @@ def quote(
         stock = availability(state, safe_sku, base_qty, location_ids, today)
         cap = int(state.account_rows["disclosure_cap"][account_id])
         shown, bucket = disclose(mode, cap, stock.available_now)
-        unknown = np.nonzero(item_status == ItemStatus.UNKNOWN)[0]
+        unknown = np.nonzero(item_status == _UNKNOWN_ITEM)[0]
         if unknown.size:  # row 0 stood in for them: answer "nothing" instead
             for block in (stock.available_now, shown):
                 block[unknown] = (
@@ -193,7 +203,7 @@ def quote(
             stock.network_available[unknown] = 0
             stock.earliest_date[unknown] = -1
             stock.date_source[unknown] = 0
-            bucket[unknown] = Bucket.OUT
+            bucket[unknown] = _OUT
     as_of = AsOf(state.version, dict(state.stream_ids), state.newest_ts_ms)
     return QuoteResult(
         as_of, account_id, currency_code, sku, uom_id, status, base_qty, factor, sell,

@@ -210,8 +210,12 @@ def load(
             raise SnapshotError(f"{path}: missing {name}")
         if verify and _crc(file) != crc:
             raise SnapshotError(f"{path}: checksum mismatch in {name}")
+    # plain ndarray views of the maps: np.memmap's subclass hooks cost microseconds on
+    # every indexing in the hot path, the view costs nothing and shares the same pages
     arrays = {
-        name[: -len(".npy")]: np.load(path / name, mmap_mode=mmap_mode, allow_pickle=False)
+        name[: -len(".npy")]: np.load(path / name, mmap_mode=mmap_mode, allow_pickle=False).view(
+            np.ndarray
+        )
         for name in checksums
         if name.endswith(".npy")
     }

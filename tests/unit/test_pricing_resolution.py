@@ -664,3 +664,20 @@ def test_lines_quoted_together_are_priced_as_if_each_were_quoted_alone():
         together = quote_lines(state, lines, policy=policy, explain=True)
         alone = [quote_lines(state, [line], policy=policy, explain=True)[0] for line in lines]
         assert together == alone
+
+
+def test_a_contract_line_stored_beyond_the_price_table_prices_without_error() -> None:
+    # 30 SKUs with contract lines but one list price: the winning contract line's row (29)
+    # lies past the end of the price table, which must never be indexed with it.
+    skus = [f"S{i:02d}" for i in range(30)]
+    state = make_state(
+        make_account(),
+        make_contract("C", accounts=[ACCOUNT]),
+        *[make_item(sku) for sku in skus],
+        make_price(skus[0], 1_000_000),
+        *[make_net_line("C", 500_000 + i, sku=sku) for i, sku in enumerate(skus)],
+    )
+    line = quote_line(state, skus[-1], 2)
+    # NET 0.500029 per EA × 2 = 1.000058, rounded to cents: 1.00
+    assert (line.status, line.source_code, line.unit_price_micros) == (LineStatus.OK, "C", 500_029)
+    assert line.extended_micros == 1_000_000
