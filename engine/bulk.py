@@ -849,8 +849,10 @@ def _lines(state: State, lines: _Table, breaks: _Table, version: int) -> int:
     table["tier_min"][rows] = pick(tiers.minimum)
     table["tier_value"][rows] = pick(tiers.value)
     state.line_index.rebuild(table["key"][: table.n])
-    if len(state.contracts) != contracts_before:
-        state.pricing_epoch += 1  # as apply_batch: contexts are sized by the contract count
+    group_lines = bool((lines.ok & (group_i >= 0)).any())
+    if len(state.contracts) != contracts_before or group_lines:
+        # as apply_batch: contexts are sized by the contract count and hold the group lines
+        state.pricing_epoch += 1
     return int(win.size)
 
 
@@ -885,7 +887,8 @@ def _inbound(state: State, inbound: _Table, version: int) -> int:
     inbound.check_codes("sku", sku_i, sku_v, "sku", state.skus)
     inbound.check_codes("location", location_i, location_v, "location", state.locations)
     inbound.check_ints(versions, "version", 0, _MAX_VERSION)
-    inbound.check_ints(date, "expected_date", _MIN_DAY, _MAX_DAY, required=True)
+    # the inbound key packs the date into 20 bits of days (as engine.validate checks)
+    inbound.check_ints(date, "expected_date", 0, (1 << 20) - 1, required=True)
     inbound.check_ints(qty, "qty", 1, MAX_BASE_QTY, required=True)
     if inbound.n == 0:
         return 0

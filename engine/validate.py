@@ -31,6 +31,8 @@ MAX_RECEIPTS = 1_000  # inbound receipts per SKU-location
 MAX_HOLD_LINES = 5_000
 MAX_HOLD_TTL_MS = 7 * 86_400_000
 MAX_LEAD_TIME_DAYS = 3_650
+_FIRST_RECEIPT = dt.date(1970, 1, 1)
+_LAST_RECEIPT = _FIRST_RECEIPT + dt.timedelta(days=(1 << 20) - 1)
 STATUSES = ("ACTIVE", "DISCONTINUED", "BLOCKED")
 KINDS = ("NET", "DISCOUNT", "COST_PLUS")
 DISCLOSURES = ("EXACT", "CAPPED", "BUCKETS")
@@ -149,6 +151,13 @@ def _check(event: Any) -> None:
                 raise InvalidInput(f"receipts[{i}]", "must be a pair (date, qty)")
             if not isinstance(receipt[0], dt.date):
                 raise InvalidInput(f"receipts[{i}].date", f"must be a date, got {receipt[0]!r}")
+            if not _FIRST_RECEIPT <= receipt[0] <= _LAST_RECEIPT:
+                # the inbound key packs the date into 20 bits of days since 1970
+                raise InvalidInput(
+                    f"receipts[{i}].date",
+                    f"{receipt[0]} out of range",
+                    f"{_FIRST_RECEIPT}..{_LAST_RECEIPT}; omit a receipt that has no date",
+                )
             _int(f"receipts[{i}].qty", receipt[1], 1, MAX_BASE_QTY)
     elif kind in ("PriceSet", "PriceDelete"):
         validate_code("price_list", event.price_list)

@@ -9,6 +9,11 @@ entry.
     pacache gen --scale {tiny,small,large} --out DIR [--seed N]
     pacache build --from DIR --snapshot OUT [--version N] [--json]
     pacache demo [--seed N] [--lines N]
+    pacache serve (--demo | --snapshot DIR) [--port N] [--redis-url URL] [--auth FILE] …
+    pacache quote --account A --line SKU:QTY[:UOM] … [--region R] [--explain]
+    pacache promise --account A --line SKU:QTY[:UOM] … [--ship-complete]
+    pacache watch --account A --sku S … ; pacache stats
+    pacache publish --from FILE.jsonl|- [--redis-url URL]
 """
 
 from __future__ import annotations
@@ -115,14 +120,6 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lines", type=int, default=12, help="lines in the cart")
 
 
-def _money(micros: int, decimals: int = 2) -> str:
-    """Exact decimal text of an amount in micros (no float ever holds it)."""
-    sign = "-" if micros < 0 else ""
-    whole, fraction = divmod(abs(micros), 1_000_000)
-    digits = f"{fraction:06d}".rstrip("0").ljust(decimals, "0")
-    return f"{sign}{whole:,}.{digits}"
-
-
 def _cmd_demo(args: argparse.Namespace) -> int:
     import datetime as dt
     import tempfile
@@ -133,6 +130,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from bench.datagen import Workload, generate
     from engine.quote import LineStatus, quote
     from loaders.extract import Rejects, build_state_from
+    from server.commands import money as _money
 
     console = Console()
     with (
@@ -200,6 +198,49 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------
+# serve and the client commands (their modules hold the work)
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    from server.serve import add_arguments
+
+    add_arguments(parser)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from server.serve import main as serve_main
+
+    return serve_main(args)
+
+
+def _client_command(name: str) -> tuple[AddArguments, Run]:
+    def add(parser: argparse.ArgumentParser) -> None:
+        from server import commands
+
+        getattr(commands, f"add_{name}_arguments")(parser)
+
+    def run(args: argparse.Namespace) -> int:
+        from server import commands
+
+        result: int = getattr(commands, f"{name}_main")(args)
+        return result
+
+    return add, run
+
+
+def _publish_arguments(parser: argparse.ArgumentParser) -> None:
+    from loaders.producer import add_publish_arguments
+
+    add_publish_arguments(parser)
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from loaders.producer import publish_main
+
+    return publish_main(args)
+
+
+# ---------------------------------------------------------------------------------------
 # wiring
 
 #: name → (help, add arguments, run). Add a command here.
@@ -207,6 +248,12 @@ COMMANDS: dict[str, tuple[str, AddArguments, Run]] = {
     "gen": ("generate a seeded distributor extract (Parquet)", _gen_arguments, _cmd_gen),
     "build": ("build a snapshot from a bulk extract", _build_arguments, _cmd_build),
     "demo": ("price and check a sample cart on the tiny dataset", _demo_arguments, _cmd_demo),
+    "serve": ("serve the gRPC API (--demo, or --snapshot DIR)", _serve_arguments, _cmd_serve),
+    "quote": ("price and check lines against a server", *_client_command("quote")),
+    "promise": ("the sourcing plan of an order", *_client_command("promise")),
+    "watch": ("stream availability changes of some SKUs", *_client_command("watch")),
+    "stats": ("server counters, stream positions and freshness", *_client_command("stats")),
+    "publish": ("publish JSON Lines events to the Redis streams", _publish_arguments, _cmd_publish),
 }
 
 

@@ -76,7 +76,7 @@ def _as_of(response: Any) -> str:
 def _quote_table(response: pb.QuoteResponse, rows: list[QuotedLine]) -> Table:
     table = Table(title=f"Quote ({response.currency})")
     for column in ("SKU", "status", "qty (base)", "unit price", "extended", "source", "tier",
-                   "next break", "available", "earliest", "sell rules"):  # fmt: skip
+                   "next break", "available (by location)", "earliest", "sell rules"):  # fmt: skip
         table.add_column(
             column, justify="right" if column.startswith(("qty", "unit", "ext")) else "left"
         )
@@ -86,7 +86,9 @@ def _quote_table(response: pb.QuoteResponse, rows: list[QuotedLine]) -> Table:
             if row.next_break_qty
             else "-"
         )
-        stock = " ".join(f"{loc}:{qty}" for loc, qty in row.available.items())
+        stocked = [f"{loc}:{qty}" for loc, qty in row.available.items() if qty]
+        more = f" +{len(stocked) - 3}" if len(stocked) > 3 else ""
+        stock = " ".join(stocked[:3]) + more
         rules = []
         if row.below_minimum:
             rules.append("below min")
@@ -103,7 +105,7 @@ def _quote_table(response: pb.QuoteResponse, rows: list[QuotedLine]) -> Table:
             f"{row.source} {row.source_id} ({row.level})" if row.status == "OK" else "-",
             str(row.tier_index) if row.status == "OK" else "-",
             next_break,
-            f"{stock} (net {row.network_available})",
+            f"{row.network_available} ({stock})" if stock else str(row.network_available),
             row.earliest_date or "backorder",
             ", ".join(rules) or "ok",
         )
@@ -237,3 +239,6 @@ def stats_main(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(_as_of(stats))
     return 0
+
+
+add_stats_arguments = add_client_arguments

@@ -64,6 +64,7 @@ class HostConfig:
     policy: Policy = Policy.PRIORITY
     change_history: int = 10_000  # versions kept for WatchAvailability resume
     staleness_limit_ms: int = 0  # 0: never degrade health for staleness
+    today: int | None = None  # pin "today" (days since 1970) — demo data and benchmarks
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine import snapshot
+from engine.deltas import day_number
 from engine.pricing import Policy
 from engine.state import State
 from loaders.stream_writer import StreamWriter, WriterConfig
@@ -68,6 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--grace", type=float, default=10.0, help="seconds to drain on stop")
     parser.add_argument(
+        "--today", default=os.environ.get("PACACHE_TODAY"),
+        help="pin today's date (YYYY-MM-DD); --demo pins the dataset's reference date",
+    )  # fmt: skip
+    parser.add_argument(
         "--redis-url", default=os.environ.get("PACACHE_REDIS_URL"),
         help="read change streams from this Redis (writer runs in this process)",
     )  # fmt: skip
@@ -111,19 +117,28 @@ def config_from(args: argparse.Namespace) -> tuple[ServerConfig, HostConfig]:
         snapshot_root=args.snapshot_dir,
     )
     policy = Policy.LOWEST_PRICE if args.policy == "lowest_price" else Policy.PRIORITY
-    return server_config, HostConfig(policy=policy)
+    today = args.today
+    if today is None and args.demo:
+        from bench.datagen import REFERENCE_DATE
+
+        today = REFERENCE_DATE.isoformat()
+    pinned = day_number(dt.date.fromisoformat(today)) if today else None
+    return server_config, HostConfig(policy=policy, today=pinned)
+
+
+DEMO_SCALE = "small"
 
 
 def demo_state(cache_dir: str) -> State:
     """The seeded small dataset: from the cached snapshot, else generated and cached."""
-    from bench.datagen import DEMO_SCALE, generate
+    from bench.datagen import generate
     from loaders.extract import build_snapshot
 
-    root = Path(cache_dir) / f"demo-{DEMO_SCALE}"
+    root = Path(cache_dir) / f"demo-{DEMO_SCALE}-seed0-v{snapshot.FORMAT_VERSION}"
     found = snapshot.latest(root / "snapshot")
     if found is None:
         extract = root / "extract"
-        generate(DEMO_SCALE, extract)
+        generate(extract, DEMO_SCALE, 0)
         build_snapshot(extract, root / "snapshot", progress=sys.stderr.isatty())
         found = snapshot.latest(root / "snapshot")
         assert found is not None
@@ -219,12 +234,17 @@ def main(args: argparse.Namespace) -> int:
         return 2
     address = f"{args.bind}:{args.port}"
 
+    example = (
+        "--account C000001 --region EAST --line FAST-0000001:30 --line PLMB-0000002:2:BX"
+        if args.demo
+        else "--account ACCOUNT --line SKU:QTY[:UOM]"
+    )
+
     def started(server: Server) -> None:
         print(
             f"pacache serving on {args.bind}:{server.port}\n"
-            f"  try: pacache quote --target {args.bind}:{server.port} --account A00001 "
-            "--line SKU0000001:12\n"
-            f"  stop: Ctrl-C (or SIGTERM)",
+            f"  try: pacache quote --target {args.bind}:{server.port} {example}\n"
+            "  stop: Ctrl-C (or SIGTERM)",
             flush=True,
         )
 

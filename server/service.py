@@ -51,8 +51,10 @@ class Limits:
     max_ingest_events: int = 100_000  # per Ingest message
 
 
-def _today() -> int:
-    return day_number(dt.datetime.now(dt.UTC).date())
+def _today(host: StateHost) -> int:
+    """Today in UTC, unless the deployment pins it (``--today``)."""
+    pinned = host.config.today
+    return pinned if pinned is not None else day_number(dt.datetime.now(dt.UTC).date())
 
 
 async def _at_version(host: StateHost, request: Any, context: Any) -> None:
@@ -76,7 +78,7 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
                                   *(("inventory",) if stock else ()))  # fmt: skip
         require_account(request.account)
         skus, quantities, uoms = convert.lines_from_proto(request.lines, self.limits.max_lines)
-        today = _today()
+        today = _today(self.host)
         locations = list(request.locations) if stock else None
         return state, quote(
             state,
@@ -128,7 +130,7 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
         skus, quantities, uoms = convert.lines_from_proto(request.lines, self.limits.max_lines)
         if request.max_shipments < 0:
             raise InvalidInput("max_shipments", f"{request.max_shipments}", ">= 0 (0: no limit)")
-        today = _today()
+        today = _today(self.host)
         plan = promise(
             state,
             skus=skus,
@@ -165,7 +167,7 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
     def _watch_picture(self, request: Any, sku_ids: np.ndarray[Any, Any], locations: Any) -> Any:
         state = self.host.require()
         need = np.zeros(sku_ids.size, dtype=np.int64)
-        stock = availability(state, np.maximum(sku_ids, 0), need, locations, _today())
+        stock = availability(state, np.maximum(sku_ids, 0), need, locations, _today(self.host))
         account = state.accounts.get(request.account)
         mode = Disclosure(int(state.account_rows["disclosure"][account]))
         cap = int(state.account_rows["disclosure_cap"][account])

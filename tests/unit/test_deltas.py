@@ -3,6 +3,7 @@ invalid events, and the state a batch leaves behind."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 
 import pytest
@@ -308,3 +309,13 @@ def test_contract_priority_change_reaches_quotes_already_cached():
     assert quote_line(state, qty=1).source_code == "C-ACCT"
     apply(state, make_contract("C-PROMO", all_accounts=True, priority=5, version=2))
     assert quote_line(state, qty=1).source_code == "C-PROMO"
+
+
+@pytest.mark.parametrize("when", [dt.date(1969, 12, 31), dt.date(9999, 12, 31)])
+def test_a_receipt_date_outside_the_inbound_key_range_is_rejected_by_name(when: dt.date) -> None:
+    # receipt dates are packed in 20 bits of days since 1970: 1970-01-01 .. 4840-12-04
+    state = make_state(make_item(), make_location("DAL"))
+    result = apply(state, make_inbound((when, 5), location="DAL"))
+    assert len(result.rejected) == 1
+    assert "receipts[0].date" in result.rejected[0][1]
+    assert state.inbound_keys.size == 0

@@ -1,0 +1,131 @@
+"""Server CPU per 50-line Quote ÷ server CPU per Ping, for grpc.aio+uvloop and sync grpc.
+
+What it measures: the framework floor (Admin Ping, no work) and a 50-line Quote (seeded
+carts from the extract's workload, distinct SKUs), each closed-loop for ``--seconds`` with
+``--concurrency`` calls in flight, against the same snapshot served by
+``python -m server.serve`` (aio, the product) and ``python -m bench.sync_server``. Server
+CPU comes from /proc (utime + stime) over the measured window only.
+
+    python -m bench.cpu_ratio --extract DIR --snapshot DIR [--seconds 5] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.closed_loop import LoadResult, run_closed_loop
+from bench.datagen import Workload
+from bench.machine import machine_info
+from bench.procstat import cpu_seconds
+from server._proto.pacache.v1 import pacache_pb2 as pb
+from server._proto.pacache.v1 import pacache_pb2_grpc as pb_grpc
+from server.client import lines_message
+
+REPO = Path(__file__).resolve().parents[1]
+SERVERS = {
+    "aio+uvloop": ["-m", "server.serve", "--snapshot"],
+    "sync (8 threads)": ["-m", "bench.sync_server", "--snapshot"],
+}
+
+
+def start(kind: str, snapshot_root: str, extra: list[str]) -> tuple[subprocess.Popen[str], int]:
+    command = [sys.executable, *SERVERS[kind], snapshot_root, "--port", "0", *extra]
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        found = re.search(r"serving on [\d.]+:(\d+)", line)
+        if found:
+            return process, int(found.group(1))
+    raise RuntimeError(f"{kind} server did not start")
+
+
+def quote_requests(extract: str, lines: int, count: int, pricing_date: str) -> list[Any]:
+    workload = Workload.from_extract(extract, seed=1)
+    requests = []
+    for _ in range(count):
+        cart = workload.cart(lines)
+        requests.append(
+            pb.QuoteRequest(
+                account=cart.account,
+                lines=lines_message(list(zip(cart.skus, cart.qty, cart.uoms, strict=True))),
+                region=cart.region or "",
+                pricing_date=pricing_date,
+            )
+        )
+    return requests
+
+
+def measure(
+    kind: str, snapshot_root: str, requests: list[Any], seconds: float, concurrency: int
+) -> dict[str, LoadResult]:
+    process, port = start(kind, snapshot_root, [])
+    target = f"127.0.0.1:{port}"
+    try:
+
+        def cpu() -> float:
+            return cpu_seconds(process.pid)
+
+        ping = run_closed_loop(
+            target, lambda ch: pb_grpc.AdminServiceStub(ch).Ping, [pb.PingRequest()],
+            concurrency=concurrency, seconds=seconds, server_cpu=cpu,
+        )  # fmt: skip
+        quote = run_closed_loop(
+            target, lambda ch: pb_grpc.PriceAvailabilityServiceStub(ch).Quote, requests,
+            concurrency=concurrency, seconds=seconds, server_cpu=cpu,
+        )  # fmt: skip
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+        assert process.stdout is not None
+        process.stdout.close()
+    return {"ping": ping, "quote50": quote}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cpu_ratio", description=__doc__)
+    parser.add_argument("--extract", required=True)
+    parser.add_argument("--snapshot", required=True)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--lines", type=int, default=50)
+    parser.add_argument("--json", dest="json_path")
+    args = parser.parse_args()
+    manifest = json.loads((Path(args.extract) / "extract.json").read_text())
+    requests = quote_requests(args.extract, args.lines, 256, manifest["reference_date"])
+    report: dict[str, Any] = {"machine": machine_info(), "lines": args.lines, "modes": {}}
+    print(f"{'server':18} {'call':8} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu µs/call':>12}")
+    for kind in SERVERS:
+        results = measure(kind, args.snapshot, requests, args.seconds, args.concurrency)
+        mode: dict[str, Any] = {}
+        for call, result in results.items():
+            mode[call] = {
+                "throughput_rps": round(result.throughput, 1),
+                "p50_ms": round(result.percentile_ms(50), 3),
+                "p99_ms": round(result.percentile_ms(99), 3),
+                "server_cpu_us_per_call": round(result.server_cpu_us_per_call, 1),
+                "errors": result.errors,
+            }
+            print(
+                f"{kind:18} {call:8} {result.throughput:8.0f} {result.percentile_ms(50):8.3f} "
+                f"{result.percentile_ms(99):8.3f} {result.server_cpu_us_per_call:12.1f}"
+            )
+        ratio = mode["quote50"]["server_cpu_us_per_call"] / mode["ping"]["server_cpu_us_per_call"]
+        mode["cpu_ratio_quote_to_ping"] = round(ratio, 3)
+        print(f"{kind:18} server CPU per {args.lines}-line Quote / per Ping = {ratio:.2f}")
+        report["modes"][kind] = mode
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
