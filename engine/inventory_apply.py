@@ -66,19 +66,21 @@ def set_positions(
     new_on_hand, new_allocated = on_hand[pick][newer], allocated[pick][newer]
     log = state.adjust_log
     if log.n and sku.size:
+        n = log.n
         cap = inv.location_capacity
         cells = sku * cap + location
-        log_cells = log["sku"][: log.n] * cap + log["location"][: log.n]
+        log_cells = log["sku"][:n] * cap + log["location"][:n]
         order = np.argsort(cells)
         sorted_cells = cells[order]
         pos = np.minimum(np.searchsorted(sorted_cells, log_cells), cells.size - 1)
-        hit = sorted_cells[pos] == log_cells
+        hit = (sorted_cells[pos] == log_cells) & log["live"][:n]
         if hit.any():
             target = order[pos]
-            newer_adjust = hit & (log["version"][: log.n] > version[target])
-            np.add.at(new_on_hand, target[newer_adjust], log["on_hand"][: log.n][newer_adjust])
-            np.add.at(new_allocated, target[newer_adjust], log["allocated"][: log.n][newer_adjust])
-            _drop_log_rows(state, np.nonzero(hit & ~newer_adjust)[0])
+            newer_adjust = hit & (log["version"][:n] > version[target])
+            np.add.at(new_on_hand, target[newer_adjust], log["on_hand"][:n][newer_adjust])
+            np.add.at(new_allocated, target[newer_adjust], log["allocated"][:n][newer_adjust])
+            log["live"][:n][hit & ~newer_adjust] = False  # absorbed by this set
+            _compact_log(state)
     inv.on_hand[sku, location] = new_on_hand
     inv.allocated[sku, location] = new_allocated
     inv.safety_stock[sku, location] = safety_stock[pick][newer]
@@ -86,19 +88,26 @@ def set_positions(
     return np.unique(sku)
 
 
-def _drop_log_rows(state: State, rows: I64) -> None:
-    """Forget adjust-log rows (absorbed by a newer set, or over the cap)."""
-    if rows.size == 0:
-        return
+def _compact_log(state: State, limit: int | None = None) -> None:
+    """Drop absorbed adjust-log rows once they are half the log (amortised O(1) per row),
+    and the oldest rows beyond ``limit``. A dropped id is forgotten: a replay of it is
+    then refused by version instead (it is no newer than the set that absorbed it)."""
     log = state.adjust_log
-    keep = np.ones(log.n, dtype=np.bool_)
-    keep[rows] = False
+    live = log["live"][: log.n]
+    dead = log.n - int(live.sum())
+    over = 0 if limit is None else max(0, log.n - dead - limit)
+    if dead * 2 < max(log.n, 1024) and not over:
+        return
+    keep = live.copy()
+    if over:
+        keep[np.nonzero(keep)[0][:over]] = False  # oldest first
     ids = list(state.adjust_ids)
     kept_ids = [event_id for event_id, k in zip(ids, keep.tolist(), strict=True) if k]
+    kept = int(keep.sum())
     for name in log.schema:
         column = log.data[name]
-        column[: int(keep.sum())] = column[: log.n][keep]
-    log.n = int(keep.sum())
+        column[:kept] = column[: log.n][keep]
+    log.n = kept
     state.adjust_ids = {event_id: i for i, event_id in enumerate(kept_ids)}
 
 
@@ -142,7 +151,7 @@ def adjust_positions(
     for offset, i in enumerate(rows.tolist()):
         seen[event_ids[i]] = base + offset
     if log.n > ADJUST_LOG_LIMIT:
-        _drop_log_rows(state, np.arange(log.n - ADJUST_LOG_LIMIT, dtype=np.int64))
+        _compact_log(state, ADJUST_LOG_LIMIT)
     return int(rows.size), np.unique(sku)
 
 

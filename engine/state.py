@@ -171,7 +171,7 @@ LINE_SCHEMA = {
     **_TIERS,
 }
 ADJUST_SCHEMA = {
-    "cell": Column(np.int64),  # sku * location capacity + location, at the time of apply
+    "live": Column(np.bool_, True),  # False once a newer absolute set has absorbed it
     "sku": Column(np.int64),
     "location": Column(np.int64),
     "version": Column(np.int64),

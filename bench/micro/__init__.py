@@ -1,0 +1,1 @@
+"""Engine micro-benchmarks (pytest-benchmark), run by ``make bench-engine``."""

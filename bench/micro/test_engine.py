@@ -1,0 +1,107 @@
+"""Engine micro-benchmarks at the reference scale (large by default).
+
+- ``test_quote_50_lines_*`` / ``test_quote_1000_lines_*``: one ``engine.quote.quote``
+  call (prices + availability over the cart's region) for a seeded cart of distinct SKUs
+  drawn with Zipf popularity; the benchmark cycles through 64 (50-line) or 8 (1,000-line)
+  carts so caches see a realistic mix.
+- ``test_apply_100k_inventory_deltas_*``: 100,000 inventory changes (60% absolute sets,
+  40% adjusts with event ids) applied as one batch through the columnar apply functions.
+- ``test_snapshot_load_*``: ``engine.snapshot.load`` of the scale's snapshot (memory-mapped).
+- ``test_reference_model_quote_1000_lines``: the same kind of 1,000-line cart through the
+  plain-Python reference model of ``tests/reference.py``, so the speed-up is a ratio
+  measured in the same run.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bench.datagen import Workload
+from engine import snapshot
+from engine.inventory_apply import adjust_positions, set_positions
+from engine.quote import quote
+from engine.state import State
+
+
+def _carts(extract_dir: Path, lines: int, count: int, seed: int) -> list[Any]:
+    workload = Workload.from_extract(extract_dir, seed=seed)
+    return [workload.cart(lines) for _ in range(count)]
+
+
+def _quote(state: State, cart: Any) -> Any:
+    return quote(
+        state,
+        account=cart.account,
+        skus=cart.skus,
+        qty=cart.qty,
+        uoms=cart.uoms,
+        region=cart.region,
+        pricing_date=cart.pricing_date,
+    )
+
+
+@pytest.fixture(scope="module")
+def carts_50(extract_dir: Path) -> list[Any]:
+    return _carts(extract_dir, 50, 64, seed=1)
+
+
+@pytest.fixture(scope="module")
+def carts_1000(extract_dir: Path) -> list[Any]:
+    return _carts(extract_dir, 1000, 8, seed=2)
+
+
+def test_quote_50_lines(benchmark: Any, state: State, carts_50: list[Any], scale: str) -> None:
+    benchmark.name = f"test_quote_50_lines_{scale}"
+    cycle = itertools.cycle(carts_50)
+    for cart in carts_50:  # touch the pages the carts need once, as a serving process has
+        _quote(state, cart)
+    result = benchmark(lambda: _quote(state, next(cycle)))
+    assert result.status.size == 50
+
+
+def test_quote_1000_lines(benchmark: Any, state: State, carts_1000: list[Any], scale: str) -> None:
+    benchmark.name = f"test_quote_1000_lines_{scale}"
+    cycle = itertools.cycle(carts_1000)
+    for cart in carts_1000:
+        _quote(state, cart)
+    result = benchmark(lambda: _quote(state, next(cycle)))
+    assert result.status.size == 1000
+
+
+def test_apply_100k_inventory_deltas(benchmark: Any, state: State, scale: str) -> None:
+    benchmark.name = f"test_apply_100k_inventory_deltas_{scale}"
+    rng = np.random.default_rng(5)
+    n_sku, n_loc = state.n_skus, state.n_locations
+    rounds = itertools.count(1)
+    base_version = 10**9
+
+    def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
+        r = next(rounds)
+        version = base_version + r * 200_000 + np.arange(100_000, dtype=np.int64)
+        sku = rng.integers(0, n_sku, 100_000)
+        loc = rng.integers(0, n_loc, 100_000)
+        qty = rng.integers(0, 1000, 100_000)
+        ids = [f"bench-{r}-{i}" for i in range(40_000)]
+        return (sku, loc, version, qty, ids), {}
+
+    def apply(sku: Any, loc: Any, version: Any, qty: Any, ids: list[str]) -> None:
+        sets, adjusts = slice(0, 60_000), slice(60_000, 100_000)
+        set_positions(state, sku[sets], loc[sets], version[sets], qty[sets], qty[sets] // 10,
+                      np.zeros(60_000, dtype=np.int64))  # fmt: skip
+        adjust_positions(state, sku[adjusts], loc[adjusts], version[adjusts], qty[adjusts] - 500,
+                         np.zeros(40_000, dtype=np.int64), ids)  # fmt: skip
+
+    benchmark.pedantic(apply, setup=setup, rounds=15, warmup_rounds=1)
+
+
+def test_snapshot_load(benchmark: Any, snapshot_root: Path, scale: str) -> None:
+    benchmark.name = f"test_snapshot_load_{scale}"
+    found = snapshot.latest(snapshot_root)
+    assert found is not None
+    loaded = benchmark.pedantic(lambda: snapshot.load(found), rounds=5, warmup_rounds=1)
+    assert loaded.n_skus > 0
