@@ -33,7 +33,7 @@ from engine.state import Hold, Inventory, State
 
 __all__ = ["FORMAT_VERSION", "latest", "load", "write"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: adjust log rows carry a live flag
 _CODE_TABLES = (
     "skus", "locations", "regions", "accounts", "contracts", "price_lists",
     "price_groups", "product_groups", "uoms", "currencies",
