@@ -410,7 +410,10 @@ def _contracts(scale: Scale, seed: int, w: _Writer, accounts: _Accounts) -> _Con
     rng = _rng(seed, "contracts")
     n = scale.contracts
     codes = [f"CT-{i + 1:06d}" for i in range(n)]
-    kind = _pick(rng, ["ACCOUNT", "PRICE_GROUP", "ALL", "MIXED"], [70, 22, 3, 5], n)
+    # Most contracts are negotiated with one account (and its siblings); customer-class
+    # (price group) contracts and promotions are few, so an account sees tens of candidate
+    # contracts, not hundreds.
+    kind = _pick(rng, ["ACCOUNT", "PRICE_GROUP", "ALL", "MIXED"], [90, 5, 1, 4], n)
     by_currency: dict[str, list[int]] = {}
     for i, money in enumerate(accounts.currency):
         by_currency.setdefault(money, []).append(i)

@@ -67,6 +67,7 @@ class AccountContext:
     rank: npt.NDArray[np.int32]
     specificity: npt.NDArray[np.int32]
     candidates: npt.NDArray[np.int64]  # candidate contract ids, best rank first
+    candidates_by_id: npt.NDArray[np.int64]  # the same, in id order (for key probes)
     # the candidates' product-group lines, sorted by group: a quote looks groups up here
     # instead of ranging over every contract's lines for a group
     group_keys: npt.NDArray[np.int64]
@@ -193,6 +194,7 @@ def _build(state: State, account: int, currency: int, date: int) -> AccountConte
         rank=rank,
         specificity=specificity,
         candidates=candidates,
+        candidates_by_id=np.sort(candidates),
         group_keys=np.ascontiguousarray(group_keys[order]),
         group_rows=np.ascontiguousarray(group_rows[order]),
         code_order=index.code_order,

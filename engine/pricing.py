@@ -234,17 +234,47 @@ class _Hits:
     lost: I64  # Lost code; WON (0) means "applies"
 
 
+_CONTRACT_MASK = (1 << 30) - 1  # the contract id bits of a contract-line key
+
+
+def _sku_lines(state: State, ctx: AccountContext, sku: I64) -> tuple[I64, I64]:
+    """Rows of the candidates' SKU lines for each line, as (rows, line index).
+
+    Per SKU the cheaper of two exact lookups: *scan* its contract lines (sorted by
+    contract, read sequentially from the key column) and keep the candidates' — or, when
+    it is on more contracts than the account has candidates (a popular SKU), *probe* the
+    key (SKU, contract) of each candidate. Either way about min(fan-out, candidates) keys
+    per SKU are touched, instead of every contract that ever listed a popular SKU.
+    """
+    index = state.line_index
+    low, high = index.ranges(line_key(sku, 0), line_key(sku + 1, 0))
+    candidates = ctx.candidates_by_id
+    probe = (high - low) > 8 * candidates.size  # a probe is a binary search: ~8 scans
+    scan = ~probe
+    which, pos = expand_ranges(low[scan], high[scan])
+    keep = ctx.rank[index.keys[pos] & _CONTRACT_MASK] >= 0
+    scan_line = np.nonzero(scan)[0][which[keep]]
+    scan_rows = index.rows[pos[keep]]
+    probed = np.nonzero(probe)[0]
+    if probed.size == 0:
+        return scan_rows, scan_line
+    needles = (line_key(sku[probed], 0)[:, None] | candidates[None, :]).ravel()
+    at = np.minimum(np.searchsorted(index.keys, needles), index.keys.size - 1)
+    found = np.nonzero(index.keys[at] == needles)[0]
+    probe_line = probed[found // candidates.size]
+    return (
+        np.concatenate([scan_rows, index.rows[at[found]]]),
+        np.concatenate([scan_line, probe_line]),
+    )
+
+
 def _contract_hits(
     state: State, ctx: AccountContext, sku: I64, base_qty: I64, factor_u: I64, lp: _ListPrice
 ) -> _Hits | None:
     if ctx.candidates.size == 0 or len(state.line_index) == 0:
         return None
     lines = state.lines
-    # SKU lines: every contract's lines for the SKU, kept when the contract is a candidate
-    which, pos = expand_ranges(*state.line_index.ranges(line_key(sku, 0), line_key(sku + 1, 0)))
-    sku_rows = state.line_index.rows[pos]
-    candidate = ctx.rank[lines["contract"][sku_rows]] >= 0
-    sku_rows, sku_line = sku_rows[candidate], which[candidate]
+    sku_rows, sku_line = _sku_lines(state, ctx, sku)
     # group lines: only the candidates' own, from the context's small index
     group = state.items["product_group"][sku]
     chain = state.groups["chain"][np.maximum(group, 0)]
