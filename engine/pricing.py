@@ -195,7 +195,7 @@ def _list_prices(state: State, ctx: AccountContext, sku: I64, base_qty: I64) -> 
     for book in books:
         if len(state.price_index) == 0:
             break
-        row = state.price_index.find(price_key(book, ctx.currency, sku))
+        row = state.price_index.find_by_prefix(price_key(book, ctx.currency, sku))
         safe = np.maximum(row, 0)
         factor = uom_factors(state, sku, prices["uom"][safe].astype(np.int64))
         tier = _tier_of(prices["tier_min"][safe], prices["n_tiers"][safe], base_qty, factor)
@@ -247,7 +247,7 @@ def _sku_lines(state: State, ctx: AccountContext, sku: I64) -> tuple[I64, I64]:
     per SKU are touched, instead of every contract that ever listed a popular SKU.
     """
     index = state.line_index
-    low, high = index.ranges(line_key(sku, 0), line_key(sku + 1, 0))
+    low, high = index.prefix_ranges(sku)
     candidates = ctx.candidates_by_id
     probe = (high - low) > 8 * candidates.size  # a probe is a binary search: ~8 scans
     scan = ~probe

@@ -33,7 +33,7 @@ from engine.state import Hold, Inventory, State
 
 __all__ = ["FORMAT_VERSION", "latest", "load", "write"]
 
-FORMAT_VERSION = 2  # 2: adjust log rows carry a live flag
+FORMAT_VERSION = 3  # 2: adjust log live flag; 3: SKU-major price keys, per-SKU offsets
 _CODE_TABLES = (
     "skus", "locations", "regions", "accounts", "contracts", "price_lists",
     "price_groups", "product_groups", "uoms", "currencies",
@@ -50,10 +50,11 @@ def _arrays(state: State) -> dict[str, np.ndarray[Any, Any]]:
         arrays[f"codes.{name}"] = getattr(state, name).to_array()
     for name in _COLUMNS:
         arrays.update(getattr(state, name).arrays(name))
-    arrays["price_index.keys"] = state.price_index.keys
-    arrays["price_index.rows"] = state.price_index.rows
-    arrays["line_index.keys"] = state.line_index.keys
-    arrays["line_index.rows"] = state.line_index.rows
+    for name in ("price_index", "line_index"):
+        index = getattr(state, name)
+        arrays[f"{name}.keys"] = index.keys
+        arrays[f"{name}.rows"] = index.rows
+        arrays[f"{name}.ptr"] = index.ptr
     n_sku, n_loc = state.n_skus, state.n_locations
     for field in Inventory.FIELDS:
         arrays[f"inventory.{field}"] = getattr(state.inventory, field)[:n_sku, :n_loc]
@@ -225,10 +226,11 @@ def load(
         setattr(state, name, CodeTable.from_array(table.kind, np.asarray(arrays[f"codes.{name}"])))
     for name in _COLUMNS:
         getattr(state, name).load(name, arrays, manifest["rows"][name])
-    state.price_index.keys = arrays["price_index.keys"]
-    state.price_index.rows = arrays["price_index.rows"]
-    state.line_index.keys = arrays["line_index.keys"]
-    state.line_index.rows = arrays["line_index.rows"]
+    for name in ("price_index", "line_index"):
+        index = getattr(state, name)
+        index.keys = arrays[f"{name}.keys"]
+        index.rows = arrays[f"{name}.rows"]
+        index.ptr = arrays[f"{name}.ptr"]
     on_hand = arrays["inventory.on_hand"]
     inventory = Inventory.__new__(Inventory)
     inventory.sku_capacity, inventory.location_capacity = on_hand.shape

@@ -11,8 +11,9 @@ Layout decisions (the why):
 - Inventory is dense ``[sku, location]``: a quote gathers a block with one fancy index, and
   about 20% of cells being stocked makes a sparse layout no smaller once its index is paid.
 - Price entries and contract lines are rows with inline tiers (at most ``MAX_TIERS``), found
-  through a :class:`~engine.table.KeyIndex` on one ``int64`` key, so a batch lookup is one
-  ``searchsorted`` and an update is a merge, never a re-sort.
+  through a :class:`~engine.table.KeyIndex` on one SKU-major ``int64`` key with per-SKU
+  offsets, so a batch lookup reads one offset per line (no binary search over millions of
+  keys) and an update is a merge, never a re-sort.
 - The inbound schedule is one sorted ``int64`` key ``sku<<32 | date<<12 | location`` with a
   quantity beside it: the receipts of a SKU are one contiguous, date-ordered range.
 - Deleted price entries and contract lines stay as inactive rows (tombstones) so an older
@@ -66,6 +67,7 @@ NO_END = np.iinfo(np.int32).max
 LIST_CODE = "LIST"  # the default price list of every currency
 GROUP_TARGET = 1 << 32  # contract line target: sku id, or GROUP_TARGET + product group id
 _LINE_CONTRACT_BITS = 30
+PRICE_BOOK_BITS = 31  # price key: sku << 31 | (price list × 1024 + currency)
 
 
 class ItemStatus(IntEnum):
@@ -94,8 +96,9 @@ class Disclosure(IntEnum):
 
 
 def price_key(price_list: I64 | int, currency: I64 | int, sku: I64 | int) -> Any:
-    """Index key of a price entry: (price list, currency, SKU)."""
-    return ((np.int64(price_list) * 1024 + currency) << 32) | sku
+    """Index key of a price entry: SKU first, then (price list, currency) — a SKU's
+    prices are one short run, found through the index's per-SKU offsets."""
+    return (np.int64(sku) << PRICE_BOOK_BITS) | (np.int64(price_list) * 1024 + currency)
 
 
 def contract_line_key(target: I64 | int, contract: I64 | int) -> Any:
@@ -249,9 +252,11 @@ class State:
     account_rows: Columns = field(default_factory=lambda: Columns(ACCOUNT_SCHEMA))
     contract_rows: Columns = field(default_factory=lambda: Columns(CONTRACT_SCHEMA))
     prices: Columns = field(default_factory=lambda: Columns(PRICE_SCHEMA))
-    price_index: KeyIndex = field(default_factory=KeyIndex)
+    price_index: KeyIndex = field(default_factory=lambda: KeyIndex(PRICE_BOOK_BITS))
     lines: Columns = field(default_factory=lambda: Columns(LINE_SCHEMA))
-    line_index: KeyIndex = field(default_factory=KeyIndex)
+    line_index: KeyIndex = field(
+        default_factory=lambda: KeyIndex(_LINE_CONTRACT_BITS, prefix_limit=GROUP_TARGET)
+    )
     inventory: Inventory = field(default_factory=Inventory)
     inbound_keys: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     inbound_qty: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from engine.arrays import expand_ranges
+
 __all__ = ["Column", "Columns", "KeyIndex"]
 
 I64 = npt.NDArray[np.int64]
@@ -86,27 +88,67 @@ class Columns:
 
 
 class KeyIndex:
-    """Row ids sorted by an ``int64`` key: ``keys[i]`` is the key of row ``rows[i]``."""
+    """Row ids sorted by an ``int64`` key: ``keys[i]`` is the key of row ``rows[i]``.
 
-    def __init__(self) -> None:
+    With ``shift``, the index also keeps ``ptr``, a CSR offset per *prefix*
+    (``key >> shift``, for prefixes below ``prefix_limit``): the keys of prefix ``p`` sit at
+    ``keys[ptr[p]:ptr[p + 1]]``. A lookup by prefix then costs one random read instead of a
+    binary search, whose ~20 cache misses dominate a quote on a 10M-key table.
+    """
+
+    def __init__(self, shift: int | None = None, prefix_limit: int = 1 << 31) -> None:
         self.keys: I64 = np.zeros(0, dtype=np.int64)
         self.rows: I64 = np.zeros(0, dtype=np.int64)
+        self.shift = shift
+        self.prefix_limit = prefix_limit
+        self.ptr: I64 = np.zeros(1, dtype=np.int64)
 
     def __len__(self) -> int:
         return int(self.keys.size)
 
     def find(self, keys: I64) -> I64:
         """Row of each key, or -1 where absent; O(m log n)."""
-        pos = np.searchsorted(self.keys, keys)
-        pos_clipped = np.minimum(pos, max(self.keys.size - 1, 0))
         if self.keys.size == 0:
             return np.full(np.shape(keys), -1, dtype=np.int64)
-        hit = self.keys[pos_clipped] == keys
-        return np.where(hit, self.rows[pos_clipped], -1)
+        pos = np.minimum(np.searchsorted(self.keys, keys), self.keys.size - 1)
+        hit = self.keys[pos] == keys
+        return np.where(hit, self.rows[pos], -1)
 
     def ranges(self, low: I64, high: I64) -> tuple[I64, I64]:
         """Positions [start, end) of keys in [low, high) for each pair; O(m log n)."""
         return np.searchsorted(self.keys, low), np.searchsorted(self.keys, high)
+
+    def prefix_ranges(self, prefix: I64) -> tuple[I64, I64]:
+        """Positions [start, end) of the keys with each prefix; O(m), one read each."""
+        top = self.ptr.size - 1
+        clipped = np.minimum(prefix, top)
+        start = self.ptr[clipped]
+        end = self.ptr[np.minimum(prefix + 1, top)]
+        return start, np.where(prefix < top, end, start)
+
+    def find_by_prefix(self, keys: I64) -> I64:
+        """Like :meth:`find` for keys whose prefix runs are short: scans each key's run
+        (one offset read, then sequential keys) instead of a binary search. O(m + run)."""
+        assert self.shift is not None
+        which, pos = expand_ranges(*self.prefix_ranges(keys >> self.shift))
+        hit = np.nonzero(self.keys[pos] == keys[which])[0]
+        found = np.full(keys.shape, -1, dtype=np.int64)
+        found[which[hit]] = self.rows[pos[hit]]
+        return found
+
+    def _grow_ptr(self, keys: I64) -> None:
+        """Re-derive ``ptr`` after ``keys`` were added (O(prefixes), not O(keys))."""
+        if self.shift is None:
+            return
+        prefix = keys >> self.shift
+        inside = prefix[prefix < self.prefix_limit]
+        size = max(self.ptr.size - 1, int(inside.max()) + 1 if inside.size else 0)
+        if size > self.ptr.size - 1:  # new prefixes start where everything before ends
+            self.ptr = np.concatenate(
+                [self.ptr, np.full(size - (self.ptr.size - 1), self.ptr[-1], dtype=np.int64)]
+            )
+        counts = np.bincount(inside, minlength=size)
+        self.ptr[1:] += np.cumsum(counts)
 
     def insert(self, keys: I64, rows: I64) -> None:
         """Add new (key, row) pairs; keys must not already be present. O(n + k log k)."""
@@ -117,9 +159,12 @@ class KeyIndex:
         pos = np.searchsorted(self.keys, keys)
         self.keys = np.insert(self.keys, pos, keys)
         self.rows = np.insert(self.rows, pos, rows)
+        self._grow_ptr(keys)
 
     def rebuild(self, keys: I64) -> None:
         """Index rows 0..len(keys)-1 by ``keys`` from scratch (bulk loads); O(n log n)."""
         order = np.argsort(keys, kind="stable")
         self.keys = np.ascontiguousarray(keys[order])
         self.rows = order.astype(np.int64)
+        self.ptr = np.zeros(1, dtype=np.int64)
+        self._grow_ptr(self.keys)
