@@ -95,7 +95,7 @@ test: install redis proto
 
 # test-crash: the crash/restart test with 200 SIGKILL points instead of the default 30.
 test-crash: install redis proto
-	PACACHE_CRASH_POINTS=200 $(BIN)/python -m pytest tests/integration/test_crash_restart.py
+	PACACHE_CRASH_POINTS=200 $(BIN)/python -m pytest -o timeout=3600 tests/integration/test_crash_restart.py
 
 # check: static checks. Each is its own target so `make -k check` reports all failures.
 check: check-format check-lint check-types check-imports check-proto

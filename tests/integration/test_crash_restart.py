@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from engine import events as ev
 from engine import snapshot
@@ -106,6 +107,7 @@ def _observe(answer: Any) -> tuple[list[int], list[int]]:
     return list(answer[0]), list(answer[1])
 
 
+@pytest.mark.timeout(900)
 def test_sigkill_at_random_points_then_restart_loses_and_doubles_nothing(tmp_path: Path) -> None:
     points = int(os.environ.get("PACACHE_CRASH_POINTS", "30"))
     rng = random.Random(2024)
