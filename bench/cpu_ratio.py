@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,25 +24,9 @@ from bench.procstat import cpu_seconds
 from server._proto.pacache.v1 import pacache_pb2 as pb
 from server._proto.pacache.v1 import pacache_pb2_grpc as pb_grpc
 from server.client import lines_message
+from server.spawn import spawn
 
-REPO = Path(__file__).resolve().parents[1]
-SERVERS = {
-    "aio+uvloop": ["-m", "server.serve", "--snapshot"],
-    "sync (8 threads)": ["-m", "bench.sync_server", "--snapshot"],
-}
-
-
-def start(kind: str, snapshot_root: str, extra: list[str]) -> tuple[subprocess.Popen[str], int]:
-    command = [sys.executable, *SERVERS[kind], snapshot_root, "--port", "0", *extra]
-    process = subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        found = re.search(r"serving on [\d.]+:(\d+)", line)
-        if found:
-            return process, int(found.group(1))
-    raise RuntimeError(f"{kind} server did not start")
+SERVERS = {"aio+uvloop": "server.serve", "sync (8 threads)": "bench.sync_server"}
 
 
 def quote_requests(extract: str, lines: int, count: int, pricing_date: str) -> list[Any]:
@@ -67,12 +48,12 @@ def quote_requests(extract: str, lines: int, count: int, pricing_date: str) -> l
 def measure(
     kind: str, snapshot_root: str, requests: list[Any], seconds: float, concurrency: int
 ) -> dict[str, LoadResult]:
-    process, port = start(kind, snapshot_root, [])
-    target = f"127.0.0.1:{port}"
+    server = spawn(["--snapshot", snapshot_root, "--port", "0"], module=SERVERS[kind])
+    target = server.target
     try:
 
         def cpu() -> float:
-            return cpu_seconds(process.pid)
+            return cpu_seconds(server.process.pid)
 
         ping = run_closed_loop(
             target, lambda ch: pb_grpc.AdminServiceStub(ch).Ping, [pb.PingRequest()],
@@ -83,10 +64,7 @@ def measure(
             concurrency=concurrency, seconds=seconds, server_cpu=cpu,
         )  # fmt: skip
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(20)
-        assert process.stdout is not None
-        process.stdout.close()
+        server.stop()
     return {"ping": ping, "quote50": quote}
 
 

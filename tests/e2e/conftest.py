@@ -9,14 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +20,7 @@ from engine import snapshot
 from engine.deltas import apply_batch
 from engine.state import State
 from server.client import Client
+from server.spawn import Spawned, spawn
 
 TODAY = dt.datetime.now(dt.UTC).date()
 
@@ -69,60 +63,16 @@ def world_state() -> State:
     return state
 
 
-@dataclass
-class Running:
-    """A ``pacache serve`` process on a free port, serving a snapshot of a test world."""
-
-    process: subprocess.Popen[str]
-    port: int
-    snapshot_root: Path
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def client(self, token: str | None = None, **kwargs: Any) -> Client:
-        return Client(self.target, token=token, **kwargs)
-
-    def stop(self, timeout: float = 20) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        finally:
-            if self.process.stdout is not None:
-                self.process.stdout.close()
+Running = Spawned
 
 
 def start_server(
     tmp: Path, *extra: str, state: State | None = None, env: dict[str, str] | None = None
-) -> Running:
+) -> Spawned:
     """Write ``state`` (default: :func:`world_state`) as a snapshot and serve it."""
     root = tmp / "snapshots"
     snapshot.write(state if state is not None else world_state(), root)
-    command = [
-        sys.executable, "-m", "server.serve", "--snapshot", str(root), "--port", "0",
-        "--grace", "5", *extra,
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        found = re.search(r"serving on [\d.]+:(\d+)", line)
-        if found:
-            return Running(process, int(found.group(1)), root)
-    process.kill()
-    raise RuntimeError(f"pacache serve did not start (exit {process.poll()})")
+    return spawn(["--snapshot", str(root), "--port", "0", "--grace", "5", *extra], env=env)
 
 
 @pytest.fixture

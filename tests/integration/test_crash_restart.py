@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -31,12 +27,12 @@ from engine.state import State
 from loaders.events import encode
 from loaders.stream_writer import FIELD
 from server.client import Client
+from server.spawn import Spawned, spawn
 from tests.redis_process import RedisProcess
 
 PREFIX = "crash"
 SKUS = [f"S{i:02d}" for i in range(30)]
 LOCATIONS = ["DAL", "ATL", "RNO"]
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _master() -> list[Any]:
@@ -86,25 +82,12 @@ def _stream_of(event: Any) -> str:
     return "pricing" if type(event).__name__ == "PriceSet" else "inventory"
 
 
-def _serve(root: Path, redis_url: str) -> tuple[subprocess.Popen[str], int]:
-    command = [
-        sys.executable, "-m", "server.serve", "--snapshot", str(root), "--snapshot-dir",
-        str(root), "--redis-url", redis_url, "--stream-prefix", PREFIX, "--port", "0",
-        "--checkpoint-seconds", "0.2", "--checkpoint-events", "50", "--grace", "1",
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        found = re.search(r"serving on [\d.]+:(\d+)", line)
-        if found:
-            return process, int(found.group(1))
-    raise RuntimeError(f"server did not start (exit {process.wait()})")
-
-
-def _observe(answer: Any) -> tuple[list[int], list[int]]:
-    return list(answer[0]), list(answer[1])
+def _serve(root: Path, redis_url: str) -> Spawned:
+    return spawn(
+        ["--snapshot", str(root), "--snapshot-dir", str(root), "--redis-url", redis_url,
+         "--stream-prefix", PREFIX, "--port", "0", "--checkpoint-seconds", "0.2",
+         "--checkpoint-events", "50", "--grace", "1"]
+    )  # fmt: skip
 
 
 @pytest.mark.timeout(900)
@@ -134,24 +117,21 @@ def test_sigkill_at_random_points_then_restart_loses_and_doubles_nothing(tmp_pat
         client.xadd(f"{PREFIX}:master", {FIELD: encode(_master())})
         published.extend(_master())
         for _ in range(points):
-            process, _port = _serve(root, redis_proc.url)
+            server = _serve(root, redis_proc.url)
             chunk = _changes(rng, version, rng.randrange(20, 120))
             version += len(chunk)
             publish(chunk)
             if rng.random() < 0.3:  # replays of already-published entries
                 publish(rng.sample(chunk, min(10, len(chunk))))
             time.sleep(rng.uniform(0.0, 0.4))
-            process.send_signal(signal.SIGKILL)
-            process.wait(10)
-            assert process.stdout is not None
-            process.stdout.close()
-        process, port = _serve(root, redis_proc.url)
+            server.stop(10, kill=True)
+        server = _serve(root, redis_proc.url)
         try:
             last_ids = {
                 f"{PREFIX}:{s}": client.xinfo_stream(f"{PREFIX}:{s}")["last-generated-id"].decode()
                 for s in ("master", "inventory", "pricing")
             }
-            with Client(f"127.0.0.1:{port}") as rpc:
+            with Client(server.target) as rpc:
                 deadline = time.monotonic() + 30
                 while True:
                     stats = rpc.stats()
@@ -165,10 +145,7 @@ def test_sigkill_at_random_points_then_restart_loses_and_doubles_nothing(tmp_pat
                 list(response.prices.unit_price_micros),
             )
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(20)
-            assert process.stdout is not None
-            process.stdout.close()
+            server.stop()
     finally:
         redis_proc.stop()
 
