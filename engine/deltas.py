@@ -54,7 +54,7 @@ from engine.state import (
     contract_line_key,
     price_key,
 )
-from engine.validate import event_problem
+from engine.validate import event_problems
 
 __all__ = ["ApplyResult", "apply_batch", "day_number", "implicit_skus"]
 
@@ -324,8 +324,9 @@ def apply_batch(
     by_type: dict[str, list[tuple[int, Any]]] = {}
     holds: list[tuple[int, Any]] = []
     newest_ts = state.newest_ts_ms
+    problems = event_problems(events, state.skus, state.locations)
     for index, event in enumerate(events):
-        problem = event_problem(event)
+        problem = problems[index]
         if problem is not None:
             result.rejected.append((index, problem))
             continue

@@ -155,9 +155,17 @@ def adjust_positions(
     return int(rows.size), np.unique(sku)
 
 
+def _ids(state: State, codes: list[str], table: Any, intern: Interner) -> I64:
+    """Ids of a column of codes: one bulk lookup, interning only the new ones."""
+    ids: I64 = table.lookup(codes)
+    for row in np.nonzero(ids < 0)[0].tolist():  # new codes only (rare)
+        ids[row] = intern(state, codes[row])
+    return ids
+
+
 def _columns(state: State, batch: Sequence[Any], sku_of: Interner, loc_of: Interner) -> Any:
-    sku = np.fromiter((sku_of(state, e.sku) for e in batch), np.int64, len(batch))
-    location = np.fromiter((loc_of(state, e.location) for e in batch), np.int64, len(batch))
+    sku = _ids(state, [e.sku for e in batch], state.skus, sku_of)
+    location = _ids(state, [e.location for e in batch], state.locations, loc_of)
     version = np.fromiter((e.version for e in batch), np.int64, len(batch))
     return sku, location, version
 

@@ -23,6 +23,7 @@ __all__ = [
     "MAX_PRICE_MICROS",
     "MAX_RECEIPTS",
     "event_problem",
+    "event_problems",
 ]
 
 MAX_PRICE_MICROS = 10**13  # 10 million per unit: keeps price × (10000 + bps) in int64
@@ -210,6 +211,59 @@ def _check(event: Any) -> None:
             raise InvalidInput("hold_key", "must be a string", "1..128 characters")
     else:
         raise InvalidInput("event", f"unknown event type {type(event).__name__}")
+
+
+_MAX_VERSION = 2**63 - 1
+
+
+def _inventory_is_plainly_valid(event: Any, kind: str, skus: Any, locations: Any) -> bool:
+    """The common case of the high-volume events, checked without a function call per
+    field: known codes (validated when interned), in-range integers. False means "check
+    properly", not "invalid"."""
+    if event.sku not in skus or event.location not in locations:
+        return False
+    version, ts = event.version, event.ts_ms
+    if type(version) is not int or type(ts) is not int:
+        return False
+    if not (0 <= version <= _MAX_VERSION and 0 <= ts <= _MAX_VERSION):
+        return False
+    if kind == "InventorySet":
+        on_hand, allocated, safety = event.on_hand, event.allocated, event.safety_stock
+        return (
+            type(on_hand) is int
+            and type(allocated) is int
+            and type(safety) is int
+            and 0 <= on_hand <= MAX_BASE_QTY
+            and 0 <= allocated <= MAX_BASE_QTY
+            and 0 <= safety <= MAX_BASE_QTY
+        )
+    on_hand_delta, allocated_delta, event_id = (
+        event.on_hand_delta, event.allocated_delta, event.event_id,
+    )  # fmt: skip
+    return (
+        type(on_hand_delta) is int
+        and type(allocated_delta) is int
+        and type(event_id) is str
+        and 1 <= len(event_id) <= 128
+        and -MAX_BASE_QTY <= on_hand_delta <= MAX_BASE_QTY
+        and -MAX_BASE_QTY <= allocated_delta <= MAX_BASE_QTY
+    )
+
+
+def event_problems(events: Any, skus: Any, locations: Any) -> list[str | None]:
+    """:func:`event_problem` for a batch, with a fast path for inventory events whose codes
+    are already known (``skus``/``locations``: code tables)."""
+    out: list[str | None] = []
+    for event in events:
+        kind = type(event).__name__
+        if kind in _INVENTORY and _inventory_is_plainly_valid(event, kind, skus, locations):
+            out.append(None)
+        else:
+            out.append(event_problem(event))
+    return out
+
+
+_INVENTORY = frozenset({"InventorySet", "InventoryAdjust"})
 
 
 def event_problem(event: Any) -> str | None:

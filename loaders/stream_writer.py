@@ -26,6 +26,7 @@ Failure handling:
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import time
@@ -45,6 +46,7 @@ __all__ = ["FIELD", "Sink", "StreamStats", "StreamWriter", "WriterConfig", "stre
 
 log = logging.getLogger("pacache.writer")
 FIELD = b"e"
+LAG_CAP = 1_000  # lag_entries saturates here
 START = "0-0"
 
 
@@ -95,7 +97,9 @@ class StreamStats:
 class WriterConfig:
     prefix: str = "pacache"
     inventory_shards: int = 0
-    count: int = 10_000  # entries per stream per read
+    # entries per stream per read: a batch holds the event loop while it applies, so keep
+    # it to a few ms of work (at 100 events per entry, ~20k events)
+    count: int = 200
     block_ms: int = 50
     watchdog_s: float = 5.0
     backoff_max_s: float = 5.0
@@ -195,10 +199,11 @@ class StreamWriter:
         if not reply:
             return 0
         events: list[Any] = []
-        origin: list[tuple[str, str, bytes]] = []  # per event: stream, entry id, payload
+        event_ms: list[int] = []
+        # per entry (not per event): stream, id, payload, its first event, newest ts_ms
+        spans: list[tuple[str, str, bytes, int, int]] = []
         dead: list[tuple[str, str, bytes, str]] = []
         stream_ids: dict[str, str] = {}
-        clock_ms = 0
         for raw_name, entries in reply:
             name = _text(raw_name)
             for raw_id, fields in entries:
@@ -209,29 +214,29 @@ class StreamWriter:
                 except DecodeError:
                     decoded, bad = decode_one_by_one(payload)
                     dead += [(name, entry_id, payload, reason) for _, reason in bad]
+                newest = max((getattr(e, "ts_ms", 0) for e in decoded), default=0)
+                spans.append((name, entry_id, payload, len(events), newest))
                 events += decoded
-                origin += [(name, entry_id, payload)] * len(decoded)
-                stream_ids[name] = entry_id
-                clock_ms = max(clock_ms, _id_ms(entry_id))
+                event_ms += [_id_ms(entry_id)] * len(decoded)
+            stream_ids[name] = entry_id
+        clock_ms = max(_id_ms(entry_id) for entry_id in stream_ids.values())
         result = self.sink.apply_batch(
-            events,
-            stream_ids=stream_ids,
-            clock_ms=clock_ms,
-            event_ms=[_id_ms(entry_id) for _, entry_id, _ in origin],
+            events, stream_ids=stream_ids, clock_ms=clock_ms, event_ms=event_ms
         )
-        for index, reason in result.rejected:
-            dead.append((*origin[index], reason))
+        if result.rejected:
+            starts = [span[3] for span in spans]
+            for index, reason in result.rejected:
+                name, entry_id, payload, _, _ = spans[bisect.bisect_right(starts, index) - 1]
+                dead.append((name, entry_id, payload, reason))
         if dead:
             await self._dead_letter(client, dead)
-        newest: dict[str, int] = {}
-        for (name, _, _), event in zip(origin, events, strict=True):
-            newest[name] = max(newest.get(name, 0), getattr(event, "ts_ms", 0))
         for name, entry_id in stream_ids.items():
+            self.stats[name].last_id = entry_id
+        for i, (name, _, _, first, newest) in enumerate(spans):
             stats = self.stats[name]
-            stats.last_id = entry_id
-            stats.newest_ts_ms = max(stats.newest_ts_ms, newest.get(name, 0))
-        for name, _, _ in origin:
-            self.stats[name].applied += 1
+            last = spans[i + 1][3] if i + 1 < len(spans) else len(events)
+            stats.applied += last - first
+            stats.newest_ts_ms = max(stats.newest_ts_ms, newest)
         self.batches += 1
         return len(events)
 
@@ -284,9 +289,9 @@ class StreamWriter:
                 )
                 continue
             stats.lag_entries = 0
-            if last > ours:
+            if last > ours:  # counted up to LAG_CAP: reading a deep backlog costs more
                 pending: Any = await client.xrange(
-                    name, min=f"({stats.last_id}", max="+", count=100_000
+                    name, min=f"({stats.last_id}", max="+", count=LAG_CAP
                 )
                 stats.lag_entries = len(pending)
 
