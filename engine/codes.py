@@ -77,6 +77,11 @@ class CodeTable:
     def __contains__(self, code: object) -> bool:
         return code in self._index
 
+    @property
+    def index(self) -> dict[str, int]:
+        """The code → id dict itself, for hot loops that test membership (do not mutate)."""
+        return self._index
+
     def intern(self, code: str, field: str | None = None) -> int:
         """Id of ``code``, assigning the next id if it is new (validated first)."""
         found = self._index.get(code)

@@ -324,18 +324,22 @@ def apply_batch(
     by_type: dict[str, list[tuple[int, Any]]] = {}
     holds: list[tuple[int, Any]] = []
     newest_ts = state.newest_ts_ms
-    problems = event_problems(events, state.skus, state.locations)
+    problems = event_problems(events, state.skus.index, state.locations.index)
     for index, event in enumerate(events):
         problem = problems[index]
         if problem is not None:
             result.rejected.append((index, problem))
             continue
-        newest_ts = max(newest_ts, event.ts_ms)
         kind = type(event).__name__
         if kind in ("HoldPlace", "HoldRelease"):
             holds.append((index, event))
         else:
             by_type.setdefault(kind, []).append((index, event))
+    newest_ts = max(
+        (e.ts_ms for e, problem in zip(events, problems, strict=True) if problem is None),
+        default=newest_ts,
+    )
+    newest_ts = max(newest_ts, state.newest_ts_ms)
     clock = max(state.clock_ms, clock_ms if clock_ms is not None else newest_ts)
 
     def count(applied: bool) -> None:
