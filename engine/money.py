@@ -59,11 +59,12 @@ def div_round(numerator: I64, denominator: I64) -> I64:
     """Element-wise ``numerator / denominator`` rounded half away from zero.
 
     ``denominator`` must be positive and below 2^62 (so ``2 * remainder`` cannot wrap).
+    With floor division ``n = q·d + r`` (0 ≤ r < d), half away from zero is ``q + 1`` when
+    ``2r > d``, or when ``2r == d`` and ``n ≥ 0``: one test, ``2r + [n ≥ 0] > d``.
     """
-    magnitude = np.abs(numerator)
-    quotient, remainder = np.divmod(magnitude, denominator)
-    quotient += 2 * remainder >= denominator
-    return np.where(numerator < 0, -quotient, quotient)
+    quotient, remainder = np.divmod(numerator, denominator)
+    quotient += 2 * remainder + (numerator >= 0) > denominator
+    return quotient
 
 
 def _fits_product(a: I64, b: I64) -> npt.NDArray[np.bool_]:
@@ -84,7 +85,20 @@ def mul_div_round(
     """
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    den = np.asarray(denominator, dtype=np.int64) * step
+    den = np.asarray(denominator, dtype=np.int64)
+    if step != 1:
+        den = den * step
+    if a.size and b.size:
+        # fast path, a few array calls: every product fits when the largest one does
+        # (|INT64_MIN| wraps to itself in np.abs; ``_fits_product`` lets it through too)
+        largest = int(np.abs(a).max()) * int(np.abs(b).max())
+        if largest <= INT64_MAX:
+            rounded = div_round(a * b, den)
+            if step == 1:
+                return rounded, np.ones(rounded.shape, dtype=np.bool_)
+            if int(np.abs(rounded).max(initial=0)) <= INT64_MAX // step:
+                rounded *= step
+                return rounded, np.ones(rounded.shape, dtype=np.bool_)
     fits = _fits_product(a, b)
     if fits.all():
         rounded = div_round(a * b, den)
