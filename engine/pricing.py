@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from engine.arrays import expand_ranges
+from engine.arrays import expand_ranges, segment_starts
 from engine.catalog import uom_factors
 from engine.contexts import AccountContext, Level, level_of
 from engine.money import mul_div_round
@@ -463,12 +463,16 @@ def price_lines(
 
     numerator = cat("numerator", lp.price)
     denominator = cat("denominator", lp.factor)
-    unit, _ = mul_div_round(numerator, factor_u[cat("line", np.arange(n))], denominator)
+    unit, unit_fits = mul_div_round(numerator, factor_u[cat("line", np.arange(n))], denominator)
 
     win = np.arange(n_hits, n_hits + n)  # candidate per line: its list row unless a hit wins
     if hits is not None:
         ok = np.nonzero(hits.applies)[0]
         if ok.size:
+            # DESIGN §4 step 2: a contract offers one line per request line — its SKU line,
+            # else the nearest group line up the chain, among the lines that apply
+            nearest = ok[np.lexsort((hits.depth[ok], hits.contract[ok], hits.line[ok]))]
+            ok = nearest[segment_starts(hits.line[nearest], hits.contract[nearest])]
             code = ctx.code_order[hits.contract[ok]]
             if policy == Policy.PRIORITY:
                 keys = (code, unit[ok], hits.depth[ok], hits.rank[ok])
@@ -489,6 +493,7 @@ def price_lines(
     priced = code_w >= 0
     num_w, den_w = numerator[win], denominator[win]
     extended, fits = mul_div_round(base_qty, num_w, den_w, micros_per_minor)
+    fits &= unit_fits[win]  # a unit price beyond int64 micros is an overflow, even for 0 units
     tier = cat("tier", lp.tier)[win]
     tier_table = cat("tier_min", lp.tier_min)
     tier_min = tier_table[win, tier]
@@ -531,9 +536,16 @@ def price_lines(
         # price the hint at the tier its own quantity falls in.
         hint_tier = _tier_of(table, n_tiers, next_base_qty, line_factor)
         value = cat("tier_value", lp.tier_value)[c, np.maximum(hint_tier, 0)]
+        hint_den = den_w[nx]
         if hits is not None:
-            value = _next_numerator(state, hits, c, nx, sku, value, lp, next_base_qty)
-        next_unit[nx] = mul_div_round(value, unit_factor, den_w[nx])[0]
+            value, hint_den = _next_numerator(
+                state, ctx, hits, c, nx, sku, value, hint_den, next_base_qty
+            )
+        hint_unit, hint_fits = mul_div_round(value, unit_factor, hint_den)
+        next_unit[nx] = hint_unit
+        lost_hint = nx[~hint_fits]  # a next-break price beyond int64 micros: no hint
+        next_qty[lost_hint] = -1
+        next_unit[lost_hint] = 0
 
     candidates = _explain(state, ctx, n, hits, unit, win, lp, policy) if explain else None
     return PriceResult(
@@ -557,31 +569,38 @@ def price_lines(
 
 def _next_numerator(
     state: State,
+    ctx: AccountContext,
     hits: _Hits,
     candidate: I64,
     line: I64,
     sku: I64,
     value: I64,
-    lp: _ListPrice,
+    denominator: I64,
     base_qty: I64,
-) -> I64:
-    """Numerator of each winner's price at the hint quantity (the denominator does not
-    change): ``value`` itself for a price list or a NET line.
+) -> tuple[I64, I64]:
+    """Each winner's price at the hint quantity as (numerator, denominator): ``value``
+    itself for a price list or a NET line.
 
-    A DISCOUNT line is re-based on the list price at the hint quantity, which may itself be
-    in a higher list tier; a COST_PLUS line marks up the cost.
+    A DISCOUNT line is re-based on the list price *resolved again* at the hint quantity —
+    the account's own list may apply there where it did not below its first break, and
+    the list's tier may be higher; a COST_PLUS line marks up the cost.
     """
-    kind = np.concatenate((hits.kind, np.zeros(lp.row.size, dtype=np.int64)))[candidate]
-    other = np.nonzero((candidate < hits.line.size) & (kind != _NET))[0]
-    if other.size == 0:
-        return value
-    at, kind, part = line[other], kind[other], value[other]
-    list_tier = _tier_of(lp.tier_min[at], lp.n_tiers[at], base_qty[other], lp.factor[at])
-    list_price = lp.tier_value[at, np.maximum(list_tier, 0)]
-    cost = state.items["cost_micros"][sku[at]]
-    value = value.copy()
-    value[other] = np.where(kind == _DISCOUNT, list_price * (BPS - part), cost * (BPS + part))
-    return value
+    n_hits = hits.line.size
+    kind = np.zeros(candidate.size, dtype=np.int64)
+    from_hits = candidate < n_hits
+    kind[from_hits] = hits.kind[candidate[from_hits]]
+    value, denominator = value.copy(), denominator.copy()
+    discount = np.nonzero(kind == _DISCOUNT)[0]
+    if discount.size:
+        at = line[discount]
+        relisted = _list_prices(state, ctx, sku[at], base_qty[discount])
+        value[discount] = relisted.price * (BPS - value[discount])
+        denominator[discount] = relisted.factor * BPS
+    cost_plus = np.nonzero(kind == _COST_PLUS)[0]
+    if cost_plus.size:
+        cost = state.items["cost_micros"][sku[line[cost_plus]]]
+        value[cost_plus] = cost * (BPS + value[cost_plus])
+    return value, denominator
 
 
 def _explain(
