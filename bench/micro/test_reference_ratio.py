@@ -47,7 +47,7 @@ def _world(seed: int = 3) -> list[Any]:
     out += [ev.AccountUpsert(account=f"A{a:03d}", version=1, price_groups=(f"PG{a % 10}",))
             for a in range(ACCOUNTS)]  # fmt: skip
     for c in range(CONTRACTS):
-        assign = (
+        assign: dict[str, Any] = (
             {"price_groups": (f"PG{c % 10}",)}
             if c % 4 == 0
             else {"accounts": (f"A{c % ACCOUNTS:03d}",)}
@@ -56,7 +56,7 @@ def _world(seed: int = 3) -> list[Any]:
     for i in range(LINES):
         kind = ("NET", "DISCOUNT", "COST_PLUS")[i % 3]
         value = rng.randrange(500_000, 40_000_000) if kind == "NET" else rng.randrange(100, 3000)
-        target = (
+        target: dict[str, Any] = (
             {"sku": f"S{rng.randrange(SKUS):05d}"} if i % 20 else {"product_group": f"G{i % 50}"}
         )
         out.append(ev.ContractLineSet(contract=f"K{i % CONTRACTS:03d}", version=1, kind=kind,
