@@ -5,6 +5,9 @@ numpy and the standard library only (an import-linter contract keeps it so). Mod
 ``catalog`` (UoMs, sell rules), ``contexts`` and ``pricing`` (DESIGN §4), ``atp`` and
 ``promise`` (§5), ``events``, ``validate``, ``deltas`` and ``inventory_apply`` (§6),
 ``snapshot`` (§7), ``quote`` (batch evaluation).
+
+The functions ``quote`` and ``promise`` are not re-exported here: they would shadow the
+submodules of the same name (``import engine.quote`` must give the module).
 """
 
 from engine.deltas import ApplyResult, apply_batch, day_number
@@ -18,8 +21,8 @@ from engine.errors import (
     UnknownCode,
 )
 from engine.pricing import Policy
-from engine.promise import PromisePlan, promise
-from engine.quote import LineStatus, QuoteResult, quote
+from engine.promise import PromisePlan
+from engine.quote import LineStatus, QuoteResult
 from engine.state import State
 
 __all__ = [
@@ -38,6 +41,4 @@ __all__ = [
     "UnknownCode",
     "apply_batch",
     "day_number",
-    "promise",
-    "quote",
 ]
