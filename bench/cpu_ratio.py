@@ -18,31 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.closed_loop import LoadResult, run_closed_loop
-from bench.datagen import Workload
+from bench.freshness import quote_requests
 from bench.machine import machine_info
 from bench.procstat import cpu_seconds
 from server._proto.pacache.v1 import pacache_pb2 as pb
 from server._proto.pacache.v1 import pacache_pb2_grpc as pb_grpc
-from server.client import lines_message
 from server.spawn import spawn
 
 SERVERS = {"aio+uvloop": "server.serve", "sync (8 threads)": "bench.sync_server"}
-
-
-def quote_requests(extract: str, lines: int, count: int, pricing_date: str) -> list[Any]:
-    workload = Workload.from_extract(extract, seed=1)
-    requests = []
-    for _ in range(count):
-        cart = workload.cart(lines)
-        requests.append(
-            pb.QuoteRequest(
-                account=cart.account,
-                lines=lines_message(list(zip(cart.skus, cart.qty, cart.uoms, strict=True))),
-                region=cart.region or "",
-                pricing_date=pricing_date,
-            )
-        )
-    return requests
 
 
 def measure(
@@ -78,7 +61,7 @@ def main() -> int:
     parser.add_argument("--json", dest="json_path")
     args = parser.parse_args()
     manifest = json.loads((Path(args.extract) / "extract.json").read_text())
-    requests = quote_requests(args.extract, args.lines, 256, manifest["reference_date"])
+    requests = quote_requests(args.extract, args.lines, 256, manifest["reference_date"], seed=1)
     report: dict[str, Any] = {"machine": machine_info(), "lines": args.lines, "modes": {}}
     print(f"{'server':18} {'call':8} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu µs/call':>12}")
     for kind in SERVERS:

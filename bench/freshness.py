@@ -319,6 +319,7 @@ def stream_stats(client: Client, stream: str) -> Any:
 def quote_requests(
     extract: str, lines: int, count: int, pricing_date: str, seed: int
 ) -> list[pb.QuoteRequest]:
+    """``count`` seeded carts of ``lines`` lines from the extract's workload, as requests."""
     workload = Workload.from_extract(extract, seed=seed)
     requests = []
     for _ in range(count):
