@@ -75,7 +75,16 @@ class ApplyResult:
     applied: int = 0
     stale: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
-    skus_changed: set[int] = field(default_factory=set)
+    skus_changed: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ApplyResult):
+            return NotImplemented
+        return (self.version, self.applied, self.stale, self.rejected) == (
+            other.version, other.applied, other.stale, other.rejected,
+        ) and np.array_equal(self.skus_changed, other.skus_changed)  # fmt: skip
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
 
 
 def implicit_skus(state: State) -> int:
@@ -321,6 +330,7 @@ def apply_batch(
     skipped; the rest applies.
     """
     result = ApplyResult(version=state.version + 1)
+    changed: list[I64] = []  # SKU ids whose stock may have changed, per step
     by_type: dict[str, list[tuple[int, Any]]] = {}
     holds: list[tuple[int, Any]] = []
     newest_ts = state.newest_ts_ms
@@ -398,9 +408,9 @@ def apply_batch(
             applied, skus = applier(state, batch, _sku, _location)
             result.applied += applied
             result.stale += len(batch) - applied
-            result.skus_changed.update(skus)
+            changed.append(np.asarray(skus, dtype=np.int64))
 
-    result.skus_changed.update(expire_holds(state, clock))
+    changed.append(np.array(expire_holds(state, clock), dtype=np.int64))
     for index, event in holds:
         if type(event).__name__ == "HoldPlace":
             placed = event_ms[index] if event_ms is not None else (event.ts_ms or clock)
@@ -413,8 +423,9 @@ def apply_batch(
         result.applied += 1
         hold = state.holds.get(event.hold_key)
         if hold is not None:
-            result.skus_changed.update(hold.sku.tolist())
+            changed.append(hold.sku)
 
+    result.skus_changed = np.unique(np.concatenate(changed)) if changed else result.skus_changed
     state.clock_ms = clock
     state.newest_ts_ms = newest_ts
     if stream_ids:

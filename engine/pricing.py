@@ -465,6 +465,8 @@ def price_lines(
     denominator = cat("denominator", lp.factor)
     unit, unit_fits = mul_div_round(numerator, factor_u[cat("line", np.arange(n))], denominator)
 
+    # the net price a candidate is compared on; one beyond int64 micros is never "lowest"
+    price_key = np.where(unit_fits, unit, _BIG)
     win = np.arange(n_hits, n_hits + n)  # candidate per line: its list row unless a hit wins
     if hits is not None:
         ok = np.nonzero(hits.applies)[0]
@@ -475,9 +477,9 @@ def price_lines(
             ok = nearest[segment_starts(hits.line[nearest], hits.contract[nearest])]
             code = ctx.code_order[hits.contract[ok]]
             if policy == Policy.PRIORITY:
-                keys = (code, unit[ok], hits.depth[ok], hits.rank[ok])
+                keys = (code, price_key[ok], hits.depth[ok], hits.rank[ok])
             else:
-                keys = (code, hits.depth[ok], hits.rank[ok], unit[ok])
+                keys = (code, hits.depth[ok], hits.rank[ok], price_key[ok])
             order = ok[np.lexsort((*keys, hits.line[ok]))]
             sorted_line = hits.line[order]
             first = np.empty(order.size, dtype=np.bool_)
@@ -486,7 +488,7 @@ def price_lines(
             win[sorted_line[first]] = order[first]
         if policy == Policy.LOWEST_PRICE:
             # the list price beats the best contract line only when strictly lower
-            better = np.nonzero((lp.row >= 0) & (unit[n_hits:] < unit[win]))[0]
+            better = np.nonzero((lp.row >= 0) & (price_key[n_hits:] < price_key[win]))[0]
             win[better] = better + n_hits
 
     code_w = cat("code", lp.code)[win]

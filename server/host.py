@@ -54,7 +54,7 @@ class Change:
     """SKUs whose availability may have changed in state version ``version``."""
 
     version: int
-    skus: frozenset[int]
+    skus: I64  # sorted SKU ids
 
 
 @dataclass(slots=True)
@@ -99,7 +99,7 @@ class StateHost:
     def load(self, state: State) -> None:
         """Adopt a freshly built or loaded state (start-up, full reload)."""
         self.state = state
-        self._notify(Change(state.version, frozenset()))
+        self._notify(Change(state.version, np.zeros(0, dtype=np.int64)))
 
     def apply(
         self,
@@ -120,7 +120,7 @@ class StateHost:
         )
         self.applied_total += result.applied
         self.rejected_total += len(result.rejected)
-        self._notify(Change(result.version, frozenset(int(s) for s in result.skus_changed)))
+        self._notify(Change(result.version, result.skus_changed))
         return result
 
     async def apply_async(self, events: Sequence[Any], **kwargs: Any) -> ApplyResult:

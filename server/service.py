@@ -198,13 +198,14 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
             if history is None:
                 yield self._watch_message(request, codes, sku_ids, locations, snapshot=True)
             else:
-                pending = {s for change in history for s in change.skus if s in position}
+                pending = {s for c in history for s in c.skus.tolist() if s in position}
                 if pending or not history:
                     picked = sorted(pending, key=position.__getitem__)
                     yield self._watch_subset(request, codes, position, picked, locations)
             while True:
                 change = await queue.get()
-                hit = sorted((s for s in change.skus if s in position), key=position.__getitem__)
+                watched = (s for s in change.skus.tolist() if s in position)
+                hit = sorted(watched, key=position.__getitem__)
                 if hit:
                     yield self._watch_subset(request, codes, position, hit, locations)
         finally:
