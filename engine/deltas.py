@@ -322,7 +322,8 @@ def apply_batch(
     """Apply a batch of events to ``state`` in place; returns what happened.
 
     ``clock_ms`` is the batch's stream time (the newest stream id in it): holds expire
-    against it; it defaults to the newest ``ts_ms`` in the batch. ``event_ms`` gives each
+    against it; it defaults to the newest ``ts_ms`` applied so far, this batch included
+    (the clock never goes back). ``event_ms`` gives each
     event its own stream time, when a hold is placed; without it, a hold is placed at its
     ``ts_ms`` (or the batch clock). Both come from the stream, so replicas that split the
     same entries into different batches still place and expire holds alike. The state
