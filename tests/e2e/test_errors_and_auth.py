@@ -294,9 +294,16 @@ def test_sigterm_lets_calls_in_flight_finish_then_stops(tmp_path: Path) -> None:
         ingest.start()
         time.sleep(0.5)
         running.process.send_signal(15)
-        time.sleep(0.3)
-        with pytest.raises(grpc.RpcError), running.client() as late:  # refused while draining
-            late.ping(timeout=2)
+        refused = False  # new calls are refused while draining (poll: the signal is async)
+        deadline = time.monotonic() + 10
+        while not refused and time.monotonic() < deadline:
+            with running.client() as late:
+                try:
+                    late.ping(timeout=1)
+                    time.sleep(0.05)
+                except grpc.RpcError:
+                    refused = True
+        assert refused
         go.set()
         ingest.join(15)
         waiting.join(15)
