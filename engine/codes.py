@@ -93,11 +93,6 @@ class CodeTable:
         self._index[code] = new_id
         return new_id
 
-    def intern_many(self, codes: Iterable[str]) -> npt.NDArray[np.int64]:
-        """Ids of ``codes``, interning new ones; O(n)."""
-        intern = self.intern
-        return np.fromiter((intern(c) for c in codes), dtype=np.int64)
-
     def get(self, code: str) -> int:
         """Id of ``code`` or -1 when unknown."""
         return self._index.get(code, -1)

@@ -2,8 +2,9 @@
 
 A :class:`Columns` holds named numpy columns with spare capacity, so appends are amortised
 O(1) per row and a hot path reads plain arrays. A :class:`KeyIndex` keeps the row ids of a
-table sorted by an ``int64`` key, so a batch of lookups is one ``searchsorted``; inserting
-k new keys into n is one O(n + k log k) merge, not a re-sort.
+table sorted by an ``int64`` key (with per-prefix offsets, so a batch of lookups by SKU is
+one offset read per line); inserting k new keys into n is one O(n + k log k) merge, not a
+re-sort.
 
 Both expose their arrays by name for snapshots (:meth:`Columns.arrays`).
 """
@@ -113,10 +114,6 @@ class KeyIndex:
         pos = np.minimum(np.searchsorted(self.keys, keys), self.keys.size - 1)
         hit = self.keys[pos] == keys
         return np.where(hit, self.rows[pos], -1)
-
-    def ranges(self, low: I64, high: I64) -> tuple[I64, I64]:
-        """Positions [start, end) of keys in [low, high) for each pair; O(m log n)."""
-        return np.searchsorted(self.keys, low), np.searchsorted(self.keys, high)
 
     def prefix_ranges(self, prefix: I64) -> tuple[I64, I64]:
         """Positions [start, end) of the keys with each prefix; O(m), one read each."""

@@ -145,7 +145,6 @@ _EPOCH_UNITS = {
     "io.debezium.time.MicroTimestamp": 1_000_000,
     "io.debezium.time.NanoTimestamp": 1_000_000_000,
 }
-_FLOAT_TYPES = ("float", "double", "float32", "float64")
 
 
 class ChangeEventError(InvalidInput):
