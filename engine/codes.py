@@ -93,6 +93,13 @@ class CodeTable:
         self._index[code] = new_id
         return new_id
 
+    def extend_trusted(self, codes: Iterable[str]) -> None:
+        """Append codes already validated and interned elsewhere (a reader catching up with
+        the writer's append-only table); they take the next ids in order."""
+        for code in codes:
+            self._index[code] = len(self._codes)
+            self._codes.append(code)
+
     def get(self, code: str) -> int:
         """Id of ``code`` or -1 when unknown."""
         return self._index.get(code, -1)

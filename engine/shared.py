@@ -1,0 +1,505 @@
+"""One state, many reader processes: left-right publication over shared memory (DESIGN §9).
+
+The writer process keeps **two instances** of the state, A and B, whose arrays live in
+files under a shared-memory directory (``/dev/shm`` by default). Readers (the gRPC worker
+processes) map those files read-only, so a second worker adds page-table entries, not a
+copy of the arrays. One change is applied like this (the *left-right* technique):
+
+1. wait until no reader is on the inactive instance, then apply the batch to it;
+2. copy any array the batch replaced (a table that grew, an index that was re-merged) into
+   a new file of that instance, and write the instance's manifest;
+3. flip the published sequence number: readers arriving from now on read the new instance;
+4. wait until the readers still on the old instance have left it, then apply the same batch
+   to it, so both instances are equal again and the next batch can start.
+
+Apply is deterministic (it takes the clock as an argument), so applying one batch to two
+equal states leaves two equal states. Readers never wait for the writer and never see half
+a batch: the instance they pinned is not written until they unpin it.
+
+The header file holds the published sequence number (its parity names the active
+instance: even → A, odd → B), the writer's pid and heartbeat, and one *slot* per reader
+process with the sequence number that reader has pinned (-1: none). A reader pins with
+"read seq, store it in my slot, read seq again" and retries if it moved; the writer waits a
+grace period after a flip before trusting the slots, which covers the store→load reordering
+x86 allows between a reader's slot store and its re-read of the sequence number. Slots of
+dead processes are ignored, so a killed reader never blocks the writer.
+
+What is shared and what is not: the numpy tables readers need (catalog, accounts,
+contracts and lines, price entries and their indexes, inventory, inbound) and the code
+tables (append-only, so a reader extends its code → id dicts incrementally). The small
+Python-side tables readers need (regions, contract assignments) travel in a pickled *meta*
+file rewritten only when the pricing epoch or the regions change. Writer-only bookkeeping
+(adjust log, inbound versions, hold records) stays private to each writer instance.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import pickle
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.codes import CODE_LIMITS, CodeTable
+from engine.errors import SnapshotError
+from engine.state import Inventory, State
+
+__all__ = [
+    "DEFAULT_SHM",
+    "SharedReader",
+    "SharedWriter",
+    "shared_paths",
+]
+
+T = TypeVar("T")
+I64 = npt.NDArray[np.int64]
+DEFAULT_SHM = "/dev/shm"
+_MAGIC = 0x70616361_63686501  # "pacache\x01"
+# header words
+_H_MAGIC, _H_SEQ, _H_WRITER_PID, _H_HEARTBEAT_MS, _H_SLOTS, _H_PUBLISHED_MS = range(6)
+_SLOT_BASE = 16  # slot i: words (_SLOT_BASE + 2i, +1) = (pid, pinned seq)
+MAX_READERS = 256
+_HEADER_WORDS = _SLOT_BASE + 2 * MAX_READERS
+# After a flip the writer waits this long before reading reader slots: far longer than a
+# store buffer takes to drain, far shorter than any batch.
+FLIP_GRACE_S = 0.0002
+
+_CODE_TABLES = (
+    "skus", "locations", "regions", "accounts", "contracts", "price_lists",
+    "price_groups", "product_groups", "uoms", "currencies",
+)  # fmt: skip
+_READ_COLUMNS = (
+    "items", "groups", "location_rows", "account_rows", "contract_rows", "prices", "lines",
+)  # fmt: skip
+_INDEXES = ("price_index", "line_index")
+
+
+def shared_paths(state: State) -> Iterator[tuple[str, np.ndarray[Any, Any]]]:
+    """Every array a reader needs, by a stable path name (full capacity, not the used rows)."""
+    for table in _READ_COLUMNS:
+        columns = getattr(state, table)
+        for name, array in columns.data.items():
+            yield f"{table}.{name}", array
+    for index in _INDEXES:
+        ix = getattr(state, index)
+        yield f"{index}.keys", ix.keys
+        yield f"{index}.rows", ix.rows
+        yield f"{index}.ptr", ix.ptr
+    for name in Inventory.FIELDS:
+        yield f"inventory.{name}", getattr(state.inventory, name)
+    yield "inbound.keys", state.inbound_keys
+    yield "inbound.qty", state.inbound_qty
+
+
+def _set_path(state: State, path: str, array: np.ndarray[Any, Any]) -> None:
+    owner, name = path.split(".", 1)
+    if owner in _READ_COLUMNS:
+        getattr(state, owner).data[name] = array
+    elif owner in _INDEXES:
+        setattr(getattr(state, owner), name, array)
+    elif owner == "inventory":
+        setattr(state.inventory, name, array)
+    elif path == "inbound.keys":
+        state.inbound_keys = array
+    elif path == "inbound.qty":
+        state.inbound_qty = array
+    else:  # pragma: no cover - shared_paths and _set_path are written together
+        raise KeyError(path)
+
+
+def _address(array: np.ndarray[Any, Any]) -> int:
+    return int(array.__array_interface__["data"][0])
+
+
+def _map(path: Path, dtype: Any, shape: tuple[int, ...], writable: bool) -> np.ndarray[Any, Any]:
+    """A numpy view of a whole file, MAP_SHARED (writable) or read-only."""
+    size = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    if size == 0:
+        array = np.zeros(shape, dtype=dtype)
+        array.flags.writeable = writable
+        return array
+    with path.open("r+b" if writable else "rb") as handle:
+        access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
+        mapped = mmap.mmap(handle.fileno(), size, access=access)
+    return np.frombuffer(mapped, dtype=dtype).reshape(shape)  # keeps the map alive
+
+
+def _new_file(path: Path, array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Write ``array`` to a new file and return a writable shared view of it."""
+    array = np.ascontiguousarray(array)
+    with path.open("wb") as handle:
+        handle.truncate(array.nbytes)
+    view = _map(path, array.dtype, array.shape, writable=True)
+    if array.size:
+        view[...] = array
+    return view
+
+
+@dataclass
+class _Published:
+    """What the writer knows about one instance's files."""
+
+    directory: Path
+    files: dict[str, tuple[str, int, int]] = field(
+        default_factory=dict
+    )  # path → file, addr, nbytes
+    codes: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # kind → file, capacity, n
+    code_views: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
+    meta_key: Any = None
+    meta_file: str = ""
+    generation: int = 0
+
+    def next_name(self, stem: str) -> str:
+        self.generation += 1
+        return f"{stem}.{self.generation}"
+
+
+def _meta_key(state: State) -> Any:
+    return (state.pricing_epoch, tuple(sorted(state.region_versions.items())))
+
+
+def _reader_meta(state: State) -> dict[str, Any]:
+    return {
+        "region_locations": state.region_locations,
+        "contract_accounts": state.contract_accounts,
+        "contract_price_groups": state.contract_price_groups,
+    }
+
+
+class _Header:
+    def __init__(self, path: Path, *, create: bool) -> None:
+        if create:
+            with path.open("wb") as handle:
+                handle.truncate(_HEADER_WORDS * 8)
+        self.words = _map(path, np.int64, (_HEADER_WORDS,), writable=True)
+        if create:
+            self.words[_SLOT_BASE:] = -1
+            self.words[_H_SEQ] = -1
+            self.words[_H_MAGIC] = _MAGIC
+        elif int(self.words[_H_MAGIC]) != _MAGIC:
+            raise SnapshotError(f"{path}: not a pacache shared-state header")
+
+    @property
+    def seq(self) -> int:
+        return int(self.words[_H_SEQ])
+
+    def slot(self, i: int) -> tuple[int, int]:
+        base = _SLOT_BASE + 2 * i
+        return int(self.words[base]), int(self.words[base + 1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SharedWriter:
+    """The writer's side: two instances, left-right apply, publication.
+
+    ``load`` must build a fresh, equal :class:`State` each time it is called (a snapshot
+    load, the demo build): it is called twice, once per instance.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], load: Callable[[], State]) -> None:
+        self.root = Path(root)
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        self.root.mkdir(parents=True)
+        self.header = _Header(self.root / "header", create=True)
+        self.header.words[_H_WRITER_PID] = os.getpid()
+        self.instances = [load(), load()]
+        self.published = [_Published(self.root / "a"), _Published(self.root / "b")]
+        for state, record in zip(self.instances, self.published, strict=True):
+            record.directory.mkdir()
+            _headroom(state)
+            self._externalize(state, record)
+        self.seq = -1
+        self._pending: Callable[[State], Any] | None = None
+        for i in (0, 1):  # both instances get a manifest; A is published first
+            self._write_manifest(i, i)
+        self._flip(0)
+
+    # -- what readers see ----------------------------------------------------------------
+
+    @property
+    def active(self) -> State:
+        """The published instance (read it only between two applies)."""
+        return self.instances[self.seq & 1]
+
+    def heartbeat(self) -> None:
+        self.header.words[_H_HEARTBEAT_MS] = int(time.time() * 1000)
+
+    def readers_on(self, instance: int) -> list[int]:
+        """Pids of live readers that have pinned ``instance``."""
+        busy = []
+        for i in range(MAX_READERS):
+            pid, pinned = self.header.slot(i)
+            if pinned >= 0 and pinned & 1 == instance and pid > 0 and _alive(pid):
+                busy.append(pid)
+        return busy
+
+    def inactive_free(self) -> bool:
+        return not self.readers_on((self.seq + 1) & 1)
+
+    # -- apply ---------------------------------------------------------------------------
+
+    def apply(self, change: Callable[[State], T]) -> T:
+        """Apply ``change`` to the inactive instance and publish it.
+
+        The caller must have made sure :meth:`inactive_free` holds (and that the previous
+        change was caught up, :meth:`catch_up`). Returns what ``change`` returned on the
+        instance that was published.
+        """
+        assert self._pending is None, "catch_up() the previous change first"
+        target = (self.seq + 1) & 1
+        state = self.instances[target]
+        result = change(state)
+        self._externalize(state, self.published[target])
+        self._write_manifest(target, self.seq + 1)
+        self._flip(self.seq + 1)
+        self._pending = change
+        return result
+
+    @property
+    def behind(self) -> bool:
+        """True while the inactive instance still lacks the last published change."""
+        return self._pending is not None
+
+    def catch_up(self) -> None:
+        """Apply the last change to the other instance (call once :meth:`inactive_free`)."""
+        change, self._pending = self._pending, None
+        if change is None:
+            return
+        target = (self.seq + 1) & 1
+        state = self.instances[target]
+        change(state)
+        self._externalize(state, self.published[target])
+
+    def wait_inactive_free(
+        self, poll_s: float = 0.0001, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        """Block until no reader is on the inactive instance (readers unpin after every
+        call, so this is at most one call's duration)."""
+        while not self.inactive_free():
+            sleep(poll_s)
+
+    def close(self) -> None:
+        """Remove the shared files (readers that still map them keep their pages)."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _flip(self, seq: int) -> None:
+        self.seq = seq
+        self.header.words[_H_PUBLISHED_MS] = int(time.time() * 1000)
+        self.header.words[_H_SEQ] = seq
+        time.sleep(FLIP_GRACE_S)
+
+    def _externalize(self, state: State, record: _Published) -> None:
+        """Move every reader array that is not already in this instance's files into one."""
+        for path, array in shared_paths(state):
+            known = record.files.get(path)
+            if known is not None and known[1] == _address(array) and known[2] == array.nbytes:
+                continue  # changed in place, if at all: readers see it through the map
+            name = record.next_name(path)
+            view = _new_file(record.directory / name, array)
+            _set_path(state, path, view)
+            if known is not None:
+                (record.directory / known[0]).unlink(missing_ok=True)
+            record.files[path] = (name, _address(view), view.nbytes)
+        for kind in _CODE_TABLES:
+            table: CodeTable = getattr(state, kind)
+            n = len(table)
+            file, capacity, written = record.codes.get(kind, ("", 0, 0))
+            if n > capacity or not file:
+                capacity = max(64, n + n // 2)
+                old = file
+                file = record.next_name(f"codes.{kind}")
+                width = max(1, CODE_LIMITS[table.kind])
+                with (record.directory / file).open("wb") as handle:
+                    handle.truncate(capacity * width)
+                view = _map(record.directory / file, f"S{width}", (capacity,), writable=True)
+                record.code_views[kind] = view
+                written = 0
+                if old:
+                    (record.directory / old).unlink(missing_ok=True)
+            if n > written:
+                codes = table.codes()[written:n]
+                record.code_views[kind][written:n] = codes
+            record.codes[kind] = (file, capacity, n)
+        key = _meta_key(state)
+        if key != record.meta_key:
+            old = record.meta_file
+            record.meta_file = record.next_name("meta")
+            with (record.directory / record.meta_file).open("wb") as handle:
+                pickle.dump(_reader_meta(state), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            record.meta_key = key
+            if old:
+                (record.directory / old).unlink(missing_ok=True)
+
+    def _write_manifest(self, instance: int, seq: int) -> None:
+        state, record = self.instances[instance], self.published[instance]
+        manifest = {
+            "seq": seq,
+            "arrays": {
+                path: (record.files[path][0], array.dtype.str, array.shape)
+                for path, array in shared_paths(state)
+            },
+            "codes": {
+                kind: (f, max(1, CODE_LIMITS[getattr(state, kind).kind]), n)
+                for kind, (f, _, n) in record.codes.items()
+            },
+            "rows": {name: getattr(state, name).n for name in _READ_COLUMNS},
+            "capacity": {name: getattr(state, name).capacity for name in _READ_COLUMNS},
+            "inventory": (state.inventory.sku_capacity, state.inventory.location_capacity),
+            "meta": record.meta_file,
+            "meta_key": record.meta_key,
+            "version": state.version,
+            "pricing_epoch": state.pricing_epoch,
+            "stream_ids": dict(state.stream_ids),
+            "newest_ts_ms": state.newest_ts_ms,
+            "clock_ms": state.clock_ms,
+        }
+        tmp = record.directory / "manifest.tmp"
+        with tmp.open("wb") as handle:
+            pickle.dump(manifest, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, record.directory / "manifest")
+
+
+def _headroom(state: State) -> None:
+    """Spare rows before the first publication, so the first new SKU or price entry after a
+    load does not copy a whole table into a new shared file (growth is by half again)."""
+    for name in _READ_COLUMNS:
+        columns = getattr(state, name)
+        columns.ensure(columns.n + columns.n // 16 + 16)
+    inventory = state.inventory
+    inventory.ensure(
+        inventory.sku_capacity + inventory.sku_capacity // 16 + 16, inventory.location_capacity
+    )
+
+
+class SharedReader:
+    """A reader process's view: pin the published instance, read it, unpin.
+
+    ``slot`` is this process's reader slot (0 ≤ slot < MAX_READERS), unique among the
+    readers of one writer. The code tables and the pricing-context cache are kept across
+    versions (codes only ever grow; contexts are keyed by the pricing epoch).
+    """
+
+    def __init__(self, root: str | os.PathLike[str], slot: int) -> None:
+        if not 0 <= slot < MAX_READERS:
+            raise ValueError(f"slot {slot} out of range 0..{MAX_READERS - 1}")
+        self.root = Path(root)
+        self.header = _Header(self.root / "header", create=False)
+        self.slot = slot
+        base = _SLOT_BASE + 2 * slot
+        self.header.words[base + 1] = -1
+        self.header.words[base] = os.getpid()
+        self._slot_seq = base + 1
+        blank = State()
+        self.codes = {kind: CodeTable(getattr(blank, kind).kind) for kind in _CODE_TABLES}
+        self.contexts: dict[Any, Any] = {}
+        self._views: dict[int, tuple[int, State, dict[str, tuple[str, np.ndarray[Any, Any]]]]] = {}
+        self._meta: tuple[Any, dict[str, Any]] | None = None
+        self.seq = -1
+
+    @property
+    def published_seq(self) -> int:
+        return self.header.seq
+
+    @property
+    def writer_pid(self) -> int:
+        return int(self.header.words[_H_WRITER_PID])
+
+    @property
+    def heartbeat_ms(self) -> int:
+        return int(self.header.words[_H_HEARTBEAT_MS])
+
+    @property
+    def published_ms(self) -> int:
+        return int(self.header.words[_H_PUBLISHED_MS])
+
+    def pin(self) -> State:
+        """Pin the published instance and return its state (valid until :meth:`unpin`)."""
+        words = self.header.words
+        while True:
+            seq = int(words[_H_SEQ])
+            if seq < 0:
+                raise SnapshotError("shared state: nothing published yet")
+            words[self._slot_seq] = seq
+            if int(words[_H_SEQ]) == seq:
+                break
+        self.seq = seq
+        return self._view(seq)
+
+    def unpin(self) -> None:
+        self.header.words[self._slot_seq] = -1
+
+    def close(self) -> None:
+        self.unpin()
+        self.header.words[_SLOT_BASE + 2 * self.slot] = -1
+
+    def _view(self, seq: int) -> State:
+        instance = seq & 1
+        cached = self._views.get(instance)
+        if cached is not None and cached[0] == seq:
+            return cached[1]
+        directory = self.root / "ab"[instance]
+        with (directory / "manifest").open("rb") as handle:
+            manifest = pickle.load(handle)
+        if manifest["seq"] != seq:
+            raise SnapshotError(
+                f"shared state: manifest of instance {'ab'[instance]} is at seq "
+                f"{manifest['seq']}, header says {seq}"
+            )
+        state, maps = (cached[1], cached[2]) if cached is not None else (State(), {})
+        fresh: dict[str, tuple[str, np.ndarray[Any, Any]]] = {}
+        for path, (file, dtype, shape) in manifest["arrays"].items():
+            known = maps.get(path)
+            if known is not None and known[0] == file:
+                array = known[1]
+            else:
+                array = _map(directory / file, np.dtype(dtype), tuple(shape), writable=False)
+            fresh[path] = (file, array)
+            _set_path(state, path, array)
+        for kind, (file, width, n) in manifest["codes"].items():
+            table = self.codes[kind]
+            have = len(table)
+            if n > have:
+                view = _map(directory / file, f"S{width}", (n,), writable=False)
+                table.extend_trusted(code.decode("ascii") for code in view[have:n].tolist())
+            setattr(state, kind, table)
+        for name in _READ_COLUMNS:
+            columns = getattr(state, name)
+            columns.n = manifest["rows"][name]
+            columns.capacity = manifest["capacity"][name]
+        state.inventory.sku_capacity, state.inventory.location_capacity = manifest["inventory"]
+        # both instances write the same meta; its key (pricing epoch, region versions)
+        # says whether the one already read is still current
+        if self._meta is None or self._meta[0] != manifest["meta_key"]:
+            with (directory / manifest["meta"]).open("rb") as handle:
+                self._meta = (manifest["meta_key"], pickle.load(handle))
+        meta = self._meta[1]
+        state.region_locations = meta["region_locations"]
+        state.contract_accounts = meta["contract_accounts"]
+        state.contract_price_groups = meta["contract_price_groups"]
+        state.version = manifest["version"]
+        state.pricing_epoch = manifest["pricing_epoch"]
+        state.stream_ids = manifest["stream_ids"]
+        state.newest_ts_ms = manifest["newest_ts_ms"]
+        state.clock_ms = manifest["clock_ms"]
+        state.contexts = self.contexts
+        self._views[instance] = (seq, state, fresh)
+        return state
