@@ -22,7 +22,6 @@ from engine.state import State
 from tests.builders import (
     ACCOUNT,
     SKU,
-    make_account,
     make_contract,
     make_item,
     make_location,
@@ -130,11 +129,8 @@ def test_a_dead_readers_slot_does_not_block_the_writer(shm):
 
 
 def _pin_and_die(root: str) -> None:
-    reader = SharedReader(root, slot=1)
-    reader.seq = reader.published_seq
-    reader.header.words[reader._slot_seq] = writer_seq = reader.published_seq + 1  # noqa: SLF001
-    assert writer_seq >= 0
-    os._exit(0)  # leaves the slot pinned on the instance the writer will write next
+    SharedReader(root, slot=1).pin()  # pins the published instance, which the writer
+    os._exit(0)  # must catch up after its next apply: the slot stays pinned
 
 
 def _flip_state() -> State:
