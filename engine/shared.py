@@ -18,8 +18,8 @@ a batch: the instance they pinned is not written until they unpin it.
 
 The header file holds the published sequence number (its parity names the active
 instance: even → A, odd → B), the writer's pid and heartbeat, and one *slot* per reader
-process with the sequence number that reader has pinned (-1: none). A reader pins with
-"read seq, store it in my slot, read seq again" and retries if it moved; the writer waits a
+process with the sequence number it has pinned on each instance (-1: none). A reader pins
+with "read seq, store it in my slot, read seq again" and retries if it moved; the writer waits a
 grace period after a flip before trusting the slots, which covers the store→load reordering
 x86 allows between a reader's slot store and its re-read of the sequence number. Slots of
 dead processes are ignored, so a killed reader never blocks the writer.
@@ -64,9 +64,10 @@ DEFAULT_SHM = "/dev/shm"
 _MAGIC = 0x70616361_63686501  # "pacache\x01"
 # header words
 _H_MAGIC, _H_SEQ, _H_WRITER_PID, _H_HEARTBEAT_MS, _H_SLOTS, _H_PUBLISHED_MS = range(6)
-_SLOT_BASE = 16  # slot i: words (_SLOT_BASE + 2i, +1) = (pid, pinned seq)
+_SLOT_BASE = 16  # reader slot i: words _SLOT_BASE + 3i .. +2 = pid, seq pinned on A, on B
+_SLOT_WORDS = 3
 MAX_READERS = 256
-_HEADER_WORDS = _SLOT_BASE + 2 * MAX_READERS
+_HEADER_WORDS = _SLOT_BASE + _SLOT_WORDS * MAX_READERS
 # After a flip the writer waits this long before reading reader slots: far longer than a
 # store buffer takes to drain, far shorter than any batch.
 FLIP_GRACE_S = 0.0002
@@ -190,9 +191,10 @@ class _Header:
     def seq(self) -> int:
         return int(self.words[_H_SEQ])
 
-    def slot(self, i: int) -> tuple[int, int]:
-        base = _SLOT_BASE + 2 * i
-        return int(self.words[base]), int(self.words[base + 1])
+    def slot(self, i: int) -> tuple[int, int, int]:
+        """(pid, seq pinned on instance A, on B) of reader slot ``i``."""
+        base = _SLOT_BASE + _SLOT_WORDS * i
+        return int(self.words[base]), int(self.words[base + 1]), int(self.words[base + 2])
 
 
 def _alive(pid: int) -> bool:
@@ -243,12 +245,9 @@ class SharedWriter:
 
     def readers_on(self, instance: int) -> list[int]:
         """Pids of live readers that have pinned ``instance``."""
-        busy = []
-        for i in range(MAX_READERS):
-            pid, pinned = self.header.slot(i)
-            if pinned >= 0 and pinned & 1 == instance and pid > 0 and _alive(pid):
-                busy.append(pid)
-        return busy
+        slots = self.header.words[_SLOT_BASE:].reshape(MAX_READERS, _SLOT_WORDS)
+        pinned = slots[(slots[:, 1 + instance] >= 0) & (slots[:, 0] > 0), 0]
+        return [pid for pid in pinned.tolist() if _alive(pid)]
 
     def inactive_free(self) -> bool:
         return not self.readers_on((self.seq + 1) & 1)
@@ -404,10 +403,10 @@ class SharedReader:
         self.root = Path(root)
         self.header = _Header(self.root / "header", create=False)
         self.slot = slot
-        base = _SLOT_BASE + 2 * slot
-        self.header.words[base + 1] = -1
-        self.header.words[base] = os.getpid()
-        self._slot_seq = base + 1
+        self._slot = _SLOT_BASE + _SLOT_WORDS * slot
+        self._pins = [-1, -1]  # pinned seq per instance (A, B), -1: none
+        self.unpin()
+        self.header.words[self._slot] = os.getpid()
         blank = State()
         self.codes = {kind: CodeTable(getattr(blank, kind).kind) for kind in _CODE_TABLES}
         self.contexts: dict[Any, Any] = {}
@@ -432,24 +431,37 @@ class SharedReader:
         return int(self.header.words[_H_PUBLISHED_MS])
 
     def pin(self) -> State:
-        """Pin the published instance and return its state (valid until :meth:`unpin`)."""
+        """Pin the published instance and return its state (valid until :meth:`unpin`).
+
+        Pinning again before :meth:`unpin` returns the newest published instance and keeps
+        the earlier pin too, so a state handed out earlier stays intact until unpin.
+        """
         words = self.header.words
         while True:
             seq = int(words[_H_SEQ])
             if seq < 0:
                 raise SnapshotError("shared state: nothing published yet")
-            words[self._slot_seq] = seq
-            if int(words[_H_SEQ]) == seq:
+            instance = seq & 1
+            if self._pins[instance] == seq:
                 break
+            words[self._slot + 1 + instance] = seq
+            if int(words[_H_SEQ]) == seq:
+                self._pins[instance] = seq
+                break
+            words[self._slot + 1 + instance] = -1  # it moved on: pin the newer one
         self.seq = seq
         return self._view(seq)
 
     def unpin(self) -> None:
-        self.header.words[self._slot_seq] = -1
+        """Release every pin: the writer may now write the instances again."""
+        words = self.header.words
+        words[self._slot + 1] = -1
+        words[self._slot + 2] = -1
+        self._pins = [-1, -1]
 
     def close(self) -> None:
         self.unpin()
-        self.header.words[_SLOT_BASE + 2 * self.slot] = -1
+        self.header.words[self._slot] = -1
 
     def _view(self, seq: int) -> State:
         instance = seq & 1

@@ -28,9 +28,10 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import inspect
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -63,9 +64,10 @@ class Sink(Protocol):
         stream_ids: dict[str, str],
         clock_ms: int,
         event_ms: Sequence[int],
-    ) -> ApplyResult:
+    ) -> ApplyResult | Awaitable[ApplyResult]:
         """Apply one whole batch and record the positions with it; ``event_ms`` is each
-        event's stream-id time."""
+        event's stream-id time. May be a coroutine: the multi-process writer waits there
+        while a checkpoint still reads its state."""
 
     def report_gap(self, stream: str, detail: str) -> None:
         """A stream lost entries we had not applied: stop trusting its data."""
@@ -220,9 +222,10 @@ class StreamWriter:
                 event_ms += [_id_ms(entry_id)] * len(decoded)
             stream_ids[name] = entry_id
         clock_ms = max(_id_ms(entry_id) for entry_id in stream_ids.values())
-        result = self.sink.apply_batch(
+        applied = self.sink.apply_batch(
             events, stream_ids=stream_ids, clock_ms=clock_ms, event_ms=event_ms
         )
+        result = await applied if inspect.isawaitable(applied) else applied
         if result.rejected:
             starts = [span[3] for span in spans]
             for index, reason in result.rejected:

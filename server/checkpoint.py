@@ -36,7 +36,19 @@ class CheckpointPolicy:
 
 
 async def write_checkpoint(host: StateHost, root: str, keep: int = 2) -> bool:
-    """Fork and write a snapshot of the current state; True when the child succeeded."""
+    """Fork and write a snapshot of the current state; True when the child succeeded.
+
+    A host whose arrays are shared mappings (``checkpoint_holds_writes``, the
+    multi-process writer) keeps its write lock until the child is done: fork freezes
+    private memory, not a shared mapping.
+    """
+    if not host.checkpoint_holds_writes:
+        return await _fork_and_write(host, root, keep)
+    async with host.write_lock:
+        return await _fork_and_write(host, root, keep)
+
+
+async def _fork_and_write(host: StateHost, root: str, keep: int) -> bool:
     state = host.require()
     pid = os.fork()
     if pid == 0:  # child: write and leave without running the parent's cleanup

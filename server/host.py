@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -71,6 +71,8 @@ class HostConfig:
 class StateHost:
     """Holds the state and serialises every change to it."""
 
+    # whether a checkpoint must keep batches out until its child has written the files
+    checkpoint_holds_writes: ClassVar[bool] = False
     state: State | None = None
     config: HostConfig = field(default_factory=HostConfig)
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
@@ -177,6 +179,45 @@ class StateHost:
             field, _, problem = reason.partition(": ")  # engine reasons start with the field
             raise InvalidInput(field, problem)
         return self.require().holds[hold_key]
+
+    # -- what the API changes: one method each, so a worker process can forward them -------
+
+    async def ingest(self, events: Sequence[Any]) -> ApplyResult:
+        """Apply one Ingest message as one batch."""
+        return await self.apply_async(events)
+
+    async def reserve(
+        self, hold_key: str, lines: tuple[tuple[str, str, int], ...], ttl_ms: int
+    ) -> Hold:
+        """Place (or find again) a hold, between two batches."""
+        async with self.write_lock:
+            return self.place_hold(hold_key, lines, ttl_ms)
+
+    async def release(self, hold_key: str) -> bool:
+        """Release a hold; True if it was active."""
+        hold = self.require().holds.get(hold_key)
+        was_active = hold is not None and hold.active
+        await self.apply_async([ev.HoldRelease(hold_key=hold_key, ts_ms=self.clock_ms())])
+        return was_active
+
+    async def write_snapshot(self, root: str) -> tuple[str, State]:
+        """Write a snapshot under ``root``; no batch lands while the files are written."""
+        from engine import snapshot
+
+        async with self.write_lock:
+            state = self.require()
+            path = await asyncio.to_thread(snapshot.write, state, root)
+        return str(path), state
+
+    async def refresh_stats(self) -> None:
+        """Bring writer counters up to date (they live here already in one process)."""
+
+    def holds_active(self) -> int:
+        return sum(h.active for h in self.require().holds.values())
+
+    def writer_silence_ms(self) -> int:
+        """How long the state's writer has been silent (0: it runs in this process)."""
+        return 0
 
     def _notify(self, change: Change) -> None:
         self.changes.append(change)

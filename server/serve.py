@@ -92,6 +92,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --snapshot-dir: snapshot after this many applied events",
     )  # fmt: skip
     parser.add_argument(
+        "--workers", type=int, default=_env_int("PACACHE_WORKERS", os.cpu_count() or 1),
+        help="gRPC worker processes over one shared state, plus a writer process "
+        "(default: the number of cores); 0 = everything in this one process",
+    )  # fmt: skip
+    parser.add_argument(
+        "--shm-dir", default=os.environ.get("PACACHE_SHM_DIR", "/dev/shm"),
+        help="with --workers: where the shared state's files live (a tmpfs)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--staleness-limit-s", type=float,
+        default=float(os.environ.get("PACACHE_STALENESS_LIMIT_S", "30")),
+        help="with --workers: health turns NOT_SERVING once the writer has been silent this "
+        "long (workers keep answering from the last state); 0 = never",
+    )  # fmt: skip
+    parser.add_argument(
+        "--writer-restarts", type=int, default=_env_int("PACACHE_WRITER_RESTARTS", 3),
+        help="with --workers: how many times a dead writer process is restarted",
+    )  # fmt: skip
+    parser.add_argument(
         "--demo-cache",
         default=os.environ.get("PACACHE_DEMO_CACHE", str(Path.home() / ".cache" / "pacache")),
         help="where the demo snapshot is cached between runs",
@@ -206,6 +225,100 @@ async def run_server(
     await server.stop(grace)
 
 
+def serve_multi(
+    args: argparse.Namespace,
+    server_config: ServerConfig,
+    host_config: HostConfig,
+    load: Callable[[], State],
+    announce: Callable[[int, str], None],
+    writer_config: WriterConfig,
+    checkpoints: CheckpointPolicy | None,
+) -> int:
+    """One writer process and ``args.workers`` gRPC workers (see :mod:`server.supervisor`)."""
+    from server.supervisor import Supervisor, reserve_port
+
+    reservation, port = reserve_port(args.bind, args.port)
+    address = f"{args.bind}:{port}"
+
+    def writer_load() -> State:
+        # a restarted writer resumes from the newest checkpoint, like a restarted server
+        if args.snapshot_dir and generation() > 0:
+            found = snapshot.latest(args.snapshot_dir)
+            if found is not None:
+                return snapshot.load(found)
+        return load()
+
+    current_root = [""]
+
+    def generation() -> int:
+        return int(current_root[0].rsplit("-", 1)[1])
+
+    def writer_main(shm_root: str, socket_path: str, ready_fd: int) -> None:
+        import uvloop
+
+        from server.writer import WriterHost, run_writer
+
+        reservation.close()
+        current_root[0] = shm_root
+        uvloop.run(
+            run_writer(
+                writer_load,
+                WriterHost(config=host_config),
+                shm_root,
+                socket_path,
+                ready=lambda: _report(ready_fd, f"writer {generation()}"),
+                writer_config=writer_config,
+                redis_url=args.redis_url,
+                checkpoints=checkpoints,
+            )
+        )
+
+    def worker_main(index: int, shm_root: str, socket_path: str, ready_fd: int) -> None:
+        import uvloop
+
+        from server.worker import WorkerHost, run_worker
+
+        reservation.close()
+        host = WorkerHost(config=host_config, slot=index, socket_path=socket_path)
+        uvloop.run(
+            run_worker(
+                host,
+                address,
+                server_config,
+                shm_root,
+                ready=lambda: _report(ready_fd, f"worker {index}"),
+                grace=args.grace,
+            )
+        )
+
+    supervisor = Supervisor(
+        workers=args.workers,
+        base=Path(args.shm_dir) / f"pacache-{os.getpid()}",
+        writer_main=writer_main,
+        worker_main=worker_main,
+        grace=args.grace,
+        writer_restarts=args.writer_restarts,
+    )
+    try:
+        supervisor.start()
+    except RuntimeError as error:
+        log.error("start-up failed: %s", error)
+        supervisor.drain()
+        return 1
+    announce(port, f" ({args.workers} workers, writer pid {_writer_pid(supervisor)})")
+    return supervisor.run()
+
+
+def _report(fd: int, line: str) -> None:
+    """Tell the supervisor (one short write: atomic on a pipe) that a child is ready."""
+    os.write(fd, f"{line}\n".encode())
+
+
+def _writer_pid(supervisor: object) -> int:
+    children = getattr(supervisor, "children", {})
+    return next((pid for pid, (role, _) in children.items() if role == "writer"), 0)
+
+
 def main(args: argparse.Namespace) -> int:
     """Entry point of ``pacache serve``."""
     logging.basicConfig(
@@ -240,21 +353,31 @@ def main(args: argparse.Namespace) -> int:
         else "--account ACCOUNT --line SKU:QTY[:UOM]"
     )
 
-    def started(server: Server) -> None:
+    def announce(port: int, workers: str = "") -> None:
         print(
-            f"pacache serving on {args.bind}:{server.port}\n"
-            f"  try: pacache quote --target {args.bind}:{server.port} {example}\n"
+            f"pacache serving on {args.bind}:{port}{workers}\n"
+            f"  try: pacache quote --target {args.bind}:{port} {example}\n"
             "  stop: Ctrl-C (or SIGTERM)",
             flush=True,
         )
 
-    import uvloop
+    def started(server: Server) -> None:
+        announce(server.port)
 
     checkpoints = None
     if args.snapshot_dir and args.redis_url:
         checkpoints = CheckpointPolicy(
             args.snapshot_dir, args.checkpoint_seconds, args.checkpoint_events
         )
+    writer_config = WriterConfig(prefix=args.stream_prefix, inventory_shards=args.inventory_shards)
+    if args.workers > 0:
+        host_config.staleness_limit_ms = int(args.staleness_limit_s * 1000)
+        return serve_multi(
+            args, server_config, host_config, load, announce, writer_config, checkpoints
+        )
+
+    import uvloop
+
     uvloop.run(
         run_server(
             StateHost(config=host_config),
@@ -263,7 +386,7 @@ def main(args: argparse.Namespace) -> int:
             grace=args.grace,
             on_started=started,
             load=load,
-            writer=WriterConfig(prefix=args.stream_prefix, inventory_shards=args.inventory_shards),
+            writer=writer_config,
             redis_url=args.redis_url,
             checkpoints=checkpoints,
         )

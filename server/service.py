@@ -8,7 +8,6 @@ codes by ``server.interceptors.ErrorInterceptor``.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import resource
@@ -20,7 +19,6 @@ from typing import Any
 import grpc
 import numpy as np
 
-from engine import snapshot
 from engine.atp import availability, location_set
 from engine.deltas import day_number
 from engine.errors import InvalidInput, LimitExceeded, PacacheError
@@ -244,19 +242,12 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
                 "lines", f"{len(request.lines)}", f"at most {self.limits.max_hold_lines}"
             )
         lines = convert.hold_lines(state, request.lines)
-        async with self.host.write_lock:
-            hold = self.host.place_hold(request.hold_key, lines, request.ttl_ms)
+        hold = await self.host.reserve(request.hold_key, lines, request.ttl_ms)
         return convert.reserve_response(self.host.require(), hold)
 
     async def Release(self, request: pb.ReleaseRequest, context: Any) -> pb.ReleaseResponse:
         require_account(request.account)
-        from engine import events as ev
-
-        state = self.host.require()
-        hold = state.holds.get(request.hold_key)
-        was_active = hold is not None and hold.active
-        release = ev.HoldRelease(hold_key=request.hold_key, ts_ms=self.host.clock_ms())
-        await self.host.apply_async([release])
+        was_active = await self.host.release(request.hold_key)
         response = pb.ReleaseResponse(released=was_active)
         convert.fill_as_of(response.as_of, convert.as_of(self.host.require()))
         return response
@@ -284,7 +275,7 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
                 raise LimitExceeded(
                     "payload", f"{len(events)} events", f"at most {self.limits.max_ingest_events}"
                 )
-            result = await self.host.apply_async(events)
+            result = await self.host.ingest(events)
             response.accepted += result.applied
             response.stale += result.stale
             for index, reason in bad:
@@ -308,6 +299,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         return pb.PingResponse()
 
     async def Stats(self, request: pb.StatsRequest, context: Any) -> pb.StatsResponse:
+        await self.host.refresh_stats()
         state = self.host.require()
         response = pb.StatsResponse(
             uptime_ms=int(time.time() * 1000) - self.host.started_ms,
@@ -334,9 +326,10 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
                 "contract_lines": state.lines.n,
                 "price_entries": state.prices.n,
                 "receipts": int(state.inbound_keys.size),
-                "holds_active": sum(h.active for h in state.holds.values()),
+                "holds_active": self.host.holds_active(),
                 "events_applied": self.host.applied_total,
                 "events_rejected": self.host.rejected_total,
+                "pid": os.getpid(),  # which worker answered, with --workers
                 **{
                     f"rpc:{method}:{status}": count
                     for (method, status), count in self.metrics.calls.items()
@@ -349,21 +342,24 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         state = self.host.require()
         now = int(time.time() * 1000)
         staleness = now - state.newest_ts_ms if state.newest_ts_ms else 0
-        response = pb.FreshnessResponse(staleness_ms=staleness, serving=self.host.serving)
+        response = pb.FreshnessResponse(
+            staleness_ms=staleness,
+            serving=self.host.serving,
+            writer_silence_ms=self.host.writer_silence_ms(),
+        )
         convert.fill_as_of(response.as_of, convert.as_of(state))
         return response
 
     async def Snapshot(self, request: pb.SnapshotRequest, context: Any) -> pb.SnapshotResponse:
-        state = self.host.require()
+        self.host.require()
         if not self.snapshot_root:
             await context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION, "snapshot: no --snapshot-dir configured"
             )
         root = self.snapshot_root
         assert root is not None
-        async with self.host.write_lock:  # no batch may land while the files are written
-            path = await asyncio.to_thread(snapshot.write, state, root)
-        response = pb.SnapshotResponse(path=str(path))
+        path, state = await self.host.write_snapshot(root)
+        response = pb.SnapshotResponse(path=path)
         convert.fill_as_of(response.as_of, convert.as_of(state))
         return response
 

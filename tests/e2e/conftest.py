@@ -75,9 +75,13 @@ def start_server(
     return spawn(["--snapshot", str(root), "--port", "0", "--grace", "5", *extra], env=env)
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Running]:
-    running = start_server(tmp_path, "--snapshot-dir", str(tmp_path / "admin-snapshots"))
+@pytest.fixture(params=["0", "2"], ids=["one-process", "two-workers"])
+def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Running]:
+    """The API tests run against both shapes of the server: everything in one process
+    (``--workers 0``) and a writer with two gRPC workers over shared memory."""
+    running = start_server(
+        tmp_path, "--workers", request.param, "--snapshot-dir", str(tmp_path / "admin-snapshots")
+    )
     yield running
     running.stop()
 

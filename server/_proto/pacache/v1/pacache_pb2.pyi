@@ -628,14 +628,16 @@ class FreshnessRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class FreshnessResponse(_message.Message):
-    __slots__ = ("as_of", "staleness_ms", "serving")
+    __slots__ = ("as_of", "staleness_ms", "serving", "writer_silence_ms")
     AS_OF_FIELD_NUMBER: _ClassVar[int]
     STALENESS_MS_FIELD_NUMBER: _ClassVar[int]
     SERVING_FIELD_NUMBER: _ClassVar[int]
+    WRITER_SILENCE_MS_FIELD_NUMBER: _ClassVar[int]
     as_of: AsOf
     staleness_ms: int
     serving: bool
-    def __init__(self, as_of: _Optional[_Union[AsOf, _Mapping]] = ..., staleness_ms: _Optional[int] = ..., serving: _Optional[bool] = ...) -> None: ...
+    writer_silence_ms: int
+    def __init__(self, as_of: _Optional[_Union[AsOf, _Mapping]] = ..., staleness_ms: _Optional[int] = ..., serving: _Optional[bool] = ..., writer_silence_ms: _Optional[int] = ...) -> None: ...
 
 class SnapshotRequest(_message.Message):
     __slots__ = ()

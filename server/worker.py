@@ -1,0 +1,286 @@
+"""A gRPC worker process of multi-process serving: reads the shared state, forwards changes.
+
+:class:`WorkerHost` gives the servicers the same interface as the in-process
+:class:`~server.host.StateHost`, so the handlers do not know which they run on:
+
+- reads (:meth:`WorkerHost.require`) pin the published instance of the shared state
+  (:class:`engine.shared.SharedReader`) and unpin it on the next turn of the event loop —
+  after the synchronous stretch of every handler that asked, since a handler reads its state
+  between two awaits. The writer never writes a pinned instance, so an answer comes from
+  one version, whole;
+- changes (Ingest, Reserve, Release, Admin Snapshot) go to the writer process over its Unix
+  socket; the answer comes back once this worker can read the version that holds the
+  change (read-your-writes on the worker that took the call);
+- the writer announces each published version (and the SKUs it changed) to every worker,
+  which wakes ``min_version`` waiters and WatchAvailability streams exactly as in one
+  process; ``as_of`` and ``min_version`` therefore mean the same on every worker.
+
+When the writer is gone the worker keeps answering from the last published state, with
+its ``as_of``; Freshness reports how long the writer has been silent and health turns
+NOT_SERVING once that passes ``staleness_limit_ms``. The worker reconnects when a writer
+comes back, switching to the shared-memory directory the new writer announces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.deltas import ApplyResult
+from engine.shared import SharedReader
+from engine.state import Hold, State
+from loaders.events import encode
+from server.errors import NotServing
+from server.host import Change, StateHost
+from server.ipc import error_from_wire, read_frame, write_frame
+
+__all__ = ["WorkerHost", "run_worker"]
+
+log = logging.getLogger("pacache.worker")
+READ_YOUR_WRITES_S = 30.0  # how long a forwarded change may take to become visible here
+
+
+@dataclass
+class _Stream:
+    """A writer stream's stats as the writer last reported them (Admin Stats)."""
+
+    last_id: str = "0-0"
+    applied: int = 0
+    dead_lettered: int = 0
+    lag_entries: int = 0
+    newest_ts_ms: int = 0
+    gap: str = ""
+
+
+@dataclass
+class WorkerHost(StateHost):
+    """A read-only view of the writer's shared state plus a channel to the writer."""
+
+    slot: int = 0
+    socket_path: str = ""
+    reader: SharedReader | None = None
+    holds_active_count: int = 0
+    last_heard_ms: int = 0
+    _pinned: State | None = None
+    _conn: asyncio.StreamWriter | None = None
+    _calls: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    @property
+    def serving(self) -> bool:
+        if self.reader is None:
+            return False
+        limit = self.config.staleness_limit_ms
+        return not (limit and self.writer_silence_ms() > limit)
+
+    def require(self) -> State:
+        reader = self.reader
+        if reader is None:
+            raise NotServing("state: waiting for the writer to publish it")
+        state = reader.pin()
+        if self._pinned is None:
+            asyncio.get_running_loop().call_soon(self._unpin)
+        self._pinned = state
+        self.state = state
+        return state
+
+    def _unpin(self) -> None:
+        self._pinned = None
+        if self.reader is not None:
+            self.reader.unpin()
+
+    def writer_silence_ms(self) -> int:
+        if self.reader is None or not self.last_heard_ms:
+            return 0
+        heard = max(self.last_heard_ms, self.reader.heartbeat_ms)
+        return max(0, int(time.time() * 1000) - heard)
+
+    def holds_active(self) -> int:
+        return self.holds_active_count
+
+    # -- changes: forwarded to the writer ------------------------------------------------
+
+    async def _call(self, op: str, **fields: Any) -> dict[str, Any]:
+        conn = self._conn
+        if conn is None or conn.is_closing():
+            raise NotServing("writer: not connected, changes cannot be applied now")
+        call_id = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._calls[call_id] = future
+        try:
+            write_frame(conn, {"op": op, "id": call_id, **fields})
+            await conn.drain()
+            reply = await future
+        finally:
+            self._calls.pop(call_id, None)
+        if "error" in reply:
+            raise error_from_wire(reply["error"])
+        await self.wait_for_version(int(reply["version"]), READ_YOUR_WRITES_S)
+        return reply
+
+    async def ingest(self, events: Sequence[Any]) -> ApplyResult:
+        reply = await self._call("ingest", payload=encode(list(events)))
+        return ApplyResult(
+            version=reply["version"],
+            applied=reply["applied"],
+            stale=reply["stale"],
+            rejected=[(int(i), str(reason)) for i, reason in reply["rejected"]],
+        )
+
+    async def reserve(
+        self, hold_key: str, lines: tuple[tuple[str, str, int], ...], ttl_ms: int
+    ) -> Hold:
+        reply = await self._call("reserve", key=hold_key, lines=[list(x) for x in lines],
+                                 ttl_ms=ttl_ms)  # fmt: skip
+        h = reply["hold"]
+        return Hold(
+            h["key"],
+            np.array(h["sku"], dtype=np.int64),
+            np.array(h["location"], dtype=np.int64),
+            np.array(h["qty"], dtype=np.int64),
+            h["expires_at_ms"],
+            tuple((f[0], f[1], f[2]) for f in h["fingerprint"]),
+            h["placed_at_ms"],
+            h["active"],
+        )
+
+    async def release(self, hold_key: str) -> bool:
+        reply = await self._call("release", key=hold_key)
+        return bool(reply["was_active"])
+
+    async def write_snapshot(self, root: str) -> tuple[str, State]:
+        reply = await self._call("snapshot", root=root)
+        return str(reply["path"]), self.require()
+
+    def apply(self, events: Sequence[Any], **kwargs: Any) -> ApplyResult:
+        raise NotServing("worker: changes go through the writer process")
+
+    def tick(self) -> ApplyResult | None:
+        return None  # the writer expires holds
+
+    # -- the writer connection -----------------------------------------------------------
+
+    def _attach(self, shm_root: str) -> None:
+        if self.reader is not None and str(self.reader.root) == shm_root:
+            return
+        old, self.reader = self.reader, SharedReader(shm_root, self.slot)
+        if old is not None:
+            log.info("worker %d: following the new writer's state in %s", self.slot, shm_root)
+            old.close()
+        state = self.reader.pin()
+        self.reader.unpin()
+        self._notify(Change(state.version, np.zeros(0, dtype=np.int64)))
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        self.last_heard_ms = int(time.time() * 1000)
+        op = message.get("op")
+        if op == "reply":
+            future = self._calls.get(message["id"])
+            if future is not None and not future.done():
+                future.set_result(message)
+        elif op == "published":
+            skus = np.frombuffer(message["skus"], dtype=np.int64)
+            self._notify(Change(message["version"], skus))
+        elif op == "stats":
+            self._take_stats(message)
+        elif op == "hello":
+            self._attach(message["shm_root"])
+
+    def _take_stats(self, message: dict[str, Any]) -> None:
+        self.applied_total = message["applied_total"]
+        self.rejected_total = message["rejected_total"]
+        self.holds_active_count = message["holds_active"]
+        self.gaps = dict(message["gaps"])
+        self.streams = {name: _Stream(**s) for name, s in message["streams"].items()}
+
+    async def refresh_stats(self) -> None:
+        """Ask the writer for its counters now (the heartbeat's copy may be 250 ms old)."""
+        if self._conn is not None:
+            with contextlib.suppress(NotServing):
+                reply = await self._call("stats")
+                self._take_stats(reply)
+
+    async def connect_forever(self, stop: asyncio.Event) -> None:
+        """Stay connected to the writer: reconnect with backoff whenever it goes away."""
+        delay = 0.05
+        while not stop.is_set():
+            try:
+                reader, writer = await asyncio.open_unix_connection(self.socket_path)
+            except (FileNotFoundError, ConnectionRefusedError, OSError):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            delay = 0.05
+            self._conn = writer
+            try:
+                while True:
+                    self._on_message(await read_frame(reader))
+            except (asyncio.IncompleteReadError, ConnectionError):
+                log.warning("worker %d: lost the writer; serving the last published state",
+                            self.slot)  # fmt: skip
+            finally:
+                self._conn = None
+                writer.close()
+                for future in self._calls.values():
+                    if not future.done():
+                        future.set_exception(NotServing("writer: connection lost mid-call"))
+
+    async def wait_attached(self) -> None:
+        """Return once the writer has told this worker where its state is."""
+        while self.reader is None:
+            await asyncio.sleep(0.01)
+
+
+async def run_worker(
+    host: WorkerHost,
+    address: str,
+    server_config: Any,
+    shm_root: str,
+    *,
+    ready: Callable[[], None],
+    grace: float = 10.0,
+) -> None:
+    """Serve ``address`` (shared with the other workers through SO_REUSEPORT) until SIGTERM."""
+    from server.app import create_server
+
+    host._attach(shm_root)
+    server = create_server(address, host, server_config)
+    await server.set_serving(host.serving)
+    await server.grpc_server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    async def health() -> None:
+        serving = host.serving
+        while True:
+            await asyncio.sleep(0.25)
+            now = host.serving and not host.gaps
+            if now != serving:
+                serving = now
+                state = "SERVING" if now else "NOT_SERVING"
+                silent = host.writer_silence_ms()
+                log.warning("worker %d: health %s (writer silent %d ms)", host.slot, state, silent)
+                await server.set_serving(now)
+
+    tasks = [asyncio.create_task(host.connect_forever(stop)), asyncio.create_task(health())]
+    ready()
+    await stop.wait()
+    log.info("worker %d: stopping, draining in-flight calls (grace %.0fs)", host.slot, grace)
+    await server.stop(grace)
+    for task in tasks:
+        task.cancel()
+    if host.reader is not None:
+        host.reader.close()

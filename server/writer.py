@@ -1,0 +1,267 @@
+"""The writer process of multi-process serving: the one place the state changes (DESIGN §9).
+
+It loads the state into shared memory (:class:`engine.shared.SharedWriter`, two instances
+applied left-right), reads the Redis streams when configured, applies what the workers
+forward (Ingest, Reserve, Release), writes checkpoints and Admin snapshots, and tells every
+worker about each published version over a Unix socket (:mod:`server.ipc`). Workers read the
+shared state directly and never wait for this process; they only wait for it when a caller
+asked for read-your-writes.
+
+Checkpoints here hold the write lock until the child has written the files: the arrays are
+shared mappings, so a fork does not freeze them the way it freezes private memory. Batches
+queue meanwhile (the workers keep answering from the published version); at the large
+scale that is a pause in freshness of a few seconds per checkpoint — choose
+``--checkpoint-seconds`` with that in mind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from engine.deltas import ApplyResult, apply_batch
+from engine.errors import PacacheError
+from engine.shared import SharedWriter
+from engine.state import State
+from loaders.events import decode
+from loaders.stream_writer import StreamWriter, WriterConfig
+from server.checkpoint import CheckpointPolicy, checkpoint_loop
+from server.host import Change, StateHost
+from server.ipc import error_to_wire, read_frame, write_frame
+
+__all__ = ["WriterHost", "run_writer"]
+
+log = logging.getLogger("pacache.writer")
+HEARTBEAT_S = 0.25
+
+
+@dataclass
+class WriterHost(StateHost):
+    """A :class:`StateHost` whose state is the published instance of a :class:`SharedWriter`;
+    every change is applied to both instances, left-right."""
+
+    checkpoint_holds_writes: ClassVar[bool] = True
+    shared: SharedWriter | None = None
+    workers: set[asyncio.StreamWriter] = field(default_factory=set)
+
+    def adopt(self, shared: SharedWriter) -> None:
+        self.shared = shared
+        self.load(shared.active)
+
+    def apply(
+        self,
+        events: Sequence[Any],
+        *,
+        stream_ids: dict[str, str] | None = None,
+        clock_ms: int | None = None,
+        event_ms: Sequence[int] | None = None,
+    ) -> ApplyResult:
+        shared = self.shared
+        assert shared is not None, "adopt() a SharedWriter first"
+        clock = self.clock_ms() if clock_ms is None else clock_ms
+
+        def change(state: State) -> ApplyResult:
+            return apply_batch(
+                state, events, stream_ids=stream_ids, clock_ms=clock, event_ms=event_ms
+            )
+
+        shared.wait_inactive_free()
+        result = shared.apply(change)
+        self.state = shared.active
+        self.applied_total += result.applied
+        self.rejected_total += len(result.rejected)
+        self._notify(Change(result.version, result.skus_changed))
+        # the readers of the old instance leave it within one call; then it catches up,
+        # so the next batch finds the inactive instance equal and free
+        shared.wait_inactive_free()
+        shared.catch_up()
+        return result
+
+    def _notify(self, change: Change) -> None:
+        super()._notify(change)
+        message = {"op": "published", "version": change.version, "skus": change.skus.tobytes()}
+        for worker in list(self.workers):
+            if worker.is_closing():
+                self.workers.discard(worker)
+            else:
+                write_frame(worker, message)
+
+    def stats_message(self) -> dict[str, Any]:
+        return {
+            "op": "stats",
+            "applied_total": self.applied_total,
+            "rejected_total": self.rejected_total,
+            "holds_active": self.holds_active(),
+            "gaps": dict(self.gaps),
+            "streams": {name: dataclasses.asdict(s) for name, s in self.streams.items()},
+        }
+
+
+@dataclass
+class _LockedSink:
+    """The stream writer's sink: batches wait while a checkpoint reads the shared state."""
+
+    host: WriterHost
+
+    def positions(self) -> dict[str, str]:
+        return self.host.positions()
+
+    async def apply_batch(
+        self,
+        events: Sequence[Any],
+        *,
+        stream_ids: dict[str, str],
+        clock_ms: int,
+        event_ms: Sequence[int],
+    ) -> ApplyResult:
+        async with self.host.write_lock:
+            return self.host.apply(
+                events, stream_ids=stream_ids, clock_ms=clock_ms, event_ms=event_ms
+            )
+
+    def report_gap(self, stream: str, detail: str) -> None:
+        self.host.report_gap(stream, detail)
+
+
+async def _answer(host: WriterHost, message: dict[str, Any]) -> dict[str, Any]:
+    op = message["op"]
+    if op == "ingest":
+        result = await host.ingest(decode(message["payload"]))
+        return {
+            "version": result.version,
+            "applied": result.applied,
+            "stale": result.stale,
+            "rejected": [[i, reason] for i, reason in result.rejected],
+        }
+    if op == "reserve":
+        lines = tuple((str(s), str(loc), int(q)) for s, loc, q in message["lines"])
+        hold = await host.reserve(message["key"], lines, message["ttl_ms"])
+        return {
+            "version": host.require().version,
+            "hold": {
+                "key": hold.key,
+                "sku": hold.sku.tolist(),
+                "location": hold.location.tolist(),
+                "qty": hold.qty.tolist(),
+                "expires_at_ms": hold.expires_at_ms,
+                "fingerprint": [list(f) for f in hold.fingerprint],
+                "placed_at_ms": hold.placed_at_ms,
+                "active": hold.active,
+            },
+        }
+    if op == "release":
+        was_active = await host.release(message["key"])
+        return {"version": host.require().version, "was_active": was_active}
+    if op == "stats":
+        stats = host.stats_message()
+        del stats["op"]  # this travels as the reply to a call, not as a heartbeat
+        return {"version": host.require().version, **stats}
+    if op == "snapshot":
+        path, state = await host.write_snapshot(message["root"])
+        return {"version": state.version, "path": path}
+    raise PacacheError(f"writer: unknown operation {op!r}")
+
+
+async def _serve_worker(
+    host: WriterHost, shm_root: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    write_frame(writer, {"op": "hello", "shm_root": shm_root, "version": host.require().version})
+    write_frame(writer, host.stats_message())
+    host.workers.add(writer)
+
+    async def handle(message: dict[str, Any]) -> None:
+        reply: dict[str, Any] = {"op": "reply", "id": message["id"]}
+        try:
+            reply |= await _answer(host, message)
+        except PacacheError as error:
+            reply["error"] = error_to_wire(error)
+        except Exception as error:  # a bug must not take the writer down with it
+            log.exception("writer: %s failed", message.get("op"))
+            reply["error"] = {"class": "PacacheError", "message": f"writer: {error}"}
+        if not writer.is_closing():
+            write_frame(writer, reply)
+
+    tasks: set[asyncio.Task[None]] = set()
+    try:
+        while True:
+            message = await read_frame(reader)
+            task = asyncio.create_task(handle(message))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        host.workers.discard(writer)
+        writer.close()
+
+
+async def run_writer(
+    load: Callable[[], State],
+    host: WriterHost,
+    shm_root: str,
+    socket_path: str,
+    *,
+    ready: Callable[[], None],
+    writer_config: WriterConfig | None = None,
+    redis_url: str | None = None,
+    checkpoints: CheckpointPolicy | None = None,
+) -> None:
+    """Load, publish, serve the workers' socket and the streams until SIGTERM."""
+    started = time.monotonic()
+    shared = await asyncio.to_thread(SharedWriter, shm_root, load)
+    host.adopt(shared)
+    log.info(
+        "writer: state at version %d published in %s in %.1fs",
+        host.require().version, shm_root, time.monotonic() - started,
+    )  # fmt: skip
+    Path(socket_path).unlink(missing_ok=True)
+    server = await asyncio.start_unix_server(
+        lambda r, w: _serve_worker(host, shm_root, r, w), path=socket_path
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stopping.set)
+
+    async def heartbeat() -> None:
+        while True:
+            shared.heartbeat()
+            message = host.stats_message()
+            for worker in list(host.workers):
+                if not worker.is_closing():
+                    write_frame(worker, message)
+            await asyncio.sleep(HEARTBEAT_S)
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            async with host.write_lock:
+                host.tick()
+
+    tasks = [asyncio.create_task(heartbeat()), asyncio.create_task(tick())]
+    writer_stop = asyncio.Event()
+    if redis_url:
+        stream_writer = StreamWriter(redis_url, _LockedSink(host), writer_config or WriterConfig())
+        host.streams = stream_writer.stats
+        tasks.append(asyncio.create_task(stream_writer.run(writer_stop)))
+    if checkpoints is not None:
+        tasks.append(asyncio.create_task(checkpoint_loop(host, checkpoints)))
+    ready()
+    await stopping.wait()
+    log.info("writer: stopping")
+    writer_stop.set()
+    for task in tasks:
+        task.cancel()
+    server.close()
+    async with host.write_lock:  # let a running checkpoint or batch finish
+        pass
+    shared.close()
