@@ -49,7 +49,10 @@ async def _closed_loop(
     channels: int,
     server_cpu: Callable[[], float] | None,
 ) -> LoadResult:
-    pool = [grpc.aio.insecure_channel(target) for _ in range(channels)]
+    # each channel gets its own connection (no global subchannel sharing), so a server
+    # with several SO_REUSEPORT workers sees several connections to spread
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    pool = [grpc.aio.insecure_channel(target, options=options) for _ in range(channels)]
     methods = [call(channel) for channel in pool]
     latencies: list[int] = []
     errors = 0

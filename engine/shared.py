@@ -132,14 +132,19 @@ def _map(path: Path, dtype: Any, shape: tuple[int, ...], writable: bool) -> np.n
     return np.frombuffer(mapped, dtype=dtype).reshape(shape)  # keeps the map alive
 
 
-def _new_file(path: Path, array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Write ``array`` to a new file and return a writable shared view of it."""
-    array = np.ascontiguousarray(array)
+def _new_file(
+    path: Path, array: np.ndarray[Any, Any], rows: int | None = None, fill: Any = 0
+) -> np.ndarray[Any, Any]:
+    """Write ``array`` to a new file and return a writable shared view of it; with ``rows``,
+    the file holds that many rows, the ones past ``array``'s filled with ``fill``."""
+    shape = array.shape if rows is None else (rows, *array.shape[1:])
     with path.open("wb") as handle:
-        handle.truncate(array.nbytes)
-    view = _map(path, array.dtype, array.shape, writable=True)
-    if array.size:
-        view[...] = array
+        handle.truncate(int(np.prod(shape, dtype=np.int64)) * array.dtype.itemsize)
+    view = _map(path, array.dtype, shape, writable=True)
+    if view.size:
+        view[: len(array)] = array
+        if len(view) > len(array):
+            view[len(array) :] = fill
     return view
 
 
@@ -225,8 +230,7 @@ class SharedWriter:
         self.published = [_Published(self.root / "a"), _Published(self.root / "b")]
         for state, record in zip(self.instances, self.published, strict=True):
             record.directory.mkdir()
-            _headroom(state)
-            self._externalize(state, record)
+            self._externalize(state, record, _headroom(state))
         self.seq = -1
         self._pending: Callable[[State], Any] | None = None
         for i in (0, 1):  # both instances get a manifest; A is published first
@@ -306,14 +310,18 @@ class SharedWriter:
         self.header.words[_H_SEQ] = seq
         time.sleep(FLIP_GRACE_S)
 
-    def _externalize(self, state: State, record: _Published) -> None:
-        """Move every reader array that is not already in this instance's files into one."""
+    def _externalize(
+        self, state: State, record: _Published, layout: dict[str, tuple[int, Any]] | None = None
+    ) -> None:
+        """Move every reader array that is not already in this instance's files into one
+        (``layout``: rows and fill per path, for the first publication's spare rows)."""
         for path, array in shared_paths(state):
             known = record.files.get(path)
             if known is not None and known[1] == _address(array) and known[2] == array.nbytes:
                 continue  # changed in place, if at all: readers see it through the map
             name = record.next_name(path)
-            view = _new_file(record.directory / name, array)
+            rows, fill = (layout or {}).get(path, (None, 0))
+            view = _new_file(record.directory / name, array, rows, fill)
             _set_path(state, path, view)
             if known is not None:
                 (record.directory / known[0]).unlink(missing_ok=True)
@@ -377,16 +385,24 @@ class SharedWriter:
         os.replace(tmp, record.directory / "manifest")
 
 
-def _headroom(state: State) -> None:
-    """Spare rows before the first publication, so the first new SKU or price entry after a
-    load does not copy a whole table into a new shared file (growth is by half again)."""
-    for name in _READ_COLUMNS:
-        columns = getattr(state, name)
-        columns.ensure(columns.n + columns.n // 16 + 16)
+def _headroom(state: State) -> dict[str, tuple[int, Any]]:
+    """Spare rows for the first publication — (rows, fill) per array path — so the first
+    new SKU or price entry after a load does not copy a whole table into a new shared file
+    (growth is by half again, and the largest table is gigabytes). The spare rows are
+    written straight into the shared files: no private copy of the state on the way."""
+    layout: dict[str, tuple[int, Any]] = {}
+    for table in _READ_COLUMNS:
+        columns = getattr(state, table)
+        rows = max(columns.capacity, columns.n + columns.n // 16 + 16)
+        for name, column in columns.schema.items():
+            layout[f"{table}.{name}"] = (rows, column.fill)
+        columns.capacity = rows
     inventory = state.inventory
-    inventory.ensure(
-        inventory.sku_capacity + inventory.sku_capacity // 16 + 16, inventory.location_capacity
-    )
+    skus = inventory.sku_capacity + inventory.sku_capacity // 16 + 16
+    for name in Inventory.FIELDS:
+        layout[f"inventory.{name}"] = (skus, -1 if name == "set_version" else 0)
+    inventory.sku_capacity = skus
+    return layout
 
 
 class SharedReader:

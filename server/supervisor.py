@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Supervisor", "reserve_port"]
+__all__ = ["Supervisor", "reserve_port", "sweep_orphans"]
 
 log = logging.getLogger("pacache.supervisor")
 _PR_SET_PDEATHSIG = 1
@@ -59,6 +59,15 @@ def reserve_port(bind: str, port: int) -> tuple[socket.socket, int]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(address)
     return sock, int(sock.getsockname()[1])
+
+
+def sweep_orphans(shm_dir: Path) -> None:
+    """Remove the shared memory of supervisors that died without draining (SIGKILL): it
+    would otherwise hold two instances of a state in RAM until the next reboot."""
+    for stale in shm_dir.glob("pacache-*"):
+        pid = stale.name.removeprefix("pacache-")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 # A child's entry point: (shm_root, socket_path, ready_fd) for the writer,
@@ -138,6 +147,7 @@ class Supervisor:
 
     def start(self) -> None:
         """Fork the writer, wait for its state, fork the workers, wait until they serve."""
+        sweep_orphans(self.base.parent)
         self.base.mkdir(parents=True, exist_ok=True)
         self._ready_r, self._ready_w = os.pipe()
         self._fork("writer", self.generation)
