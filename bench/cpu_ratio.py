@@ -25,13 +25,18 @@ from server._proto.pacache.v1 import pacache_pb2 as pb
 from server._proto.pacache.v1 import pacache_pb2_grpc as pb_grpc
 from server.spawn import spawn
 
-SERVERS = {"aio+uvloop": "server.serve", "sync (8 threads)": "bench.sync_server"}
+# both in one process (--workers 0): this compares the frameworks, not the process layout
+SERVERS = {
+    "aio+uvloop": ("server.serve", ["--workers", "0"]),
+    "sync (8 threads)": ("bench.sync_server", []),
+}
 
 
 def measure(
     kind: str, snapshot_root: str, requests: list[Any], seconds: float, concurrency: int
 ) -> dict[str, LoadResult]:
-    server = spawn(["--snapshot", snapshot_root, "--port", "0"], module=SERVERS[kind])
+    module, extra = SERVERS[kind]
+    server = spawn(["--snapshot", snapshot_root, "--port", "0", *extra], module=module)
     target = server.target
     try:
 
