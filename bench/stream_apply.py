@@ -327,14 +327,31 @@ def run_writer(
     timeout: float,
     redis_pid: int | None = None,
     prefault_pages: bool = False,
+    shared_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Load the snapshot into a fresh host and drain the stream once; the run's report."""
+    """Load the snapshot into a fresh host and drain the stream once; the run's report.
+
+    With ``shared_dir``, the host is the multi-process writer's (``server.writer``): the
+    state is published in shared memory there and every batch is applied left-right, to
+    both instances — what ``pacache serve --workers N`` does.
+    """
     started = time.perf_counter()
-    state = snapshot.load(snapshot_path)
+    host: StateHost
+    shared = None
+    if shared_dir is not None:
+        from engine.shared import SharedWriter
+        from server.writer import WriterHost
+
+        shared = SharedWriter(shared_dir, lambda: snapshot.load(snapshot_path))
+        host = WriterHost(config=HostConfig())
+        host.adopt(shared)
+        state = host.require()
+    else:
+        state = snapshot.load(snapshot_path)
+        host = StateHost(config=HostConfig())
+        host.load(state)
     load_s = time.perf_counter() - started
     prefault_s = prefault(state) if prefault_pages else None
-    host = StateHost(config=HostConfig())
-    host.load(state)
     rss_loaded = _proc_status()["VmRSS"]
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     holder: dict[str, Any] = {}
@@ -398,7 +415,8 @@ def run_writer(
         "host_stale": stream_stats.applied - host.applied_total - host.rejected_total,
         "dead_lettered": stream_stats.dead_lettered,
         "reconnects": writer.reconnects,
-        "state_version": state.version,
+        "state_version": host.require().version,
+        "shared_left_right": shared is not None,
         "rss_mb": {
             "after_load": _mb(rss_loaded),
             "after_apply": _mb(status["VmRSS"]),
@@ -412,6 +430,8 @@ def run_writer(
             "by_own_time": _top(profiler, "tottime", profile),
             "by_cumulative_time": _top(profiler, "cumulative", profile),
         }
+    if shared is not None:
+        shared.close()
     return report
 
 
@@ -523,6 +543,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(steady state; without it the drain pays the copy-on-write faults of a fresh load)",
     )  # fmt: skip
     parser.add_argument("--repeat", type=int, default=1, help="drains per --count")
+    parser.add_argument(
+        "--shared", action="store_true",
+        help="apply as the multi-process writer does (state in /dev/shm, each batch applied "
+        "to both instances, left-right)",
+    )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=150.0, help="seconds per drain")
     parser.add_argument("--json", dest="json_path")
     args = parser.parse_args(argv)
@@ -587,10 +612,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     lag_every_s=args.lag_every_s,
                 )
                 pressure = cpu_pressure()
+                shared_dir = Path(f"/dev/shm/pacache-bench-{os.getpid()}") if args.shared else None
                 run = run_writer(
                     server.url, found, fill, config,
                     profile=args.profile, timeout=args.timeout, redis_pid=redis_pid,
                     prefault_pages=args.prefault,
+                    shared_dir=shared_dir,
                 )  # fmt: skip
                 run["attempt"] = attempt
                 run["cpu_pressure_some_avg10_before"] = pressure

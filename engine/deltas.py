@@ -318,6 +318,7 @@ def apply_batch(
     stream_ids: Mapping[str, str] | None = None,
     clock_ms: int | None = None,
     event_ms: Sequence[int] | None = None,
+    problems: Sequence[str | None] | None = None,
 ) -> ApplyResult:
     """Apply a batch of events to ``state`` in place; returns what happened.
 
@@ -328,14 +329,17 @@ def apply_batch(
     ``ts_ms`` (or the batch clock). Both come from the stream, so replicas that split the
     same entries into different batches still place and expire holds alike. The state
     version goes up by one per call. Invalid events are rejected with a reason and
-    skipped; the rest applies.
+    skipped; the rest applies. ``problems`` may pass in ``engine.validate.event_problems``
+    already computed for these events on an equal state (the multi-process writer applies
+    each batch to two equal instances and validates once).
     """
     result = ApplyResult(version=state.version + 1)
     changed: list[I64] = []  # SKU ids whose stock may have changed, per step
     by_type: dict[str, list[tuple[int, Any]]] = {}
     holds: list[tuple[int, Any]] = []
     newest_ts = state.newest_ts_ms
-    problems = event_problems(events, state.skus.index, state.locations.index)
+    if problems is None:
+        problems = event_problems(events, state.skus.index, state.locations.index)
     for index, event in enumerate(events):
         problem = problems[index]
         if problem is not None:

@@ -31,6 +31,7 @@ from engine.deltas import ApplyResult, apply_batch
 from engine.errors import PacacheError
 from engine.shared import SharedWriter
 from engine.state import State
+from engine.validate import event_problems
 from loaders.events import decode
 from loaders.stream_writer import StreamWriter, WriterConfig
 from server.checkpoint import CheckpointPolicy, checkpoint_loop
@@ -67,11 +68,16 @@ class WriterHost(StateHost):
         shared = self.shared
         assert shared is not None, "adopt() a SharedWriter first"
         clock = self.clock_ms() if clock_ms is None else clock_ms
+        # validation depends only on the code tables, equal in both instances before the
+        # batch: validate once, for the first instance, and reuse it for the second
+        problems = event_problems(events, self.require().skus.index,
+                                  self.require().locations.index)  # fmt: skip
 
         def change(state: State) -> ApplyResult:
             return apply_batch(
-                state, events, stream_ids=stream_ids, clock_ms=clock, event_ms=event_ms
-            )
+                state, events, stream_ids=stream_ids, clock_ms=clock, event_ms=event_ms,
+                problems=problems,
+            )  # fmt: skip
 
         shared.wait_inactive_free()
         result = shared.apply(change)
