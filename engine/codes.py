@@ -128,6 +128,11 @@ class CodeTable:
         """All codes in id order (a copy)."""
         return list(self._codes)
 
+    def codes_since(self, start: int) -> list[str]:
+        """The codes with ids ``start`` and up, in id order (what an append-only follower
+        has not seen yet)."""
+        return self._codes[start:]
+
     def to_array(self) -> npt.NDArray[np.bytes_]:
         """Codes as a fixed-width ASCII array, for snapshots."""
         width = max(1, CODE_LIMITS[self.kind])

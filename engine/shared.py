@@ -343,8 +343,7 @@ class SharedWriter:
                 if old:
                     (record.directory / old).unlink(missing_ok=True)
             if n > written:
-                codes = table.codes()[written:n]
-                record.code_views[kind][written:n] = codes
+                record.code_views[kind][written:n] = table.codes_since(written)
             record.codes[kind] = (file, capacity, n)
         key = _meta_key(state)
         if key != record.meta_key:
