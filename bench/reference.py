@@ -51,6 +51,7 @@ __all__ = [
     "SellVerdict",
     "UnknownCodeError",
     "day",
+    "entity_key",
     "problem",
     "round_half_away",
 ]
@@ -257,7 +258,7 @@ def problem(e: Any) -> str | None:
     return None if all(checks) else f"invalid {type(e).__name__}"
 
 
-def _entity_key(e: Any) -> tuple[Any, ...]:
+def entity_key(e: Any) -> tuple[Any, ...]:
     """The key whose version an event is monotonic for (engine.events' table)."""
     if isinstance(e, ev.ItemUpsert):
         return ("item", e.sku)
@@ -307,6 +308,7 @@ class LinePrice:
     tier_min: int  # in the tier's UoM
     next_break_qty: int | None  # in the line's UoM
     next_break_unit_price_micros: int | None
+    tier_uom: str | None = None  # the UoM tier_min is in: the entry's or line's; None: base
 
 
 @dataclass(frozen=True)
@@ -417,7 +419,7 @@ class Reference:
         if isinstance(e, ev.InventoryAdjust):
             self.adjusts.setdefault(e.event_id, e)
             return None
-        key = _entity_key(e)
+        key = entity_key(e)
         held = self.latest.get(key)
         if held is None or e.version > held.version:
             self.latest[key] = e
@@ -817,6 +819,7 @@ class Reference:
             target_group=offer.target_group,
             tier_index=offer.tier_index,
             tier_min=offer.tiers[offer.tier_index][0],
+            tier_uom=offer.event.uom,
             next_break_qty=next_qty,
             next_break_unit_price_micros=next_unit,
         )
