@@ -84,6 +84,19 @@ def _run_loader(arguments: list[str], log: Path) -> None:
         raise RuntimeError(f"loading the baseline failed (exit {done.returncode}):\n{tail}")
 
 
+@dataclass
+class _Schema:
+    """The PostgreSQL baseline's schema, dropped when the baseline stops."""
+
+    url: str
+    schema: str
+
+    def stop(self) -> None:
+        from bench.baselines.postgres_store import drop_schema
+
+        drop_schema(self.url, self.schema)
+
+
 def _check_postgres(pg_url: str) -> None:
     import psycopg
 
@@ -106,12 +119,13 @@ def start_baseline(
     pg_url: str = DEFAULT_PG_URL,
     today: str | dt.date | None = None,
     policy: str = "priority",
+    pg_schema: str = "pacache_baseline",
 ) -> RunningSystem:
     """Prepare the data of baseline ``name`` from ``extract_dir`` and start its server.
 
     ``redis``: loads hashes into ``redis_url``, or into a private redis-server started on a
     free port in ``workdir`` (stopped by ``stop()``). ``postgres``: loads tables into the
-    schema ``pacache_baseline`` (dropped and rebuilt) of ``pg_url``. ``python``: the server
+    schema ``pg_schema`` of ``pg_url`` (dropped and rebuilt; dropped again by ``stop()``). ``python``: the server
     loads the extract into its own memory. ``today`` (and ``policy``) must be what pacache
     runs with (``pacache serve --today``): None means UTC today, pacache's default.
     Raises :class:`BaselineUnavailable` when the system cannot run here.
@@ -144,8 +158,10 @@ def start_baseline(
             arguments += ["--redis-url", redis_url]
         else:
             _check_postgres(pg_url)
-            _run_loader(["--system", "postgres", "--extract", extract, "--pg-url", pg_url], log)
-            arguments += ["--pg-url", pg_url]
+            target = ["--pg-url", pg_url, "--schema", pg_schema]
+            helpers.append(_Schema(pg_url, pg_schema))
+            _run_loader(["--system", "postgres", "--extract", extract, *target], log)
+            arguments += target
         with open(log, "a") as sink:
             spawned = spawn(
                 [*arguments, "--port", "0"], module="bench.baselines.server", stderr=sink.fileno()
