@@ -4,11 +4,11 @@ Each baseline is a separate process serving ``pacache.v1`` on grpc.aio + uvloop
 (``bench.baselines.server``), answering from the same extract pacache's snapshot is built
 from, with the same rules (the reference model, ``bench.reference``):
 
-- ``redis``: rows read from Redis per request — JSON-free msgpack documents and hashes
-  pre-loaded by :func:`start_baseline`, two pipelined round trips per Quote
-  (``bench.baselines.redis_store``);
-- ``postgres``: SQL per request — tables COPY-loaded into their own schema, nine indexed
-  statements sent in one pipeline per Quote (``bench.baselines.postgres_store``);
+- ``redis``: rows read from Redis per request — msgpack documents and hashes keyed the way
+  a request reads them, pre-loaded by :func:`start_baseline`; two pipelined round trips
+  per Quote (``bench.baselines.redis_store``);
+- ``postgres``: SQL per request — tables COPY-loaded into their own schema, up to ten
+  indexed statements sent in one pipeline per Quote (``bench.baselines.postgres_store``);
 - ``python``: every row in plain dicts in the server process (``bench.baselines.memory``).
 
 :func:`check_same_answers` (``bench.baselines.compare``) proves a comparison is like for
@@ -123,11 +123,12 @@ def start_baseline(
 ) -> RunningSystem:
     """Prepare the data of baseline ``name`` from ``extract_dir`` and start its server.
 
-    ``redis``: loads hashes into ``redis_url``, or into a private redis-server started on a
+    ``redis``: loads keys into ``redis_url``, or into a private redis-server started on a
     free port in ``workdir`` (stopped by ``stop()``). ``postgres``: loads tables into the
-    schema ``pg_schema`` of ``pg_url`` (dropped and rebuilt; dropped again by ``stop()``). ``python``: the server
-    loads the extract into its own memory. ``today`` (and ``policy``) must be what pacache
-    runs with (``pacache serve --today``): None means UTC today, pacache's default.
+    schema ``pg_schema`` of ``pg_url`` (dropped and rebuilt; dropped again by ``stop()``).
+    ``python``: the server loads the extract into its own memory. ``today`` (and
+    ``policy``) must be what pacache runs with (``pacache serve --today``): None means UTC
+    today, pacache's default.
     Raises :class:`BaselineUnavailable` when the system cannot run here.
     """
     if name not in SYSTEMS:

@@ -3,10 +3,10 @@
 The extract is COPY-loaded into plain tables of its own schema (dropped and rebuilt on every
 load, so reruns are clean): one row per entity, quantity breaks as arrays on their row,
 indexed for the lookups a request makes (primary keys, contract lines by SKU and by product
-group, assignments by assignee). A request runs up to nine statements — the account chain
+group, assignments by assignee). A request runs up to ten statements — the account chain
 and the product-group chains are recursive CTEs, the candidate contracts a join on the
 assignments — sent in one psycopg pipeline, so a Quote costs one network round trip and
-nine statement executions (GetAvailability and Promise: five). psycopg prepares a statement
+ten statement executions (nine without a region; GetAvailability six, Promise five). psycopg prepares a statement
 after a few executions, as a production service would. Connections are kept in a small
 pool (``--connections``) shared by the server's concurrent calls.
 """
@@ -133,17 +133,34 @@ def _rows(world: World) -> dict[str, list[tuple[Any, ...]]]:
         "locations": [(loc.location, loc.active, i) for i, loc in enumerate(world.locations)],
         "regions": [(r.region, list(r.locations)) for r in world.regions.values()],
         "accounts": [
-            (a.account, a.parent, list(a.price_groups), a.price_list, a.currency, a.disclosure,
-             a.disclosure_cap)
+            (
+                a.account,
+                a.parent,
+                list(a.price_groups),
+                a.price_list,
+                a.currency,
+                a.disclosure,
+                a.disclosure_cap,
+            )
             for a in world.accounts.values()
-        ],  # fmt: skip
+        ],
         "product_groups": [(g.product_group, g.parent) for g in world.groups.values()],
         "items": [
-            (i.sku, i.status, i.base_uom, list(i.uoms), list(i.uoms.values()), i.min_order_qty,
-             i.order_multiple, i.product_group, i.replacement_cost_micros, i.cost_currency,
-             i.lead_time_days)
+            (
+                i.sku,
+                i.status,
+                i.base_uom,
+                list(i.uoms),
+                list(i.uoms.values()),
+                i.min_order_qty,
+                i.order_multiple,
+                i.product_group,
+                i.replacement_cost_micros,
+                i.cost_currency,
+                i.lead_time_days,
+            )
             for i in world.items.values()
-        ],  # fmt: skip
+        ],
         "contracts": [
             (c.contract, c.currency, c.priority, c.valid_from, c.valid_to)
             for c in world.contracts.values()
@@ -151,22 +168,40 @@ def _rows(world: World) -> dict[str, list[tuple[Any, ...]]]:
         "contract_assignments": [
             (c.contract, kind, code)
             for c in world.contracts.values()
-            for kind, codes in (("ACCOUNT", c.accounts), ("PRICE_GROUP", c.price_groups),
-                                ("ALL", [None] if c.all_accounts else []))
+            for kind, codes in (
+                ("ACCOUNT", c.accounts),
+                ("PRICE_GROUP", c.price_groups),
+                ("ALL", [None] if c.all_accounts else []),
+            )
             for code in codes
-        ],  # fmt: skip
+        ],
         "contract_lines": [
-            (line.contract, line.sku, line.product_group, line.kind, line.uom,
-             [m for m, _ in line.tiers], [v for _, v in line.tiers])
+            (
+                line.contract,
+                line.sku,
+                line.product_group,
+                line.kind,
+                line.uom,
+                [m for m, _ in line.tiers],
+                [v for _, v in line.tiers],
+            )
             for lines in (*world.lines_by_sku.values(), *world.lines_by_group.values())
             for line in lines
-        ],  # fmt: skip
+        ],
         "prices": [
-            (p.price_list, p.currency, p.sku, p.uom, p.valid_from, p.valid_to,
-             [m for m, _ in p.tiers], [v for _, v in p.tiers])
+            (
+                p.price_list,
+                p.currency,
+                p.sku,
+                p.uom,
+                p.valid_from,
+                p.valid_to,
+                [m for m, _ in p.tiers],
+                [v for _, v in p.tiers],
+            )
             for entries in world.prices.values()
             for p in entries.values()
-        ],  # fmt: skip
+        ],
         "stock": [
             (s.sku, s.location, s.on_hand, s.allocated, s.safety_stock)
             for positions in world.stock.values()
@@ -193,7 +228,9 @@ def load_postgres(world: World, url: str, schema: str = "pacache_baseline") -> d
         connection.execute(_TABLES)
         with connection.cursor() as cursor:
             for table, rows in _rows(world).items():
-                with cursor.copy(sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))) as copy:
+                with cursor.copy(
+                    sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))
+                ) as copy:
                     for row in rows:
                         copy.write_row(row)
                 counts[table] = len(rows)
@@ -278,8 +315,9 @@ def _events(results: dict[str, list[tuple[Any, ...]]]) -> list[Any]:
         for a, parent, groups, book, currency, disclosure, cap in results.get("accounts", ())
     )  # fmt: skip
     out += (
-        ev.ItemUpsert(sku=sku, status=status, base_uom=base, uoms=dict(zip(codes, factors, strict=True)),
-                      min_order_qty=moq, order_multiple=multiple, product_group=group,
+        ev.ItemUpsert(sku=sku, status=status, base_uom=base,
+                      uoms=dict(zip(codes, factors, strict=True)), min_order_qty=moq,
+                      order_multiple=multiple, product_group=group,
                       replacement_cost_micros=cost, cost_currency=cost_currency,
                       lead_time_days=lead, version=1)
         for sku, status, base, codes, factors, moq, multiple, group, cost, cost_currency, lead
