@@ -6,9 +6,9 @@ indexed for the lookups a request makes (primary keys, contract lines by SKU and
 group, assignments by assignee). A request runs up to ten statements — the account chain
 and the product-group chains are recursive CTEs, the candidate contracts a join on the
 assignments — sent in one psycopg pipeline, so a Quote costs one network round trip and
-ten statement executions (nine without a region; GetAvailability six, Promise five). psycopg prepares a statement
-after a few executions, as a production service would. Connections are kept in a small
-pool (``--connections``) shared by the server's concurrent calls.
+ten statement executions (nine without a region; GetAvailability six, Promise five).
+psycopg prepares a statement after a few executions, as a production service would.
+Connections are kept in a small pool (``--connections``) shared by the server's calls.
 """
 
 from __future__ import annotations
