@@ -56,6 +56,7 @@ CREATE TABLE inbound (
 """
 _INDEXES = """
 ALTER TABLE prices ADD PRIMARY KEY (price_list, currency, sku);
+CREATE INDEX prices_by_sku ON prices (sku);
 ALTER TABLE stock ADD PRIMARY KEY (sku, location);
 ALTER TABLE inbound ADD PRIMARY KEY (sku, location, seq);
 CREATE INDEX contract_assignments_by_assignee ON contract_assignments (assign_to, code);
@@ -104,11 +105,16 @@ _QUERIES = {
         FROM contracts c JOIN contract_assignments ca USING (contract)
         WHERE c.contract IN (SELECT contract FROM candidates)
         GROUP BY c.contract""",
+    # two branches, not one OR: each can use its index (an OR here is a sequential scan)
     "lines": f"""WITH RECURSIVE {_CHAIN}, {_CANDIDATES}, {_GROUPS}
         SELECT contract, sku, product_group, kind, uom, break_min, break_value
         FROM contract_lines
-        WHERE contract IN (SELECT contract FROM candidates)
-          AND (sku = ANY(%(skus)s) OR product_group IN (SELECT product_group FROM groups))""",
+        WHERE sku = ANY(%(skus)s) AND contract IN (SELECT contract FROM candidates)
+        UNION ALL
+        SELECT contract, sku, product_group, kind, uom, break_min, break_value
+        FROM contract_lines
+        WHERE product_group IN (SELECT product_group FROM groups)
+          AND contract IN (SELECT contract FROM candidates)""",
     "prices": """SELECT p.price_list, p.currency, p.sku, p.uom, p.valid_from, p.valid_to,
                p.break_min, p.break_price
         FROM prices p,
