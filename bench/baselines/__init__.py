@@ -52,6 +52,9 @@ class RunningSystem:
     name: str  # "redis", "postgres", "python"
     target: str  # "127.0.0.1:PORT" serving pacache.v1
     pid: int  # the server process: read /proc/PID for its CPU and RSS
+    #: processes started for this baseline that do part of its work (the private
+    #: redis-server); add their CPU and RSS for the whole system's cost
+    store_pids: list[int] = field(default_factory=list)
     _process: subprocess.Popen[str] | None = field(default=None, repr=False)
     _helpers: list[Any] = field(default_factory=list, repr=False)
 
@@ -171,6 +174,12 @@ def start_baseline(
         for helper in reversed(helpers):
             helper.stop()
         raise
+    store_pids = [h.process.pid for h in helpers if getattr(h, "process", None) is not None]
     return RunningSystem(
-        name, spawned.target, spawned.process.pid, _process=spawned.process, _helpers=helpers
+        name,
+        spawned.target,
+        spawned.process.pid,
+        store_pids=store_pids,
+        _process=spawned.process,
+        _helpers=helpers,
     )

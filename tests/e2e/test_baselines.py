@@ -112,7 +112,8 @@ def test_redis_baseline_gives_pacaches_answers_from_its_own_redis_server(
 ) -> None:
     baseline = _baseline("redis", extract, tmp_path)
     try:
-        assert os.path.exists(f"/proc/{baseline.pid}")
+        assert len(baseline.store_pids) == 1  # its private redis-server
+        assert all(os.path.exists(f"/proc/{pid}") for pid in (baseline.pid, *baseline.store_pids))
         assert check_same_answers(pacache.target, baseline.target, requests) == []
     finally:
         baseline.stop()
