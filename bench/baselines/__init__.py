@@ -100,6 +100,18 @@ class _Schema:
         drop_schema(self.url, self.schema)
 
 
+def _check_redis(redis_url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        raise BaselineUnavailable(f"redis: no Redis answers at {redis_url!r} ({error})") from None
+    finally:
+        client.close()
+
+
 def _check_postgres(pg_url: str) -> None:
     import psycopg
 
@@ -158,6 +170,8 @@ def start_baseline(
                     raise BaselineUnavailable(f"redis: {error}") from None
                 helpers.append(private)
                 redis_url = private.url
+            else:
+                _check_redis(redis_url)
             _run_loader(["--system", "redis", "--extract", extract, "--redis-url", redis_url], log)
             arguments += ["--redis-url", redis_url]
         else:

@@ -137,6 +137,13 @@ def test_postgres_baseline_says_why_when_no_server_answers(extract: Path, tmp_pa
         start_baseline("postgres", extract, tmp_path / "pg", pg_url=nowhere)
 
 
+def test_redis_baseline_says_why_when_the_given_redis_does_not_answer(
+    extract: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(BaselineUnavailable, match="no Redis answers"):
+        start_baseline("redis", extract, tmp_path / "redis", redis_url="redis://127.0.0.1:1/0")
+
+
 def test_the_check_reports_a_baseline_with_an_altered_price(
     extract: Path, pacache: Spawned, requests: list[Request], tmp_path: Path
 ) -> None:
