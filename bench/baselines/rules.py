@@ -28,7 +28,6 @@ from server._proto.pacache.v1 import pacache_pb2 as pb
 
 __all__ = [
     "Needs",
-    "availability_response",
     "promise_response",
     "quote_response",
     "request_model",
@@ -254,22 +253,6 @@ def _availability_columns(
         out.earliest_date.append(_iso(date))
         out.date_source.append(pb.DateSource.Value(f"DATE_SOURCE_{source}"))
     out.disclosure = pb.Disclosure.Value(f"DISCLOSURE_{mode}")
-
-
-def availability_response(
-    model: Reference,
-    request: Any,
-    *,
-    lines: tuple[list[str], list[int], list[str] | None],
-    today: int,
-) -> pb.GetAvailabilityResponse:
-    """GetAvailability: the stock half of Quote."""
-    response = pb.GetAvailabilityResponse()
-    quote_response(
-        model, request, response, lines=lines, today=today, policy="priority",
-        with_prices=False, with_stock=True,
-    )  # fmt: skip
-    return response
 
 
 # --------------------------------------------------------------------------- promise
