@@ -8,7 +8,7 @@
   40% adjusts with event ids) applied as one batch through the columnar apply functions.
 - ``test_snapshot_load_*``: ``engine.snapshot.load`` of the scale's snapshot (memory-mapped).
 - ``test_reference_model_quote_1000_lines``: the same kind of 1,000-line cart through the
-  plain-Python reference model of ``tests/reference.py``, so the speed-up is a ratio
+  plain-Python reference model of ``bench/reference.py``, so the speed-up is a ratio
   measured in the same run.
 """
 

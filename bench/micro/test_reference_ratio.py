@@ -1,5 +1,5 @@
 """The same 1,000-line quote through the engine and through the plain-Python reference
-model (tests/reference.py), in one run, so the speed-up is a ratio on identical input.
+model (bench/reference.py), in one run, so the speed-up is a ratio on identical input.
 
 The reference model keeps every event in dicts, so it cannot hold the large scale; both
 sides get one seeded mid-size world built from events (20,000 SKUs, 8 locations, 500
@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bench.reference import Reference
 from engine import events as ev
 from engine.deltas import apply_batch
 from engine.quote import quote
 from engine.state import State
-from tests.reference import Reference
 
 SKUS, LOCATIONS, ACCOUNTS, CONTRACTS, LINES = 20_000, 8, 500, 200, 40_000
 DAY = 20_000

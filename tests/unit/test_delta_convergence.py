@@ -1,7 +1,7 @@
 """Deltas converge (DESIGN §6, §7, §9): the arrival order, duplicates, batch boundaries and
 snapshots in between never change the state the engine reaches.
 
-The target is the reference model (tests/reference.py) fed the same world in version order;
+The target is the reference model (bench/reference.py) fed the same world in version order;
 the comparison is the observable state — every stored table, keyed by codes — plus quotes
 for every SKU at every location under both policies. Holds are decided in stream order, so
 they have their own property, in order, against the reference's holds.

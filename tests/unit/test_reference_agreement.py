@@ -1,4 +1,4 @@
-"""The engine's quotes agree with the reference model (tests/reference.py) on random worlds.
+"""The engine's quotes agree with the reference model (bench/reference.py) on random worlds.
 
 For a random world (``tests.strategies.worlds``) applied in random batches, every random
 quote request is answered by ``engine.quote.quote`` and by the reference, under both
