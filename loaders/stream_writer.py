@@ -31,7 +31,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,7 +41,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from engine.deltas import ApplyResult
-from loaders.events import DecodeError, decode, decode_one_by_one
+from loaders.events import DecodeError, decode, decode_one_by_one, encode
 
 __all__ = ["FIELD", "Sink", "StreamStats", "StreamWriter", "WriterConfig", "stream_names"]
 
@@ -120,6 +120,23 @@ def _text(value: bytes | str) -> str:
 def _id_tuple(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
+
+
+def hold_publisher(url: str, config: WriterConfig) -> Callable[[Any], Awaitable[tuple[str, str]]]:
+    """An XADD of one hold event to the first inventory stream; returns (stream, entry id).
+
+    Reserve and Release go through the stream when the server reads one (DESIGN §5, §9): every
+    replica then decides every hold in the same stream order, at the same stream time. One
+    stream for all holds keeps them in one order even when inventory is sharded.
+    """
+    stream = stream_names(config.prefix, config.inventory_shards)[2]
+    client = aioredis.Redis.from_url(url, socket_timeout=config.watchdog_s)
+
+    async def publish(event: Any) -> tuple[str, str]:
+        entry = await client.xadd(stream, {FIELD: encode([event])})
+        return stream, _text(entry)
+
+    return publish
 
 
 @dataclass

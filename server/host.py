@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -28,9 +28,12 @@ from engine.deltas import ApplyResult, apply_batch
 from engine.errors import Conflict, InvalidInput, StaleData
 from engine.pricing import Policy
 from engine.state import Hold, State
+from engine.validate import event_problems
 from server.errors import NotServing, VersionTimeout
 
 __all__ = ["Change", "HostConfig", "StateHost"]
+
+HOLD_STREAM_TIMEOUT_S = 30.0  # a Reserve waits this long for its entry to come back applied
 
 I64 = npt.NDArray[np.int64]
 
@@ -87,6 +90,8 @@ class StateHost:
     gaps: dict[str, str] = field(default_factory=dict)  # stream → what was lost
     streams: dict[str, Any] = field(default_factory=dict)  # writer's per-stream stats
     _watchers: set[asyncio.Queue[Change]] = field(default_factory=set)
+    # set when the state is fed from Redis: holds are published there, then applied from it
+    hold_publisher: Callable[[Any], Awaitable[tuple[str, str]]] | None = None
 
     @property
     def serving(self) -> bool:
@@ -189,16 +194,46 @@ class StateHost:
     async def reserve(
         self, hold_key: str, lines: tuple[tuple[str, str, int], ...], ttl_ms: int
     ) -> Hold:
-        """Place (or find again) a hold, between two batches."""
-        async with self.write_lock:
-            return self.place_hold(hold_key, lines, ttl_ms)
+        """Place (or find again) a hold, between two batches — through the stream when the
+        server reads one (:attr:`hold_publisher`), so every replica decides it alike."""
+        if self.hold_publisher is None:
+            async with self.write_lock:
+                return self.place_hold(hold_key, lines, ttl_ms)
+        fingerprint = tuple(sorted(lines))
+        state = self.require()
+        found = state.holds.get(hold_key)
+        if found is not None and found.fingerprint == fingerprint:
+            return found  # idempotent: nothing new to publish
+        if found is not None:
+            raise Conflict(f"hold_key: {hold_key!r} was already used with other lines")
+        event = ev.HoldPlace(hold_key=hold_key, lines=lines, ttl_ms=ttl_ms, ts_ms=self.clock_ms())
+        problem = event_problems([event], state.skus.index, state.locations.index)[0]
+        if problem is not None:
+            field, _, detail = problem.partition(": ")
+            raise InvalidInput(field, detail)
+        await self._through_stream(event)
+        placed = self.require().holds.get(hold_key)
+        if placed is None or placed.fingerprint != fingerprint:
+            # another Reserve with this key and other lines reached the stream first
+            raise Conflict(f"hold_key: {hold_key!r} was already used with other lines")
+        return placed
 
     async def release(self, hold_key: str) -> bool:
         """Release a hold; True if it was active."""
         hold = self.require().holds.get(hold_key)
         was_active = hold is not None and hold.active
-        await self.apply_async([ev.HoldRelease(hold_key=hold_key, ts_ms=self.clock_ms())])
+        release = ev.HoldRelease(hold_key=hold_key, ts_ms=self.clock_ms())
+        if self.hold_publisher is None:
+            await self.apply_async([release])
+        elif hold is not None:
+            await self._through_stream(release)
         return was_active
+
+    async def _through_stream(self, event: Any) -> None:
+        """XADD ``event`` and return once this state has applied its entry."""
+        assert self.hold_publisher is not None
+        stream, entry = await self.hold_publisher(event)
+        await self.wait_for_version(0, HOLD_STREAM_TIMEOUT_S, {stream: entry})
 
     async def write_snapshot(self, root: str) -> tuple[str, State]:
         """Write a snapshot under ``root``; no batch lands while the files are written."""

@@ -26,7 +26,7 @@ from engine import snapshot
 from engine.deltas import day_number
 from engine.pricing import Policy
 from engine.state import State
-from loaders.stream_writer import StreamWriter, WriterConfig
+from loaders.stream_writer import StreamWriter, WriterConfig, hold_publisher
 from server.app import Server, ServerConfig, create_server
 from server.auth import TokenTable
 from server.checkpoint import CheckpointPolicy, checkpoint_loop
@@ -214,6 +214,7 @@ async def run_server(
     if redis_url:
         stream_writer = StreamWriter(redis_url, host, writer or WriterConfig())
         host.streams = stream_writer.stats
+        host.hold_publisher = hold_publisher(redis_url, stream_writer.config)
         tasks.append(asyncio.create_task(stream_writer.run(writer_stop)))
     if checkpoints is not None:
         tasks.append(asyncio.create_task(checkpoint_loop(host, checkpoints)))

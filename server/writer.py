@@ -33,7 +33,7 @@ from engine.shared import SharedWriter
 from engine.state import State
 from engine.validate import event_problems
 from loaders.events import decode
-from loaders.stream_writer import StreamWriter, WriterConfig
+from loaders.stream_writer import StreamWriter, WriterConfig, hold_publisher
 from server.checkpoint import CheckpointPolicy, checkpoint_loop
 from server.host import Change, StateHost
 from server.ipc import error_to_wire, read_frame, write_frame
@@ -258,6 +258,7 @@ async def run_writer(
     if redis_url:
         stream_writer = StreamWriter(redis_url, _LockedSink(host), writer_config or WriterConfig())
         host.streams = stream_writer.stats
+        host.hold_publisher = hold_publisher(redis_url, stream_writer.config)
         tasks.append(asyncio.create_task(stream_writer.run(writer_stop)))
     if checkpoints is not None:
         tasks.append(asyncio.create_task(checkpoint_loop(host, checkpoints)))

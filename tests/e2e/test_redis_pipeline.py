@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from engine import events as ev
-from loaders.events import encode
+from loaders.events import decode, encode
 from loaders.stream_writer import FIELD
 from server._proto.pacache.v1 import pacache_pb2 as pb
 from server.client import lines_message
@@ -23,9 +24,14 @@ def redis_proc(tmp_path: Path) -> Iterator[RedisProcess]:
     process.stop()
 
 
-@pytest.fixture
-def served_from_redis(tmp_path: Path, redis_proc: RedisProcess) -> Iterator[Running]:
-    running = start_server(tmp_path, "--redis-url", redis_proc.url, "--stream-prefix", "e2e")
+@pytest.fixture(params=["0", "2"], ids=["one-process", "two-workers"])
+def served_from_redis(
+    tmp_path: Path, redis_proc: RedisProcess, request: pytest.FixtureRequest
+) -> Iterator[Running]:
+    running = start_server(
+        tmp_path, "--redis-url", redis_proc.url, "--stream-prefix", "e2e",
+        "--workers", request.param,
+    )  # fmt: skip
     yield running
     running.stop()
 
@@ -76,3 +82,42 @@ def test_stats_report_per_stream_positions_and_freshness(
     assert streams["e2e:inventory"].last_id == entry
     assert streams["e2e:inventory"].applied >= 1
     assert not streams["e2e:inventory"].gap_detected
+
+
+def test_reserve_and_release_go_through_the_stream_so_every_replica_decides_alike(
+    redis_proc: RedisProcess, served_from_redis: Running
+) -> None:
+    """DESIGN §5/§9: with streams, a hold is an entry in the stream, applied in stream order
+    at its stream time — the same on every replica reading it — not a local decision."""
+    line = pb.ReserveLine(sku="BOLT-M8", location="ATL", quantity=30)
+    request = pb.ReserveRequest(account="ACME", hold_key="cart-9", lines=[line], ttl_ms=60_000)
+    redis = redis_proc.client()
+    with served_from_redis.client() as client:
+        first = client.reserve(request)
+        again = client.reserve(request)  # idempotent: no second entry
+        entries = redis.xrange("e2e:inventory")
+        assert len(entries) == 1
+        (entry_id, fields), = entries  # fmt: skip
+        (placed,) = decode(fields[FIELD])
+        assert (type(placed).__name__, placed.hold_key, placed.lines) == (
+            "HoldPlace", "cart-9", (("BOLT-M8", "ATL", 30),)
+        )  # fmt: skip
+        entry_ms = int(entry_id.decode().split("-")[0])
+        # placed at its stream time, so a replica replaying the stream gets the same expiry
+        assert first.expires_at_ms == again.expires_at_ms == entry_ms + 60_000
+        assert first.as_of.stream_ids["e2e:inventory"] == entry_id.decode()
+        _, rows = client.quote("ACME", [("BOLT-M8", 1)], locations=["ATL"])
+        assert rows[0].available == {"ATL": 10}
+        other = pb.ReserveRequest(
+            account="ACME", hold_key="cart-9", ttl_ms=60_000,
+            lines=[pb.ReserveLine(sku="BOLT-M8", location="ATL", quantity=31)],
+        )  # fmt: skip
+        with pytest.raises(grpc.RpcError) as raised:
+            client.reserve(other)
+        assert raised.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        assert client.release(pb.ReleaseRequest(account="ACME", hold_key="cart-9")).released
+        assert [type(e).__name__ for e in decode(redis.xrange("e2e:inventory")[-1][1][FIELD])] == [
+            "HoldRelease"
+        ]
+        _, rows = client.quote("ACME", [("BOLT-M8", 1)], locations=["ATL"])
+        assert rows[0].available == {"ATL": 40}
