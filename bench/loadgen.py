@@ -36,13 +36,15 @@ import queue
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from bench.histogram import merge, new_histogram, summary_ms
-from bench.mix import KINDS, RequestPool
+
+if TYPE_CHECKING:
+    from bench.mix import RequestPool
 
 __all__ = [
     "LoadProcesses",
@@ -146,6 +148,8 @@ class _Tally:
 
 
 def _methods(channel: Any) -> dict[str, Callable[..., Any]]:
+    from bench.mix import KINDS  # protobuf: only in the load processes, not for the schedule
+
     # no serializers: the request is already bytes and the answer stays bytes
     return {
         kind: channel.unary_unary(f"/pacache.v1.{service}/{method}")

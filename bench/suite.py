@@ -367,7 +367,7 @@ def freshness_under_deltas(
         sampler.start()
         processes.append(sampler)
         spec = LoadSpec(
-            system.target, "mix", "open", 0.0, options.warmup, max(options.seconds, 5.0),
+            system.target, "mix", "open", 0.0, options.warmup, options.seconds,
             rate=rate, channels=options.channels, seed=options.seed,
         )  # fmt: skip
         _, record = _measured(load, system, spec)
