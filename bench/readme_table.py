@@ -61,6 +61,8 @@ def render_section(reports: list[tuple[Path, dict[str, Any]]], readme_dir: Path)
                 f"{fmt(lat['p50'], 2)} | {fmt(lat['p99'], 2)} | {fmt(lat['p999'], 2)} | "
                 f"{fmt(run['server_cpu_us_per_call'], 0)} | {fmt(run['rss_mb'], 0)} | {errors} |"
             )
+        notes = [f"{name}: {system['note']}" for name, system in report["systems"].items()
+                 if system.get("note")]  # fmt: skip
         for name, reason in report.get("skipped", {}).items():
             parts.append(f"| {name} | skipped: {reason.splitlines()[0][:160]} | | | | | | |")
         ratios = report["ratios"]
@@ -86,7 +88,7 @@ def render_section(reports: list[tuple[Path, dict[str, Any]]], readme_dir: Path)
                 f"freshness with {deltas['deltas_rate']:g} deltas/s: p50 {fmt(f.get('p50'), 1)}"
                 f" / p99 {fmt(f.get('p99'), 1)} ms"
             )
-        parts += ["", "; ".join(summary) + ".", ""]
+        parts += ["", "; ".join(summary + notes) + ".", ""]
     return "\n".join(parts).rstrip("\n") + "\n"
 
 

@@ -200,30 +200,48 @@ def measure_system(
     for rate in options.rates:
         open_loop(rate)
     if not options.rates:
-        start = (
-            closed_best["throughput_rps"]
-            if closed_best
-            else 0.5 * sweep[0]["throughput_rps"]  # even one caller is over the bound
-        )
-        if start > 0:
-            first = open_loop(start)
-            if _passes(first):
+        if closed_best is not None:
+            start = closed_best["throughput_rps"]
+            if _passes(open_loop(start)):
                 open_loop(start * 1.25)
             else:
                 for factor in (0.7, 0.5):
                     if _passes(open_loop(start * factor)):
                         break
+        else:
+            # even one call at a time is over the bound: the service time alone is, so no
+            # rate can meet it; two light open-loop runs confirm it (or find a rate after all)
+            for factor in (0.5, 0.25):
+                if _passes(open_loop(factor * sweep[0]["throughput_rps"])):
+                    break
     passing_open = [r for r in open_runs if _passes(r)]
     at_bound = max(passing_open, key=lambda r: r["throughput_rps"]) if passing_open else None
-    headline = at_bound or max(sweep, key=lambda r: r["throughput_rps"])
+    if at_bound is not None:
+        headline, why = at_bound, "open loop, the most throughput with p99 ≤ 10 ms"
+    elif open_runs:
+        headline = min(open_runs, key=lambda r: r["latency_ms"]["p99"] or float("inf"))
+        why = "open loop, the lowest p99 measured (no rate met p99 ≤ 10 ms)"
+    else:
+        headline, why = (
+            max(sweep, key=lambda r: r["throughput_rps"]),
+            "closed loop, most throughput",
+        )
+    c1 = sweep[0]
+    note = ""
+    if at_bound is None and c1["concurrency"] == 1 and not _passes(c1):
+        note = (
+            f"p99 {c1['latency_ms']['p99']} ms even with one call in flight: the service "
+            "time alone is over the bound"
+        )
     return {
         "name": system.name,
         "pool": system.pool,
         "throughput_at_p99_10ms_rps": at_bound["throughput_rps"] if at_bound else 0.0,
         "closed_loop_best_at_p99_10ms_rps": closed_best["throughput_rps"] if closed_best else 0.0,
         "max_throughput_rps": max(r["throughput_rps"] for r in sweep + open_runs),
-        "headline": "open loop at p99 ≤ 10 ms" if at_bound else "closed loop, most throughput",
+        "headline": why,
         "headline_run": headline,
+        "note": note,
         "sweep": sweep,
         "open_loop": open_runs,
     }
@@ -470,14 +488,25 @@ def ratios(systems: dict[str, dict[str, Any]], cpu: dict[str, Any] | None) -> di
         if pacache is None or other is None:
             return {"value": None, "target": target, "met": None, "note": "not measured"}
         if other == 0:  # the baseline never met the bound: any pacache rate beats it
-            note = f"{name} never had p99 ≤ {P99_BOUND_MS:g} ms"
+            why = systems[name].get("note") or "at any rate tried"
+            note = f"{name} never had p99 ≤ {P99_BOUND_MS:g} ms: {why}"
             return {"value": None, "target": target, "met": pacache > 0, "note": note}
         value = round(pacache / other, 2)
         note = "" if best == "pacache" else f"pacache side: {best}"
         return {"value": value, "target": target, "met": value >= target, "note": note}
 
+    def most(name: str) -> dict[str, Any]:
+        other = systems.get(name, {}).get("max_throughput_rps")
+        mine = systems[best]["max_throughput_rps"] if best else None
+        value = round(mine / other, 2) if mine and other else None
+        return {"value": value, "target": None, "met": None, "note": "context, no target"}
+
     cpu_ratio_value = cpu["ratio"] if cpu else None
     return {
+        # not targets: the most throughput at any latency, for context where a baseline
+        # never meets the latency bound
+        "max_throughput_vs_redis": most("redis"),
+        "max_throughput_vs_postgres": most("postgres"),
         "pacache_vs_redis": versus("redis", TARGETS["vs_redis"]),
         "pacache_vs_postgres": versus("postgres", TARGETS["vs_postgres"]),
         "cpu_quote50_per_ping": {
@@ -587,7 +616,7 @@ def run_suite(options: Options, log: Any = print) -> dict[str, Any]:
             except SystemUnavailable as reason:
                 report["skipped"]["deltas"] = str(reason)
         report["ratios"] = ratios(report["systems"], report.get("cpu_ratio"))
-        missed = any(r["met"] is False for r in report["ratios"].values())
+        missed = any(r["met"] is False for r in report["ratios"].values())  # targets only
         if missed and options.profile_seconds > 0 and pacache is not None:
             log("a target is missed: profiling pacache under pyinstrument")
             report["profile"] = profile_pacache(load, snapshot_root, options, workdir, today)

@@ -120,11 +120,9 @@ def test_bench_runs_every_system_and_writes_a_sane_report(
     assert "PostgreSQL" in summary["skipped"]["postgres"]
     assert summary["checks"] == {"redis": 0}  # the stand-in is pacache: same answers
     assert summary["cpu_ratio"] > 0
-    assert set(summary["ratios"]) == {
-        "pacache_vs_redis",
-        "pacache_vs_postgres",
-        "cpu_quote50_per_ping",
-    }
+    assert {"pacache_vs_redis", "pacache_vs_postgres", "cpu_quote50_per_ping"} <= set(
+        summary["ratios"]
+    )
     assert summary["ratios"]["pacache_vs_postgres"]["met"] is None
 
     full = report["systems"]["pacache"]
