@@ -78,9 +78,16 @@ def render_section(reports: list[tuple[Path, dict[str, Any]]], readme_dir: Path)
                 verdict = "not measured"
             else:
                 verdict = "met" if ratio["met"] else "**missed**"
-            value = fmt(ratio["value"], 2) if ratio["value"] is not None else "-"
+            value = fmt(ratio["value"], 2) if ratio["value"] is not None else "n/a"
             sign = "≤" if key == "cpu_quote50_per_ping" else "≥"
-            summary.append(f"{label} {value} (target {sign} {ratio['target']:g}: {verdict})")
+            note = f", {ratio['note']}" if ratio.get("note") else ""
+            summary.append(f"{label} {value} (target {sign} {ratio['target']:g}: {verdict}{note})")
+        for key, label in (
+            ("max_throughput_vs_redis", "most throughput at any latency, pacache ÷ Redis"),
+            ("max_throughput_vs_postgres", "÷ PostgreSQL"),
+        ):
+            if ratios.get(key, {}).get("value") is not None:
+                summary.append(f"{label} {fmt(ratios[key]['value'], 2)}")
         deltas = report.get("deltas")
         if deltas:
             f = deltas["freshness_ms"]

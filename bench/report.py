@@ -344,7 +344,8 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         "more callers add under 5% throughput.",
         "- Open loop: Poisson arrivals at a rate; latency counts from the intended send time "
         "(no coordinated omission), so queueing shows. Rates tried: the best closed-loop "
-        "throughput with p99 ≤ 10 ms, then ×1.25 if it held, else ×0.7 and ×0.5; when even "
+        "throughput with p99 ≤ 10 ms, then ×1.25 if it held, else ×0.7, ×0.5, ×0.35 and "
+        "×0.25 until one holds; when even "
         "one call in flight has p99 over 10 ms, ×0.5 and ×0.25 of that one caller's "
         "throughput.",
         "- Server CPU: utime + stime of the server process and its descendants from /proc "

@@ -205,7 +205,9 @@ def measure_system(
             if _passes(open_loop(start)):
                 open_loop(start * 1.25)
             else:
-                for factor in (0.7, 0.5):
+                # p99 near the bound is noisy on a shared machine: step down further
+                # rather than report 0 for a system that clearly meets it somewhere
+                for factor in (0.7, 0.5, 0.35, 0.25):
                     if _passes(open_loop(start * factor)):
                         break
         else:
@@ -488,8 +490,7 @@ def ratios(systems: dict[str, dict[str, Any]], cpu: dict[str, Any] | None) -> di
         if pacache is None or other is None:
             return {"value": None, "target": target, "met": None, "note": "not measured"}
         if other == 0:  # the baseline never met the bound: any pacache rate beats it
-            why = systems[name].get("note") or "at any rate tried"
-            note = f"{name} never had p99 ≤ {P99_BOUND_MS:g} ms: {why}"
+            note = f"{name} never had p99 ≤ {P99_BOUND_MS:g} ms"
             return {"value": None, "target": target, "met": pacache > 0, "note": note}
         value = round(pacache / other, 2)
         note = "" if best == "pacache" else f"pacache side: {best}"
