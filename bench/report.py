@@ -77,8 +77,12 @@ def write_plots(report: dict[str, Any], out: Path, stem: str) -> dict[str, str]:
         if points:
             axes.plot(*zip(*points, strict=True), marker="o", label=name)
     axes.set_xscale("log", base=2)
+    axes.set_yscale("log")  # Ping's floor is several times the rest: keep them readable
+    concurrency = sorted({r["concurrency"] for s in systems.values() for r in s["sweep"]})
+    if concurrency:
+        axes.set_xticks(concurrency, [str(c) for c in concurrency])
     axes.set_xlabel("calls in flight (closed loop)")
-    axes.set_ylabel("throughput (calls/s)")
+    axes.set_ylabel("throughput (calls/s, log scale)")
     axes.set_title("Throughput vs concurrency")
     axes.legend(fontsize=8)
     axes.grid(True, alpha=0.3)
