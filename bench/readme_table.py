@@ -64,7 +64,8 @@ def render_section(reports: list[tuple[Path, dict[str, Any]]], readme_dir: Path)
         notes = [f"{name}: {system['note']}" for name, system in report["systems"].items()
                  if system.get("note")]  # fmt: skip
         for name, reason in report.get("skipped", {}).items():
-            parts.append(f"| {name} | skipped: {reason.splitlines()[0][:160]} | | | | | | |")
+            reason = reason.removeprefix(f"{name}: ").splitlines()[0][:160]
+            parts.append(f"| {name} | skipped: {reason} | | | | | | |")
         ratios = report["ratios"]
         labels = {
             "pacache_vs_redis": "pacache ÷ Redis",
@@ -80,7 +81,7 @@ def render_section(reports: list[tuple[Path, dict[str, Any]]], readme_dir: Path)
                 verdict = "met" if ratio["met"] else "**missed**"
             value = fmt(ratio["value"], 2) if ratio["value"] is not None else "n/a"
             sign = "≤" if key == "cpu_quote50_per_ping" else "≥"
-            note = f", {ratio['note']}" if ratio.get("note") else ""
+            note = f", {ratio['note']}" if ratio.get("note") not in ("", None, verdict) else ""
             summary.append(f"{label} {value} (target {sign} {ratio['target']:g}: {verdict}{note})")
         for key, label in (
             ("max_throughput_vs_redis", "most throughput at any latency, pacache ÷ Redis"),

@@ -34,7 +34,7 @@ def fmt(value: Any, digits: int = 1) -> str:
 
 def _verdict(ratio: dict[str, Any]) -> str:
     if ratio["met"] is None:
-        return ratio.get("note") or "not measured"
+        return str(ratio.get("note") or "not measured")
     verdict = "met" if ratio["met"] else "**missed**"
     return f"{verdict} ({ratio['note']})" if ratio.get("note") else verdict
 
@@ -239,7 +239,10 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         lines += [""] + [f"- **{name}**: {note}." for name, note in notes]
     if report["skipped"]:
         lines += ["", "Skipped:", ""]
-        lines += [f"- **{name}**: {reason}" for name, reason in report["skipped"].items()]
+        lines += [
+            f"- **{name}**: {reason.removeprefix(f'{name}: ')}"
+            for name, reason in report["skipped"].items()
+        ]
     for name, check in report["checks"].items():
         if check["differences"]:
             lines += ["", f"Answer differences, {name} vs pacache (first {len(check['first'])}):",

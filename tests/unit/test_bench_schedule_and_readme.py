@@ -128,7 +128,7 @@ def test_readme_section_between_the_markers_is_replaced_and_nothing_else(tmp_pat
     assert "| pacache | 1,234 |" in text and "| pacache | 99 |" in text
     assert "bench/results/2026-02-01-small.md" in text
     assert "| pacache | 10 |" not in text  # only the newest report of a scale
-    assert "skipped: postgres: no PostgreSQL" in text
+    assert "| postgres | skipped: no PostgreSQL answers at 'x' |" in text
     assert "CPU 50-line Quote ÷ Ping 5.00 (target ≤ 1.3: **missed**)" in text
     before = readme.read_text()
     update_readme(readme, results)
