@@ -374,7 +374,7 @@ class LoadProcesses:
 
     def close(self) -> None:
         for commands in self.commands:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(ValueError, OSError):  # a queue already closed
                 commands.put(None)
         for process in self.processes:
             process.join(5)

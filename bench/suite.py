@@ -36,6 +36,7 @@ import datetime as dt
 import json
 import multiprocessing as mp
 import os
+import queue
 import shutil
 import socket
 import subprocess
@@ -396,7 +397,7 @@ def freshness_under_deltas(
         found: dict[str, dict[str, Any]] = {}
         deadline = time.monotonic() + 30
         while len(found) < len(processes) and time.monotonic() < deadline:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(queue.Empty):
                 item = results.get(timeout=1)
                 found[item["role"]] = item
     finally:
