@@ -1,7 +1,7 @@
 """Load generator processes: closed loop (N in flight) and open loop (Poisson arrivals).
 
 What it measures: per run, call latencies into an HDR histogram (``bench.histogram``),
-completed calls and errors by gRPC status code inside a measured window, and how far the
+calls finished and errors by gRPC status code inside a measured window, and how far the
 generator itself fell behind its schedule (so a saturated client is visible, not mistaken
 for a slow server).
 
@@ -20,8 +20,9 @@ Why it looks like this:
   dispatched at their intended times whatever the server does. Latency is measured from
   the *intended* send time, so when the server (or the client's in-flight cap) holds calls
   back, the queueing shows in the percentiles instead of slowing the arrivals down
-  (coordinated omission). A call counts when its intended time is inside the window, and
-  the run waits for all of those to finish.
+  (coordinated omission). A call's latency counts when its intended time is inside the
+  window, and the run waits for all of those to finish; throughput counts the calls that
+  finished inside the window, so a backlog answered later is not counted as served.
 - All processes share one clock (``time.monotonic``, system-wide on Linux): the driver
   gives the start time, warm-up and window, and reads the server's CPU over exactly that
   window.
@@ -131,7 +132,8 @@ def split(spec: LoadSpec, processes: int) -> list[LoadSpec]:
 class _Tally:
     histogram: Any = field(default_factory=new_histogram)
     by_kind: dict[str, Any] = field(default_factory=dict)
-    completed: int = 0  # successful calls counted in the window
+    completed: int = 0  # successful calls whose latency is counted (see run_load)
+    finished_in_window: int = 0  # successful calls that ended inside the window
     errors: dict[str, int] = field(default_factory=dict)
     late: Any = field(default_factory=new_histogram)  # open loop: dispatch lateness, µs
 
@@ -198,6 +200,7 @@ async def run_load(spec: LoadSpec, requests: Sequence[tuple[str, bytes]]) -> dic
                         tally.error(failed)
                     else:
                         tally.record(kind, done - sent)
+                        tally.finished_in_window += 1
 
         await asyncio.gather(*(caller(i) for i in range(spec.concurrency)))
     elif spec.mode == "open":
@@ -212,6 +215,10 @@ async def run_load(spec: LoadSpec, requests: Sequence[tuple[str, bytes]]) -> dic
             finally:
                 slots.release()
             done = time.monotonic()
+            if begin <= done < end and not failed:
+                # throughput is what the server finished inside the window: calls meant
+                # for the window but answered after it (a backlog) do not count as served
+                tally.finished_in_window += 1
             if begin <= intended < end:
                 if failed:
                     tally.error(failed)
@@ -242,6 +249,7 @@ async def run_load(spec: LoadSpec, requests: Sequence[tuple[str, bytes]]) -> dic
         "histogram": tally.histogram.encode(),
         "by_kind": {kind: h.encode() for kind, h in tally.by_kind.items()},
         "completed": tally.completed,
+        "finished_in_window": tally.finished_in_window,
         "errors": tally.errors,
         "late": tally.late.encode(),
         "client_cpu_s": client_cpu,
@@ -278,7 +286,8 @@ class RunResult:
     """One run of all load processes, merged."""
 
     spec: LoadSpec
-    completed: int
+    completed: int  # calls in the latency histogram
+    finished_in_window: int  # successful calls that ended inside the window
     errors: dict[str, int]
     histogram: Any
     by_kind: dict[str, Any]
@@ -293,11 +302,11 @@ class RunResult:
 
     @property
     def throughput_rps(self) -> float:
-        return self.completed / self.spec.seconds
+        return self.finished_in_window / self.spec.seconds
 
     @property
     def server_cpu_us_per_call(self) -> float:
-        return self.server_cpu_s * 1e6 / max(1, self.completed + self.error_count)
+        return self.server_cpu_s * 1e6 / max(1, self.finished_in_window + self.error_count)
 
     def latency_ms(self) -> dict[str, Any]:
         return summary_ms(self.histogram)
@@ -365,6 +374,7 @@ class LoadProcesses:
         return RunResult(
             spec=spec,
             completed=sum(r["completed"] for r in replies),
+            finished_in_window=sum(r["finished_in_window"] for r in replies),
             errors=errors,
             histogram=merge(r["histogram"] for r in replies),
             by_kind={kind: merge(encoded) for kind, encoded in kinds.items()},
