@@ -232,6 +232,24 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
             f"{fmt(lat['p999'], 2)} | {fmt(run['server_cpu_us_per_call'], 0)} | "
             f"{fmt(run['rss_mb'])} | {errors} | {point} |"
         )
+    kinds = sorted({k for s in report["systems"].values() for k in s["headline_run"]["by_kind_ms"]})
+    if kinds:
+        lines += [
+            "",
+            "By call kind at the same point, p50 / p99 ms:",
+            "",
+            "| system | " + " | ".join(kinds) + " |",
+            "|---|" + "---|" * len(kinds),
+        ]
+        for name, system in report["systems"].items():
+            by_kind = system["headline_run"]["by_kind_ms"]
+            cells = [
+                f"{fmt(by_kind[k]['p50'], 2)} / {fmt(by_kind[k]['p99'], 2)}"
+                if k in by_kind
+                else "-"
+                for k in kinds
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     notes = [
         (name, system["note"]) for name, system in report["systems"].items() if system.get("note")
     ]
