@@ -38,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=0.5, help="warm-up seconds per run")
     parser.add_argument(
+        "--prime-seconds", type=float, default=2.0,
+        help="unmeasured load on each freshly started server before its first run (cold "
+        "pages of a memory-mapped snapshot); raise it at the large scale",
+    )  # fmt: skip
+    parser.add_argument(
         "--concurrency", type=_integers, default=[1, 4, 16, 64],
         help="closed-loop sweep, comma-separated (default 1,4,16,64)",
     )  # fmt: skip
@@ -103,6 +108,7 @@ def main(args: argparse.Namespace) -> int:
 
     options = Options(
         scale=args.scale, data=args.data, seconds=args.seconds, warmup=args.warmup,
+        prime_seconds=args.prime_seconds,
         concurrency=args.concurrency, rates=args.rate, systems=args.systems,
         pg_url=args.pg_url, redis_url=args.redis_url, deltas_rate=args.deltas_rate,
         mix=args.mix, load_processes=args.load_processes, channels=args.channels,

@@ -80,6 +80,7 @@ class Options:
     data: Path = REPO / ".data" / "bench"
     seconds: float = 3.0
     warmup: float = 0.5
+    prime_seconds: float = 2.0  # unmeasured load before a system's first run (cold pages)
     concurrency: list[int] = field(default_factory=lambda: [1, 4, 16, 64])
     rates: list[float] = field(default_factory=list)  # open-loop rates to run as well
     systems: list[str] = field(
@@ -175,6 +176,7 @@ def measure_system(
         system.target, system.pool, "closed", 0.0, options.warmup, options.seconds,
         channels=options.channels, seed=options.seed,
     )  # fmt: skip
+    prime(load, system, spec, options)
     sweep: list[dict[str, Any]] = []
     for concurrency in sorted(set(options.concurrency)):
         _, record = _measured(load, system, _with(spec, concurrency=concurrency))
@@ -250,6 +252,15 @@ def measure_system(
     }
 
 
+def prime(load: LoadProcesses, system: Running, spec: LoadSpec, options: Options) -> None:
+    """Unmeasured load first: a freshly started server (a memory-mapped snapshot above all)
+    pays page faults and first-call costs on its first requests, which would otherwise land
+    in the first measured run (at the large scale, hundreds of ms per call)."""
+    if options.prime_seconds > 0:
+        load.run(_with(spec, mode="closed", concurrency=4, warmup_s=0.0,
+                       seconds=options.prime_seconds))  # fmt: skip
+
+
 def _with(spec: LoadSpec, **changes: Any) -> LoadSpec:
     from dataclasses import replace
 
@@ -276,6 +287,7 @@ def cpu_ratio(
         system.target, f"quote{CPU_RATIO_LINES}", "closed", 0.0, options.warmup,
         options.seconds, concurrency=CPU_RATIO_CONCURRENCY, channels=options.channels,
     )  # fmt: skip
+    prime(load, system, spec, options)  # its carts differ from the mix's
     _, quote = _measured(load, system, spec)
     log(f"  cpu-ratio  quote50 c=8    {_line(quote)}")
     _, ping = _measured(load, system, _with(spec, pool="ping"))
@@ -369,6 +381,11 @@ def freshness_under_deltas(
             extra=["--redis-url", url, "--stream-prefix", prefix],
         )  # fmt: skip
         system.name = "pacache+deltas"
+        mix_spec = LoadSpec(
+            system.target, "mix", "open", 0.0, options.warmup, options.seconds,
+            rate=rate, channels=options.channels, seed=options.seed,
+        )  # fmt: skip
+        prime(load, system, mix_spec, options)  # before the feed: a warm server, like the rest
         manifest = json.loads((extract / "extract.json").read_text())
         marker = freshness.pick_marker(extract, manifest["reference_date"])
         producer = context.Process(
@@ -387,11 +404,7 @@ def freshness_under_deltas(
         )  # fmt: skip
         sampler.start()
         processes.append(sampler)
-        spec = LoadSpec(
-            system.target, "mix", "open", 0.0, options.warmup, options.seconds,
-            rate=rate, channels=options.channels, seed=options.seed,
-        )  # fmt: skip
-        _, record = _measured(load, system, spec)
+        _, record = _measured(load, system, mix_spec)
         log(f"  {system.name:10} open   {rate:>8.0f}/s {_line(record)}")
         stop.set()
         found: dict[str, dict[str, Any]] = {}
@@ -454,6 +467,7 @@ def profile_pacache(
             system.target, f"quote{CPU_RATIO_LINES}", "closed", 0.0, options.warmup,
             options.profile_seconds, concurrency=CPU_RATIO_CONCURRENCY, channels=options.channels,
         )  # fmt: skip
+        prime(load, system, spec, options)
         _, record = _measured(load, system, spec)
     finally:
         system.stop()
@@ -554,6 +568,7 @@ def run_suite(options: Options, log: Any = print) -> dict[str, Any]:
         "options": {
             "seconds": options.seconds,
             "warmup_s": options.warmup,
+            "prime_s": options.prime_seconds,
             "concurrency": options.concurrency,
             "rates": options.rates,
             "systems": options.systems,

@@ -101,7 +101,8 @@ def test_bench_runs_every_system_and_writes_a_sane_report(
     tmp_path: Path, stand_in_baselines: None
 ) -> None:
     options = Options(
-        scale="tiny", data=tmp_path / "data", seconds=1.0, warmup=0.3, concurrency=[1, 4],
+        scale="tiny", data=tmp_path / "data", seconds=1.0, warmup=0.3, prime_seconds=0.5,
+        concurrency=[1, 4],
         systems=["pacache", "ping", "redis", "postgres"], deltas_rate=200.0, pool_size=128,
         check_sample=10, profile_seconds=1.0, workdir=tmp_path / "work",
     )  # fmt: skip
