@@ -69,7 +69,6 @@ from loaders.stream_writer import FIELD
 from server._proto.pacache.v1 import pacache_pb2 as pb
 from server._proto.pacache.v1 import pacache_pb2_grpc as pb_grpc
 from server.client import Client, lines_message
-from tests.redis_process import RedisProcess
 
 __all__ = ["Marker", "main", "percentiles_ms"]
 
@@ -225,6 +224,7 @@ def sample(
         pricing_date=marker.pricing_date,
     )
     latencies: list[int] = []
+    seen_at: list[float] = []  # seconds after the recording start, per latency: lag over time
     poll_us: list[int] = []
     polls = timeouts = sent = 0
     record_from = time.perf_counter() + warmup_s
@@ -257,6 +257,7 @@ def sample(
             sent += 1
             if seen:
                 latencies.append(int((now - started) * 1_000_000))
+                seen_at.append(round(started - record_from, 4))
             else:
                 timeouts += 1
         pause = started + interval_s - time.perf_counter()
@@ -268,6 +269,7 @@ def sample(
         {
             "role": "sampler",
             "latencies_us": latencies,
+            "seen_at_s": seen_at,
             "poll_us": poll_us,
             "markers": sent,
             "timeouts": timeouts,
@@ -370,6 +372,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--prefix", default="bench")
     parser.add_argument("--json", dest="json_path")
     args = parser.parse_args(argv)
+    # imported here, not at the top: ``tests`` is importable only from the repository root,
+    # and ``pacache bench`` imports this module's producer and sampler from anywhere
+    from tests.redis_process import RedisProcess
 
     extract = Path(args.extract)
     manifest = json.loads((extract / "extract.json").read_text())

@@ -1,10 +1,14 @@
-"""Process measurements from /proc: CPU seconds and resident memory of a pid."""
+"""Process measurements from /proc: CPU seconds and resident memory of a pid (or of a pid
+and its live descendants, for servers that fork workers)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
-__all__ = ["cpu_seconds", "memory", "rss_bytes"]
+__all__ = [
+    "cpu_seconds", "descendants", "memory", "rss_bytes", "tree_cpu_seconds", "tree_rss_bytes",
+]  # fmt: skip
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -42,3 +46,51 @@ def memory(pid: int) -> dict[str, int]:
         "private": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0),
         "shared": fields.get("Shared_Clean", 0) + fields.get("Shared_Dirty", 0),
     }
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every live process below it (from /proc/PID/task/*/children)."""
+    found = [pid]
+    index = 0
+    while index < len(found):
+        current = found[index]
+        index += 1
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    found.extend(int(child) for child in handle.read().split())
+            except OSError:
+                continue
+    return found
+
+
+def _quietly(measure: Callable[[int], float], pid: int) -> float:
+    try:
+        return measure(pid)
+    except OSError:  # the process ended between listing and reading
+        return 0.0
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and its live descendants (a worker that exited
+    takes its CPU with it: compare windows, not lifetimes)."""
+    return sum(_quietly(cpu_seconds, p) for p in descendants(pid))
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and its live descendants: the sum of their proportional
+    set sizes (PSS), so a page they share — the state in shared memory that a writer and its
+    workers all map — counts once for the tree, not once per process. For a single process
+    this is its RSS with shared libraries apportioned."""
+
+    def pss(p: int) -> float:
+        try:
+            return float(memory(p)["pss"])
+        except OSError:
+            return float(rss_bytes(p))
+
+    return int(sum(_quietly(pss, p) for p in descendants(pid)))

@@ -76,7 +76,6 @@ from engine.validate import event_problem
 from loaders.events import STRUCTS, decode, encode
 from loaders.stream_writer import FIELD, StreamWriter, WriterConfig
 from server.host import HostConfig, StateHost
-from tests.redis_process import RedisProcess
 
 __all__ = ["cpu_pressure", "generate_entries", "load_codes", "main", "prefault"]
 
@@ -580,6 +579,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.events:,} events, {args.batch} per entry, {args.adjust_fraction:.0%} adjusts"
     )
     with tempfile.TemporaryDirectory(prefix="pacache-stream-apply-") as tmp:
+        # imported here: ``tests`` is importable only from the repository root, and
+        # ``pacache bench`` imports this module's helpers from anywhere
+        from tests.redis_process import RedisProcess
+
         server = RedisProcess(Path(tmp) / "redis").start()
         report["machine"]["libraries"]["redis-server"] = _redis_version(server)
         try:
@@ -655,7 +658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _redis_version(server: RedisProcess) -> str:
+def _redis_version(server: Any) -> str:
     client = server.client()
     try:
         return str(client.info("server")["redis_version"])

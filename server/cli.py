@@ -14,6 +14,7 @@ entry.
     pacache promise --account A --line SKU:QTY[:UOM] … [--ship-complete]
     pacache watch --account A --sku S … ; pacache stats
     pacache publish --from FILE.jsonl|- [--redis-url URL]
+    pacache bench [--scale small|large] [--systems …] [--json FILE] [--update-readme]
 """
 
 from __future__ import annotations
@@ -228,6 +229,18 @@ def _client_command(name: str) -> tuple[AddArguments, Run]:
     return add, run
 
 
+def _bench_arguments(parser: argparse.ArgumentParser) -> None:
+    from bench.command import add_arguments
+
+    add_arguments(parser)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from bench.command import main as bench_main
+
+    return bench_main(args)
+
+
 def _publish_arguments(parser: argparse.ArgumentParser) -> None:
     from loaders.producer import add_publish_arguments
 
@@ -254,6 +267,11 @@ COMMANDS: dict[str, tuple[str, AddArguments, Run]] = {
     "watch": ("stream availability changes of some SKUs", *_client_command("watch")),
     "stats": ("server counters, stream positions and freshness", *_client_command("stats")),
     "publish": ("publish JSON Lines events to the Redis streams", _publish_arguments, _cmd_publish),
+    "bench": (
+        "end-to-end benchmark: pacache vs Redis, PostgreSQL and plain Python (report, plots)",
+        _bench_arguments,
+        _cmd_bench,
+    ),
 }
 
 
