@@ -150,18 +150,23 @@ bench-engine: install
 # bench: end-to-end benchmark on the small reference scale (DESIGN.md section 10): every
 # system, the CPU ratio, freshness with 10k deltas/s, a profile where a target is missed;
 # report in bench/results/<date>-small.md, README's bench section rewritten from it.
+# `pacache` is the server as deployed (one worker per core); `pacache-w1` the same with one
+# worker, so the report shows CPU per call at both worker counts.
 # Data comes from $(BENCH_DATA) (generated and built there when missing).
 BENCH_DATA ?= $(if $(PACACHE_BENCH_DATA),$(PACACHE_BENCH_DATA),.data/bench)
+BENCH_SYSTEMS ?= pacache,pacache-w1,ping,redis,postgres,python
 BENCH_FLAGS ?=
 bench: install redis proto
-	$(BIN)/pacache bench --scale small --data $(BENCH_DATA) --deltas-rate 10000 \
+	$(BIN)/pacache bench --scale small --data $(BENCH_DATA) --systems $(BENCH_SYSTEMS) \
+	  --deltas-rate 10000 \
 	  --json bench/results/bench-latest-small.json --update-readme $(BENCH_FLAGS)
 
 # bench-full: the same on the large reference scale; long (the large data takes ~2.5 min
 # and ~10 GB to generate and build once), longer runs, and 15 s of unmeasured load on each
 # fresh server first: the first calls on a memory-mapped 4.5 GB snapshot page it in.
 bench-full: install redis proto
-	$(BIN)/pacache bench --scale large --data $(BENCH_DATA) --deltas-rate 10000 --seconds 5 \
+	$(BIN)/pacache bench --scale large --data $(BENCH_DATA) --systems $(BENCH_SYSTEMS) \
+	  --deltas-rate 10000 --seconds 5 \
 	  --prime-seconds 15 \
 	  --json bench/results/bench-latest-large.json --update-readme $(BENCH_FLAGS)
 

@@ -9,7 +9,8 @@ Set-up, all on this machine:
 
 - a private ``redis-server`` (``tests.redis_process.RedisProcess``, temp dir, free port) and
   ``python -m server.serve --snapshot S --redis-url URL --stream-prefix P --port 0`` as a
-  subprocess (its writer runs in the serving process, as deployed);
+  subprocess, as deployed: a writer process reading the streams and one gRPC worker per
+  core (server CPU is summed over the supervisor and its children);
 - a *producer* process XADDs InventorySet events at ``--rate`` events/s on a fixed
   schedule, ``--batch`` events per entry (msgpack via ``loaders.events.encode``), each with
   ``ts_ms`` = its send time, uniform over the extract's SKUs × active locations (seeded);
@@ -61,7 +62,7 @@ import redis
 from bench.closed_loop import run_closed_loop
 from bench.datagen import Workload
 from bench.machine import machine_info
-from bench.procstat import cpu_seconds
+from bench.procstat import tree_cpu_seconds
 from bench.stream_apply import cpu_pressure, load_codes
 from engine import events as ev
 from loaders.events import STRUCTS, encode
@@ -447,14 +448,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             processes.append(sampler)
             before = stream_stats(admin, stream)
             before_at = time.perf_counter()
-            cpu_before = cpu_seconds(server.pid)
+            cpu_before = tree_cpu_seconds(server.pid)
             load = run_closed_loop(
                 target, lambda ch: pb_grpc.PriceAvailabilityServiceStub(ch).Quote, requests,
                 concurrency=args.concurrency, seconds=args.seconds,
             )  # fmt: skip
             after = stream_stats(admin, stream)
             after_at = time.perf_counter()
-            server_cpu = cpu_seconds(server.pid) - cpu_before
+            server_cpu = tree_cpu_seconds(server.pid) - cpu_before
             server_stats = admin.stats()
             stop.set()
             found = _collect(results, processes)

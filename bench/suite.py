@@ -56,7 +56,6 @@ from bench.systems import (
     BASELINES,
     Running,
     SystemUnavailable,
-    baseline_takes_today,
     pacache_arguments,
     start_baseline_system,
     start_pacache,
@@ -543,16 +542,9 @@ def run_suite(options: Options, log: Any = print) -> dict[str, Any]:
     extract, snapshot_root = ensure_data(options.data, options.scale, log)
     manifest = json.loads((extract / "extract.json").read_text())
     reference_date = manifest["reference_date"]
-    wants_baselines = any(name in BASELINES for name in options.systems)
-    try:
-        import bench.baselines  # noqa: F401
-
-        have_baselines = True
-    except ImportError:
-        have_baselines = False
-    # pin "today" to the dataset's date unless a baseline could not be pinned alike
-    pinned = not (wants_baselines and have_baselines) or baseline_takes_today()
-    today = reference_date if pinned else None
+    # every system answers as of the dataset's reference date, so validity windows and
+    # receipt dates line up with the generated data and compare like for like
+    today = reference_date
     mix = build_mix(extract, options.pool_size, mix=parse_mix(options.mix), seed=options.seed)
     pools: list[RequestPool] = [mix, ping_pool(), fixed_quotes(extract, CPU_RATIO_LINES, 256)]
     report: dict[str, Any] = {

@@ -1,7 +1,8 @@
 """The systems the end-to-end benchmark measures, started the same way for every run.
 
-- ``pacache`` (and ``pacache-wN``: the same with ``--workers N``, passed only when asked):
-  ``python -m server.serve`` on the snapshot, through ``server.spawn``;
+- ``pacache``: ``python -m server.serve`` on the snapshot as deployed (``--workers`` left at
+  its default, one worker per core), through ``server.spawn``; ``pacache-wN``: the same with
+  ``--workers N`` (``pacache-w0``: everything in one process);
 - ``ping``: baseline (a), Admin Ping on the pacache server the run already has (the
   framework's floor: gRPC, interceptors and the event loop, no work);
 - ``redis``, ``postgres``, ``python``: baselines (b)–(d) from ``bench.baselines``, which
@@ -13,7 +14,6 @@ descendants) and how to stop it.
 
 from __future__ import annotations
 
-import inspect
 import re
 import subprocess
 from collections.abc import Callable, Sequence
@@ -106,17 +106,11 @@ def start_baseline_system(
 ) -> tuple[Running, Callable[..., list[str]]]:
     """Start baseline ``name`` through ``bench.baselines``; also returns its
     ``check_same_answers``. Raises :class:`SystemUnavailable` with the baseline's reason."""
-    try:
-        from bench import baselines
-    except ImportError as missing:
-        raise SystemUnavailable(
-            f"{name}: the baselines package is not in this tree ({missing})"
-        ) from None
-    options: dict[str, Any] = {"redis_url": redis_url, "pg_url": pg_url}
-    # pacache is pinned to the extract's reference date; a baseline that takes ``today``
-    # gets the same one, so dates in answers compare like for like
-    if today and "today" in inspect.signature(baselines.start_baseline).parameters:
-        options["today"] = today
+    from bench import baselines
+
+    # pacache is pinned to the extract's reference date; the baseline gets the same one,
+    # so dates in answers compare like for like
+    options: dict[str, Any] = {"redis_url": redis_url, "pg_url": pg_url, "today": today}
     try:
         system = baselines.start_baseline(name, extract, workdir, **options)
     except baselines.BaselineUnavailable as reason:
@@ -125,12 +119,3 @@ def start_baseline_system(
         raise SystemUnavailable(f"{name}: {failure}") from None
     running = Running(name, system.target, system.pid, system.stop)
     return running, baselines.check_same_answers
-
-
-def baseline_takes_today() -> bool:
-    """Whether ``bench.baselines.start_baseline`` can be pinned to a date like pacache."""
-    try:
-        from bench import baselines
-    except ImportError:
-        return False
-    return "today" in inspect.signature(baselines.start_baseline).parameters
