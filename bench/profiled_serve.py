@@ -29,6 +29,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profiled_serve")
     add_arguments(parser)
     args = parser.parse_args()
+    args.workers = 0  # the serving thread must be in this process for the profiler to see it
     out = Path(os.environ.get("PACACHE_PROFILE_OUT", "profile.json"))
     profiler = Profiler(interval=0.001, async_mode="disabled")
     profiler.start()

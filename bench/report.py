@@ -285,6 +285,27 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
             "",
             f"Ratio: **{cpu['ratio']}** (target ≤ 1.3).",
         ]
+    by_workers = report.get("cpu_by_workers", {})
+    if len(by_workers) > 1:
+        base = by_workers.get("pacache", {}).get("quote", {}).get("server_cpu_us_per_call")
+        lines += [
+            "",
+            f"The same {cpu['lines'] if cpu else 50}-line Quote load on each pacache process "
+            "layout (`pacache`: one worker per core, as deployed; `pacache-wN`: N workers; "
+            "server CPU summed over the writer and the workers):",
+            "",
+            "| system | Quote calls/s | p99 ms | server CPU µs/Quote | vs pacache | µs/Ping |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, run in by_workers.items():
+            quote, ping = run["quote"], run["ping"]
+            mine = quote["server_cpu_us_per_call"]
+            versus = f"{mine / base:.2f}×" if base else "-"
+            p99 = quote["latency_ms"]["p99"]
+            lines.append(
+                f"| {name} | {fmt(quote['throughput_rps'])} | {fmt(p99, 2)} | "
+                f"{fmt(mine, 0)} | {versus} | {fmt(ping['server_cpu_us_per_call'], 0)} |"
+            )
 
     deltas = report.get("deltas")
     lines += ["", "## Freshness while deltas stream in", ""]

@@ -606,6 +606,10 @@ def run_suite(options: Options, log: Any = print) -> dict[str, Any]:
                         log(f"  {name}: {len(problems)} differences from pacache "
                             f"on {len(checks_sample)} requests")  # fmt: skip
                     report["systems"][name] = measure_system(load, system, options, log)
+                    if owned and pacache_arguments(name):  # pacache-wN: its CPU per Quote
+                        report.setdefault("cpu_by_workers", {})[name] = cpu_ratio(
+                            load, system, options, log
+                        )
                 except Exception as failure:  # one broken system must not lose the others
                     report["skipped"][name] = f"{name}: failed while measuring: {failure!r}"
                     log(f"  {name}: {report['skipped'][name]}")
@@ -614,6 +618,7 @@ def run_suite(options: Options, log: Any = print) -> dict[str, Any]:
                         system.stop()
             if reference is not None and "pacache" in options.systems:
                 report["cpu_ratio"] = cpu_ratio(load, reference, options, log)
+                report.setdefault("cpu_by_workers", {})["pacache"] = report["cpu_ratio"]
         finally:
             if reference is not None:
                 reference.stop()
