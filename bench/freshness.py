@@ -7,7 +7,7 @@ producer's XADD the new value shows in a plain Quote (no ``min_stream_ids``, no
 
 Set-up, all on this machine:
 
-- a private ``redis-server`` (``tests.redis_process.RedisProcess``, temp dir, free port) and
+- a private ``redis-server`` (``bench.redis_process.RedisProcess``, temp dir, free port) and
   ``python -m server.serve --snapshot S --redis-url URL --stream-prefix P --port 0`` as a
   subprocess, as deployed: a writer process reading the streams and one gRPC worker per
   core (server CPU is summed over the supervisor and its children);
@@ -29,8 +29,7 @@ warm-up. Reported: freshness percentiles (HDR histogram when ``hdrhistogram`` is
 else numpy), markers sent / timed out, polls; Quote throughput and p50/p99 during the run;
 events/s sent and events/s applied by the server's writer (``Admin Stats`` per-stream
 ``applied`` over the window), its lag at the end, server CPU and RSS; machine, library
-versions, load average and CPU pressure. Run from the repository root (it uses
-``tests.redis_process``).
+versions, load average and CPU pressure.
 
     python -m bench.freshness --extract /work/data/small --snapshot /work/data/snapshots/small \
         [--rate 10000] [--batch 100] [--seconds 20] [--concurrency 4] [--lines 20] [--json FILE]
@@ -63,6 +62,7 @@ from bench.closed_loop import run_closed_loop
 from bench.datagen import Workload
 from bench.machine import machine_info
 from bench.procstat import tree_cpu_seconds
+from bench.redis_process import RedisProcess
 from bench.stream_apply import cpu_pressure, load_codes
 from engine import events as ev
 from loaders.events import STRUCTS, encode
@@ -373,10 +373,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--prefix", default="bench")
     parser.add_argument("--json", dest="json_path")
     args = parser.parse_args(argv)
-    # imported here, not at the top: ``tests`` is importable only from the repository root,
-    # and ``pacache bench`` imports this module's producer and sampler from anywhere
-    from tests.redis_process import RedisProcess
-
     extract = Path(args.extract)
     manifest = json.loads((extract / "extract.json").read_text())
     pricing_date = manifest["reference_date"]

@@ -7,7 +7,8 @@ import os
 from collections.abc import Callable
 
 __all__ = [
-    "cpu_seconds", "descendants", "memory", "rss_bytes", "tree_cpu_seconds", "tree_rss_bytes",
+    "children", "cpu_seconds", "descendants", "memory", "rss_bytes", "tree_cpu_seconds",
+    "tree_rss_bytes",
 ]  # fmt: skip
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -48,23 +49,29 @@ def memory(pid: int) -> dict[str, int]:
     }
 
 
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (from /proc/PID/task/*/children)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                found.extend(int(child) for child in handle.read().split())
+        except OSError:
+            continue
+    return found
+
+
 def descendants(pid: int) -> list[int]:
-    """``pid`` and every live process below it (from /proc/PID/task/*/children)."""
+    """``pid`` and every live process below it."""
     found = [pid]
     index = 0
     while index < len(found):
-        current = found[index]
+        found.extend(children(found[index]))
         index += 1
-        try:
-            tasks = os.listdir(f"/proc/{current}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{current}/task/{task}/children") as handle:
-                    found.extend(int(child) for child in handle.read().split())
-            except OSError:
-                continue
     return found
 
 

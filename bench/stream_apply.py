@@ -4,7 +4,7 @@ What it measures: how fast one in-process :class:`loaders.stream_writer.StreamWr
 drains a backlog from Redis into a :class:`server.host.StateHost` — XREAD, msgpack decode,
 ``engine.deltas.apply_batch`` and the writer's own bookkeeping, end to end, on one core.
 
-1. A private ``redis-server`` (``tests.redis_process.RedisProcess``, temp dir, free port).
+1. A private ``redis-server`` (``bench.redis_process.RedisProcess``, temp dir, free port).
 2. ``<prefix>:inventory`` is pre-filled with ``--events`` seeded events (default 1,000,000):
    InventorySet (absolute) and InventoryAdjust (relative, unique event ids) in the ratio
    ``--adjust-fraction``, uniform over the extract's SKUs (``items.parquet``) × locations
@@ -29,8 +29,7 @@ a fresh mmap load otherwise pays copy-on-write faults during the drain); ``--bre
 times XREAD, decode, validation and ``apply_batch`` each alone; ``--lag-every-s 1e9``
 switches the writer's lag check off; ``--profile N`` runs the writer under cProfile and
 prints (and stores) the top N functions by own and cumulative time. The machine and
-library versions go in every report. Run from the repository root (it uses
-``tests.redis_process``).
+library versions go in every report.
 
     python -m bench.stream_apply --extract /work/data/small --snapshot /work/data/snapshots/small
     python -m bench.stream_apply --extract /work/data/large --snapshot /work/data/snapshots/large \
@@ -68,6 +67,7 @@ import uvloop
 
 from bench.machine import machine_info
 from bench.procstat import cpu_seconds
+from bench.redis_process import RedisProcess
 from engine import events as ev
 from engine import snapshot
 from engine.deltas import ApplyResult
@@ -579,10 +579,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.events:,} events, {args.batch} per entry, {args.adjust_fraction:.0%} adjusts"
     )
     with tempfile.TemporaryDirectory(prefix="pacache-stream-apply-") as tmp:
-        # imported here: ``tests`` is importable only from the repository root, and
-        # ``pacache bench`` imports this module's helpers from anywhere
-        from tests.redis_process import RedisProcess
-
         server = RedisProcess(Path(tmp) / "redis").start()
         report["machine"]["libraries"]["redis-server"] = _redis_version(server)
         try:

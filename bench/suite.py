@@ -37,9 +37,6 @@ import json
 import multiprocessing as mp
 import os
 import queue
-import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -52,6 +49,7 @@ from bench.loadgen import LoadProcesses, LoadSpec, RunResult
 from bench.machine import machine_info
 from bench.mix import RequestPool, build_mix, fixed_quotes, parse_mix, ping_pool, sample
 from bench.procstat import tree_cpu_seconds, tree_rss_bytes
+from bench.redis_process import RedisProcess
 from bench.systems import (
     BASELINES,
     Running,
@@ -301,52 +299,6 @@ def cpu_ratio(
     }
 
 
-class _PrivateRedis:
-    """A redis-server on a free port in a scratch directory, for the deltas phase when no
-    ``--redis-url`` is given (never a shared Redis)."""
-
-    def __init__(self, directory: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise SystemUnavailable("redis-server is not installed (make redis installs it)")
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        directory.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),
-             "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        import redis
-
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise SystemUnavailable("redis-server did not answer within 10 s") from None
-                time.sleep(0.02)
-        client.close()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-
 def freshness_under_deltas(
     load: LoadProcesses,
     extract: Path,
@@ -362,10 +314,13 @@ def freshness_under_deltas(
     open-loop mix at ``rate``: freshness (XADD → visible in Quote) and the mix's latency."""
     from bench import freshness
 
-    helper: _PrivateRedis | None = None
+    helper: RedisProcess | None = None
     url = options.redis_url
-    if url is None:
-        helper = _PrivateRedis(workdir / "redis-deltas")
+    if url is None:  # a private one, never a shared Redis
+        try:
+            helper = RedisProcess(workdir / "redis-deltas").start()
+        except RuntimeError as error:
+            raise SystemUnavailable(f"deltas: {error}") from None
         url = helper.url
     prefix = f"pacache-bench-{os.getpid()}"
     stream = f"{prefix}:inventory"

@@ -26,6 +26,7 @@ from typing import Any
 
 import grpc
 
+from bench import procstat
 from bench.closed_loop import LoadResult, run_closed_loop
 from bench.freshness import quote_requests
 from bench.machine import machine_info
@@ -38,19 +39,6 @@ from server.spawn import Spawned, spawn
 MB = 1024 * 1024
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry.name))
-    return out
-
-
 def _roles(server: Spawned, workers: int) -> tuple[int, list[int]]:
     """(writer pid, worker pids): workers are the children that answer Admin Stats."""
     seen: set[int] = set()
@@ -60,7 +48,7 @@ def _roles(server: Spawned, workers: int) -> tuple[int, list[int]]:
             seen.add(int(client.stats().counts["pid"]))
         if len(seen) == workers:
             break
-    children = _children(server.process.pid)
+    children = procstat.children(server.process.pid)
     writers = [p for p in children if p not in seen]
     if len(seen) != workers or len(writers) != 1:
         raise RuntimeError(f"expected {workers} workers + 1 writer, saw {seen} of {children}")

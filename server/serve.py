@@ -303,6 +303,9 @@ def serve_multi(
     try:
         supervisor.start()
     except RuntimeError as error:
+        if supervisor.stopping:  # SIGTERM during start-up: a clean stop, not a failure
+            supervisor.drain()
+            return 0
         log.error("start-up failed: %s", error)
         supervisor.drain()
         return 1

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = ["Supervisor", "reserve_port", "sweep_orphans"]
 
@@ -91,6 +92,7 @@ class Supervisor:
     _ready_r: int = -1
     _ready_w: int = -1
     _buffer: bytes = b""
+    _previous: dict[int, Any] = field(default_factory=dict)  # signal handlers to restore
 
     @property
     def socket_path(self) -> str:
@@ -129,6 +131,8 @@ class Supervisor:
         """Block until a child writes ``<what>`` on the ready pipe (or dies trying)."""
         deadline = time.monotonic() + self.start_timeout_s
         while f"{what}\n".encode() not in self._buffer:
+            if self.stopping:
+                raise RuntimeError(f"stopped by a signal while waiting for {what!r}")
             self._reap_during_start()
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{what!r} not reported within {self.start_timeout_s:.0f}s")
@@ -146,7 +150,14 @@ class Supervisor:
             )
 
     def start(self) -> None:
-        """Fork the writer, wait for its state, fork the workers, wait until they serve."""
+        """Fork the writer, wait for its state, fork the workers, wait until they serve.
+
+        SIGTERM/SIGINT are caught from here on (a signal during start-up stops it and
+        drains), so no window exists where the default action would kill the supervisor
+        and leave its shared memory behind."""
+        self._previous = {
+            s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)
+        }
         sweep_orphans(self.base.parent)
         self.base.mkdir(parents=True, exist_ok=True)
         self._ready_r, self._ready_w = os.pipe()
@@ -159,7 +170,6 @@ class Supervisor:
 
     def run(self) -> int:
         """Supervise until SIGTERM/SIGINT, then drain; returns the exit code."""
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         restarts_at: dict[int, float] = {}  # worker index → when it may be forked again
         backoff: dict[int, float] = {}
         try:
@@ -188,7 +198,7 @@ class Supervisor:
                     self._writer_died(pid, code)
             self.drain()  # a second SIGTERM while draining changes nothing
         finally:
-            for signum, handler in previous.items():
+            for signum, handler in self._previous.items():
                 signal.signal(signum, handler)
         return 0
 
@@ -246,5 +256,7 @@ class Supervisor:
         self._signal_all("writer", signal.SIGTERM)
         self._wait_role("writer", 60)
         shutil.rmtree(self.base, ignore_errors=True)
-        os.close(self._ready_r)
-        os.close(self._ready_w)
+        for fd in (self._ready_r, self._ready_w):
+            if fd >= 0:
+                os.close(fd)
+        self._ready_r = self._ready_w = -1

@@ -161,11 +161,10 @@ def start_baseline(
             arguments += ["--extract", extract]
         elif name == "redis":
             if redis_url is None:
-                from bench.baselines.redis_process import PrivateRedis
+                from bench.redis_process import RedisProcess
 
-                private = PrivateRedis(workdir / "redis")
                 try:
-                    private.start()
+                    private = RedisProcess(workdir / "redis").start()
                 except RuntimeError as error:
                     raise BaselineUnavailable(f"redis: {error}") from None
                 helpers.append(private)

@@ -20,6 +20,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.procstat import children
 from engine import events as ev
 from loaders.events import encode
 from server.client import Client
@@ -28,19 +29,6 @@ from tests.e2e.conftest import start_server, world_state
 
 FLIP_SKUS = [f"FLIP-{i:03d}" for i in range(150)]
 OWN_CONNECTION = (("grpc.use_local_subchannel_pool", 1),)
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def _worker_pids(running: Spawned, tries: int = 40) -> set[int]:
@@ -54,7 +42,7 @@ def _worker_pids(running: Spawned, tries: int = 40) -> set[int]:
 
 def _writer_pid(running: Spawned) -> int:
     workers = _worker_pids(running)
-    return next(p for p in _children(running.process.pid) if p not in workers)
+    return next(p for p in children(running.process.pid) if p not in workers)
 
 
 def _worker_clients(running: Spawned, tries: int = 60) -> dict[int, Client]:
@@ -101,7 +89,7 @@ def test_two_workers_serve_one_port_with_no_copy_of_the_state(two_workers: Spawn
         assert len(clients) == 2
         versions = {c.stats().as_of.version for c in clients.values()}
         assert len(versions) == 1  # one state, one version, whichever worker answers
-        assert set(clients) <= set(_children(two_workers.process.pid))
+        assert set(clients) <= set(children(two_workers.process.pid))
     finally:
         for c in clients.values():
             c.close()
@@ -288,10 +276,10 @@ def test_a_restarted_writer_takes_over_and_workers_follow_it(tmp_path: Path) -> 
 
 
 def test_sigterm_drains_every_process(two_workers: Spawned) -> None:
-    children = _children(two_workers.process.pid)
-    assert len(children) == 3  # writer + 2 workers
+    started = children(two_workers.process.pid)
+    assert len(started) == 3  # writer + 2 workers
     assert two_workers.stop() == 0
-    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()]
+    alive = [pid for pid in started if Path(f"/proc/{pid}").exists()]
     assert alive == []
     assert not any(re.match(rf"pacache-{two_workers.process.pid}$", p.name)
                    for p in Path("/dev/shm").iterdir())  # fmt: skip
