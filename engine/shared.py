@@ -115,10 +115,6 @@ def _set_path(state: State, path: str, array: np.ndarray[Any, Any]) -> None:
         raise KeyError(path)
 
 
-def _address(array: np.ndarray[Any, Any]) -> int:
-    return int(array.__array_interface__["data"][0])
-
-
 def _map(path: Path, dtype: Any, shape: tuple[int, ...], writable: bool) -> np.ndarray[Any, Any]:
     """A numpy view of a whole file, MAP_SHARED (writable) or read-only."""
     size = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
@@ -153,9 +149,10 @@ class _Published:
     """What the writer knows about one instance's files."""
 
     directory: Path
-    files: dict[str, tuple[str, int, int]] = field(
-        default_factory=dict
-    )  # path → file, addr, nbytes
+    # path → (file, the array published for it). Compared by identity: an array replaced
+    # by apply is a new object, and holding the published one keeps its mapping alive, so
+    # a new array can never reuse its address and pass for the old one.
+    files: dict[str, tuple[str, np.ndarray[Any, Any]]] = field(default_factory=dict)
     codes: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # kind → file, capacity, n
     code_views: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
     meta_key: Any = None
@@ -317,7 +314,7 @@ class SharedWriter:
         (``layout``: rows and fill per path, for the first publication's spare rows)."""
         for path, array in shared_paths(state):
             known = record.files.get(path)
-            if known is not None and known[1] == _address(array) and known[2] == array.nbytes:
+            if known is not None and known[1] is array:
                 continue  # changed in place, if at all: readers see it through the map
             name = record.next_name(path)
             rows, fill = (layout or {}).get(path, (None, 0))
@@ -325,7 +322,7 @@ class SharedWriter:
             _set_path(state, path, view)
             if known is not None:
                 (record.directory / known[0]).unlink(missing_ok=True)
-            record.files[path] = (name, _address(view), view.nbytes)
+            record.files[path] = (name, view)
         for kind in _CODE_TABLES:
             table: CodeTable = getattr(state, kind)
             n = len(table)
