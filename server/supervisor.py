@@ -238,7 +238,11 @@ class Supervisor:
     def _wait_role(self, role: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while any(r == role for r, _ in self.children.values()):
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:  # none left to wait for: the table is stale
+                self.children = {p: c for p, c in self.children.items() if c[0] != role}
+                return
             if pid:
                 self.children.pop(pid, None)
             elif time.monotonic() > deadline:

@@ -101,10 +101,12 @@ class WorkerHost(StateHost):
             self.reader.unpin()
 
     def writer_silence_ms(self) -> int:
-        if self.reader is None or not self.last_heard_ms:
+        """Since the writer was last heard: a message on the socket, or its heartbeat in
+        the shared header (so a worker started after the writer died still sees it)."""
+        if self.reader is None:
             return 0
         heard = max(self.last_heard_ms, self.reader.heartbeat_ms)
-        return max(0, int(time.time() * 1000) - heard)
+        return max(0, int(time.time() * 1000) - heard) if heard else 0
 
     def holds_active(self) -> int:
         return self.holds_active_count
@@ -171,13 +173,17 @@ class WorkerHost(StateHost):
 
     # -- the writer connection -----------------------------------------------------------
 
-    def _attach(self, shm_root: str) -> None:
+    def attach(self, shm_root: str) -> None:
+        """Read the state a writer publishes under ``shm_root`` (at start, and again when a
+        restarted writer announces a new directory)."""
         if self.reader is not None and str(self.reader.root) == shm_root:
             return
         old, self.reader = self.reader, SharedReader(shm_root, self.slot)
         if old is not None:
             log.info("worker %d: following the new writer's state in %s", self.slot, shm_root)
             old.close()
+            # a new writer's versions restart from its snapshot: Watch resumes cannot span it
+            self.changes.clear()
         state = self.reader.pin()
         self.reader.unpin()
         self._notify(Change(state.version, np.zeros(0, dtype=np.int64)))
@@ -195,7 +201,7 @@ class WorkerHost(StateHost):
         elif op == "stats":
             self._take_stats(message)
         elif op == "hello":
-            self._attach(message["shm_root"])
+            self.attach(message["shm_root"])
 
     def _take_stats(self, message: dict[str, Any]) -> None:
         self.applied_total = message["applied_total"]
@@ -236,11 +242,6 @@ class WorkerHost(StateHost):
                     if not future.done():
                         future.set_exception(NotServing("writer: connection lost mid-call"))
 
-    async def wait_attached(self) -> None:
-        """Return once the writer has told this worker where its state is."""
-        while self.reader is None:
-            await asyncio.sleep(0.01)
-
 
 async def run_worker(
     host: WorkerHost,
@@ -254,7 +255,7 @@ async def run_worker(
     """Serve ``address`` (shared with the other workers through SO_REUSEPORT) until SIGTERM."""
     from server.app import create_server
 
-    host._attach(shm_root)
+    host.attach(shm_root)  # the writer has published before any worker is forked
     server = create_server(address, host, server_config)
     await server.set_serving(host.serving)
     await server.grpc_server.start()
