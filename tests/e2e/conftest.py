@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,26 @@ def start_server(
     """Write ``state`` (default: :func:`world_state`) as a snapshot and serve it."""
     root = tmp / "snapshots"
     snapshot.write(state if state is not None else world_state(), root)
-    return spawn(["--snapshot", str(root), "--port", "0", "--grace", "5", *extra], env=env)
+    running = spawn(["--snapshot", str(root), "--port", "0", "--grace", "5", *extra], env=env)
+    _started.append(running)
+    return running
+
+
+_started: list[Spawned] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_what_the_test_left_running() -> Iterator[None]:
+    """A test that fails before its own ``stop()`` must not leave a server (a supervisor,
+    its writer and workers, their shared memory) running after the session."""
+    yield
+    while _started:
+        running = _started.pop()
+        if running.process.poll() is None:
+            try:
+                running.stop(timeout=30)
+            except subprocess.TimeoutExpired:
+                running.stop(kill=True)
 
 
 @pytest.fixture(params=["0", "2"], ids=["one-process", "two-workers"])
