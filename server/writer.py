@@ -10,8 +10,8 @@ asked for read-your-writes.
 Checkpoints here hold the write lock until the child has written the files: the arrays are
 shared mappings, so a fork does not freeze them the way it freezes private memory. Batches
 queue meanwhile (the workers keep answering from the published version); at the large
-scale that is a pause in freshness of a few seconds per checkpoint — choose
-``--checkpoint-seconds`` with that in mind.
+scale that is a pause in freshness of about 16 s per checkpoint (an Admin Snapshot of the
+large state took 15.7 s here) — choose ``--checkpoint-seconds`` with that in mind.
 """
 
 from __future__ import annotations
