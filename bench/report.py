@@ -395,9 +395,11 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         "one call in flight has p99 over 10 ms, ×0.5 and ×0.25 of that one caller's "
         "throughput.",
         "- Server CPU: utime + stime of the server process and its descendants from /proc "
-        "over the measured window, ÷ calls in the window. A baseline's backing store "
-        "(redis-server, PostgreSQL backends) is not included.",
-        "- RSS: the server process (and its descendants) at the end of the run.",
+        "over the measured window, ÷ calls in the window; for a baseline, plus its store: "
+        "the private redis-server, or the PostgreSQL backends serving its connections "
+        "(PostgreSQL's shared background processes are not counted).",
+        "- RSS: proportional set size (PSS) of the same processes at the end of the run, "
+        "so memory they share counts once.",
         "- Latencies: HDR histograms (1 µs–60 s, 3 significant digits) merged from the load "
         "processes.",
     ]

@@ -126,13 +126,18 @@ def _measured(
     load: LoadProcesses, system: Running, spec: LoadSpec
 ) -> tuple[RunResult, dict[str, Any]]:
     cpu: dict[str, float] = {}
+    pids = [system.pid, *system.store_pids]
+
+    def used() -> float:
+        return sum(tree_cpu_seconds(pid) for pid in pids)
+
     result = load.run(
         spec,
-        on_window_start=lambda: cpu.__setitem__("begin", tree_cpu_seconds(system.pid)),
-        on_window_end=lambda: cpu.__setitem__("end", tree_cpu_seconds(system.pid)),
+        on_window_start=lambda: cpu.__setitem__("begin", used()),
+        on_window_end=lambda: cpu.__setitem__("end", used()),
     )
     result.server_cpu_s = cpu["end"] - cpu["begin"]
-    result.rss_bytes = tree_rss_bytes(system.pid)
+    result.rss_bytes = sum(tree_rss_bytes(pid) for pid in pids)
     return result, run_record(result)
 
 

@@ -49,6 +49,9 @@ class Running:
     pid: int
     stop: Callable[[], None] = field(repr=False)
     pool: str = "mix"  # which request pool it answers: "mix", or "ping" for baseline (a)
+    # processes whose CPU and memory count as the system's beside ``pid``'s tree: a Redis
+    # baseline's redis-server, a PostgreSQL baseline's backends
+    store_pids: list[int] = field(default_factory=list)
 
 
 def pacache_arguments(name: str) -> list[str] | None:
@@ -117,5 +120,6 @@ def start_baseline_system(
         raise SystemUnavailable(str(reason)) from None
     except RuntimeError as failure:
         raise SystemUnavailable(f"{name}: {failure}") from None
-    running = Running(name, system.target, system.pid, system.stop)
+    running = Running(name, system.target, system.pid, system.stop,
+                      store_pids=list(system.store_pids))  # fmt: skip
     return running, baselines.check_same_answers

@@ -188,6 +188,10 @@ def start_baseline(
             helper.stop()
         raise
     store_pids = [h.process.pid for h in helpers if getattr(h, "process", None) is not None]
+    if name == "postgres":  # the backends doing the baseline's SQL work
+        from bench.baselines.postgres_store import backend_pids
+
+        store_pids += backend_pids(pg_url)
     return RunningSystem(
         name,
         spawned.target,

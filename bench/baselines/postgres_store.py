@@ -252,6 +252,20 @@ def drop_schema(url: str, schema: str) -> None:
         )
 
 
+# the serving connections' name in pg_stat_activity: the benchmark finds their backend
+# processes by it and counts their CPU and memory as the baseline's
+APPLICATION_NAME = "pacache-baseline"
+
+
+def backend_pids(url: str) -> list[int]:
+    """Pids of the PostgreSQL backends serving the baseline's connections."""
+    with psycopg.connect(url, connect_timeout=5) as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (APPLICATION_NAME,)
+        ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
 class PostgresStore:
     """Reads a request's rows with SQL (see the module docstring for the statements)."""
 
@@ -268,7 +282,9 @@ class PostgresStore:
         """Open ``size`` connections with ``schema`` on their search path."""
         connections = []
         for _ in range(size):
-            connection = await psycopg.AsyncConnection.connect(url, autocommit=True)
+            connection = await psycopg.AsyncConnection.connect(
+                url, autocommit=True, application_name=APPLICATION_NAME
+            )
             await connection.execute(
                 sql.SQL("SET search_path TO {}").format(sql.Identifier(schema))
             )
