@@ -282,9 +282,21 @@ def _line(record: dict[str, Any]) -> str:
 
 
 def cpu_ratio(
-    load: LoadProcesses, system: Running, options: Options, log: Any = print
+    load: LoadProcesses,
+    system: Running,
+    options: Options,
+    log: Any = print,
+    *,
+    same_load_rps: float | None = None,
+    compare_layouts: bool = False,
 ) -> dict[str, Any]:
-    """Server CPU per 50-line Quote ÷ per Admin Ping, same server, same concurrency."""
+    """Server CPU per 50-line Quote ÷ per Admin Ping, same server, same concurrency.
+
+    With ``compare_layouts``, also the Quote's CPU at the open-loop rate ``same_load_rps``
+    (default: half this server's closed-loop Quote throughput): comparing process layouts
+    (workers 1 vs 2) at the same offered load keeps a saturated machine — where more
+    workers simply means more contention for 2 cores — out of the per-call cost.
+    """
     spec = LoadSpec(
         system.target, f"quote{CPU_RATIO_LINES}", "closed", 0.0, options.warmup,
         options.seconds, concurrency=CPU_RATIO_CONCURRENCY, channels=options.channels,
@@ -295,13 +307,27 @@ def cpu_ratio(
     _, ping = _measured(load, system, _with(spec, pool="ping"))
     log(f"  cpu-ratio  ping    c=8    {_line(ping)}")
     ratio = quote["server_cpu_us_per_call"] / max(ping["server_cpu_us_per_call"], 1e-9)
-    return {
+    out = {
         "lines": CPU_RATIO_LINES,
         "concurrency": CPU_RATIO_CONCURRENCY,
         "quote": quote,
         "ping": ping,
         "ratio": round(ratio, 2),
     }
+    if compare_layouts:
+        same_load_rps = same_load_rps or 0.5 * quote["throughput_rps"]
+        _, at_rate = _measured(load, system, _with(spec, mode="open", rate=same_load_rps))
+        log(f"  cpu-ratio  quote50 {same_load_rps:.0f}/s {_line(at_rate)}")
+        out["quote_same_load"] = at_rate
+        out["same_load_rps"] = round(same_load_rps, 1)
+    return out
+
+
+def _same_load(report: dict[str, Any]) -> float | None:
+    """The open-loop Quote rate every pacache layout is compared at: half the closed-loop
+    Quote throughput of the first layout measured (set once, then reused)."""
+    first = next(iter(report.get("cpu_by_workers", {}).values()), None)
+    return None if first is None else float(first["same_load_rps"])
 
 
 def freshness_under_deltas(
@@ -568,8 +594,9 @@ def run_suite(options: Options, log: Any = print) -> dict[str, Any]:
                     report["systems"][name] = measure_system(load, system, options, log)
                     if owned and pacache_arguments(name):  # pacache-wN: its CPU per Quote
                         report.setdefault("cpu_by_workers", {})[name] = cpu_ratio(
-                            load, system, options, log
-                        )
+                            load, system, options, log,
+                            same_load_rps=_same_load(report), compare_layouts=True,
+                        )  # fmt: skip
                 except Exception as failure:  # one broken system must not lose the others
                     report["skipped"][name] = f"{name}: failed while measuring: {failure!r}"
                     log(f"  {name}: {report['skipped'][name]}")
@@ -577,7 +604,11 @@ def run_suite(options: Options, log: Any = print) -> dict[str, Any]:
                     if owned:
                         system.stop()
             if reference is not None and "pacache" in options.systems:
-                report["cpu_ratio"] = cpu_ratio(load, reference, options, log)
+                layouts = len(report.get("cpu_by_workers", {})) > 0
+                report["cpu_ratio"] = cpu_ratio(
+                    load, reference, options, log,
+                    same_load_rps=_same_load(report), compare_layouts=layouts,
+                )  # fmt: skip
                 report.setdefault("cpu_by_workers", {})["pacache"] = report["cpu_ratio"]
         finally:
             if reference is not None:

@@ -1,6 +1,7 @@
-"""``pacache bench`` end to end at the tiny scale: pacache, Ping, the plain-Python baseline
-and a PostgreSQL baseline pointed at a port where nothing answers (so the skip path runs),
-about a second of load each, then the report, plots and JSON."""
+"""``pacache bench`` end to end at the tiny scale: pacache (as deployed and with one
+worker), Ping, the plain-Python baseline and a PostgreSQL baseline pointed at a port where
+nothing answers (so the skip path runs), about a second of load each, then the report,
+plots and JSON."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def test_bench_runs_every_system_and_writes_a_sane_report(tmp_path: Path) -> Non
     options = Options(
         scale="tiny", data=tmp_path / "data", seconds=1.0, warmup=0.3, prime_seconds=0.5,
         concurrency=[1, 4],
-        systems=["pacache", "ping", "python", "postgres"], deltas_rate=200.0, pool_size=128,
+        systems=["pacache", "pacache-w1", "ping", "python", "postgres"], deltas_rate=200.0,
+        pool_size=128,
         pg_url="postgresql://127.0.0.1:1/nothing",
         check_sample=10, profile_seconds=1.0, workdir=tmp_path / "work",
     )  # fmt: skip
@@ -37,7 +39,14 @@ def test_bench_runs_every_system_and_writes_a_sane_report(tmp_path: Path) -> Non
     written = write_report(report, out, json_path=tmp_path / "summary.json")
 
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert set(summary["systems"]) == {"pacache", "ping", "python", "pacache+deltas"}
+    assert set(summary["systems"]) == {
+        "pacache", "pacache-w1", "ping", "python", "pacache+deltas"
+    }  # fmt: skip
+    layouts = report["cpu_by_workers"]  # workers 1 vs as deployed, also at one offered load
+    assert set(layouts) == {"pacache", "pacache-w1"}
+    rates = {run["same_load_rps"] for run in layouts.values()}
+    assert len(rates) == 1 and rates.pop() > 0
+    assert all(run["quote_same_load"]["server_cpu_us_per_call"] > 0 for run in layouts.values())
     for name, system in summary["systems"].items():
         assert system["throughput_rps"] > 0, name
         assert 0 < system["p50_ms"] <= system["p99_ms"] <= system["p999_ms"], name
