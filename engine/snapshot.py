@@ -76,19 +76,7 @@ def _meta(state: State) -> dict[str, Any]:
         "contract_accounts": {str(k): list(v) for k, v in state.contract_accounts.items()},
         "contract_price_groups": {str(k): list(v) for k, v in state.contract_price_groups.items()},
         "adjust_ids": list(state.adjust_ids),
-        "holds": [
-            {
-                "key": h.key,
-                "sku": h.sku.tolist(),
-                "location": h.location.tolist(),
-                "qty": h.qty.tolist(),
-                "expires_at_ms": h.expires_at_ms,
-                "fingerprint": [list(f) for f in h.fingerprint],
-                "placed_at_ms": h.placed_at_ms,
-                "active": h.active,
-            }
-            for h in state.holds.values()
-        ],
+        "holds": [h.to_plain() for h in state.holds.values()],
     }
 
 
@@ -142,16 +130,7 @@ def write(state: State, root: str | os.PathLike[str], keep: int = 2) -> Path:
         "newest_ts_ms": state.newest_ts_ms,
         "clock_ms": state.clock_ms,
         "written_at_ms": int(time.time() * 1000),
-        "counts": {
-            "skus": state.n_skus,
-            "locations": state.n_locations,
-            "accounts": len(state.accounts),
-            "contracts": len(state.contracts),
-            "contract_lines": state.lines.n,
-            "price_entries": state.prices.n,
-            "receipts": int(state.inbound_keys.size),
-            "holds": len(state.holds),
-        },
+        "counts": {**state.counts(), "holds": len(state.holds)},
         "rows": {name: getattr(state, name).n for name in _COLUMNS},
         "shapes": shapes,
         "checksums": files,
@@ -260,19 +239,7 @@ def load(
         int(k): tuple(v) for k, v in meta["contract_price_groups"].items()
     }
     state.adjust_ids = {event_id: i for i, event_id in enumerate(meta["adjust_ids"])}
-    state.holds = {
-        h["key"]: Hold(
-            h["key"],
-            np.array(h["sku"], dtype=np.int64),
-            np.array(h["location"], dtype=np.int64),
-            np.array(h["qty"], dtype=np.int64),
-            h["expires_at_ms"],
-            tuple((f[0], f[1], f[2]) for f in h["fingerprint"]),
-            h["placed_at_ms"],
-            h["active"],
-        )
-        for h in meta["holds"]
-    }
+    state.holds = {h["key"]: Hold.from_plain(h) for h in meta["holds"]}
     state.version = manifest["state_version"]
     state.pricing_epoch = manifest["pricing_epoch"]
     state.stream_ids = dict(manifest["stream_ids"])

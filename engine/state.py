@@ -229,6 +229,33 @@ class Hold:
     placed_at_ms: int
     active: bool = True
 
+    def to_plain(self) -> dict[str, Any]:
+        """Lists and ints only: for snapshot meta (JSON) and the writer → worker socket."""
+        return {
+            "key": self.key,
+            "sku": self.sku.tolist(),
+            "location": self.location.tolist(),
+            "qty": self.qty.tolist(),
+            "expires_at_ms": self.expires_at_ms,
+            "fingerprint": [list(f) for f in self.fingerprint],
+            "placed_at_ms": self.placed_at_ms,
+            "active": self.active,
+        }
+
+    @classmethod
+    def from_plain(cls, plain: dict[str, Any]) -> Hold:
+        """The inverse of :meth:`to_plain`."""
+        return cls(
+            plain["key"],
+            np.array(plain["sku"], dtype=np.int64),
+            np.array(plain["location"], dtype=np.int64),
+            np.array(plain["qty"], dtype=np.int64),
+            plain["expires_at_ms"],
+            tuple((f[0], f[1], f[2]) for f in plain["fingerprint"]),
+            plain["placed_at_ms"],
+            plain["active"],
+        )
+
 
 @dataclass
 class State:
@@ -276,6 +303,18 @@ class State:
     newest_ts_ms: int = 0
     clock_ms: int = 0  # stream time of the newest batch: hold expiry uses it, not the wall
     contexts: dict[Any, Any] = field(default_factory=dict, repr=False)  # pricing cache
+
+    def counts(self) -> dict[str, int]:
+        """Sizes of the main tables (snapshot manifests, Admin Stats)."""
+        return {
+            "skus": self.n_skus,
+            "locations": self.n_locations,
+            "accounts": len(self.accounts),
+            "contracts": len(self.contracts),
+            "contract_lines": self.lines.n,
+            "price_entries": self.prices.n,
+            "receipts": int(self.inbound_keys.size),
+        }
 
     @property
     def n_skus(self) -> int:

@@ -319,13 +319,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
             )
         response.counts.update(
             {
-                "skus": state.n_skus,
-                "locations": state.n_locations,
-                "accounts": len(state.accounts),
-                "contracts": len(state.contracts),
-                "contract_lines": state.lines.n,
-                "price_entries": state.prices.n,
-                "receipts": int(state.inbound_keys.size),
+                **state.counts(),
                 "holds_active": self.host.holds_active(),
                 "events_applied": self.host.applied_total,
                 "events_rejected": self.host.rejected_total,

@@ -39,6 +39,7 @@ from engine.deltas import ApplyResult
 from engine.shared import SharedReader
 from engine.state import Hold, State
 from loaders.events import encode
+from loaders.stream_writer import StreamStats
 from server.errors import NotServing
 from server.host import Change, StateHost
 from server.ipc import error_from_wire, read_frame, write_frame
@@ -47,18 +48,6 @@ __all__ = ["WorkerHost", "run_worker"]
 
 log = logging.getLogger("pacache.worker")
 READ_YOUR_WRITES_S = 30.0  # how long a forwarded change may take to become visible here
-
-
-@dataclass
-class _Stream:
-    """A writer stream's stats as the writer last reported them (Admin Stats)."""
-
-    last_id: str = "0-0"
-    applied: int = 0
-    dead_lettered: int = 0
-    lag_entries: int = 0
-    newest_ts_ms: int = 0
-    gap: str = ""
 
 
 @dataclass
@@ -145,17 +134,7 @@ class WorkerHost(StateHost):
     ) -> Hold:
         reply = await self._call("reserve", key=hold_key, lines=[list(x) for x in lines],
                                  ttl_ms=ttl_ms)  # fmt: skip
-        h = reply["hold"]
-        return Hold(
-            h["key"],
-            np.array(h["sku"], dtype=np.int64),
-            np.array(h["location"], dtype=np.int64),
-            np.array(h["qty"], dtype=np.int64),
-            h["expires_at_ms"],
-            tuple((f[0], f[1], f[2]) for f in h["fingerprint"]),
-            h["placed_at_ms"],
-            h["active"],
-        )
+        return Hold.from_plain(reply["hold"])
 
     async def release(self, hold_key: str) -> bool:
         reply = await self._call("release", key=hold_key)
@@ -208,7 +187,7 @@ class WorkerHost(StateHost):
         self.rejected_total = message["rejected_total"]
         self.holds_active_count = message["holds_active"]
         self.gaps = dict(message["gaps"])
-        self.streams = {name: _Stream(**s) for name, s in message["streams"].items()}
+        self.streams = {name: StreamStats(**s) for name, s in message["streams"].items()}
 
     async def refresh_stats(self) -> None:
         """Ask the writer for its counters now (the heartbeat's copy may be 250 ms old)."""

@@ -150,19 +150,7 @@ async def _answer(host: WriterHost, message: dict[str, Any]) -> dict[str, Any]:
     if op == "reserve":
         lines = tuple((str(s), str(loc), int(q)) for s, loc, q in message["lines"])
         hold = await host.reserve(message["key"], lines, message["ttl_ms"])
-        return {
-            "version": host.require().version,
-            "hold": {
-                "key": hold.key,
-                "sku": hold.sku.tolist(),
-                "location": hold.location.tolist(),
-                "qty": hold.qty.tolist(),
-                "expires_at_ms": hold.expires_at_ms,
-                "fingerprint": [list(f) for f in hold.fingerprint],
-                "placed_at_ms": hold.placed_at_ms,
-                "active": hold.active,
-            },
-        }
+        return {"version": host.require().version, "hold": hold.to_plain()}
     if op == "release":
         was_active = await host.release(message["key"])
         return {"version": host.require().version, "was_active": was_active}
@@ -179,7 +167,7 @@ async def _answer(host: WriterHost, message: dict[str, Any]) -> dict[str, Any]:
 async def _serve_worker(
     host: WriterHost, shm_root: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
-    write_frame(writer, {"op": "hello", "shm_root": shm_root, "version": host.require().version})
+    write_frame(writer, {"op": "hello", "shm_root": shm_root})
     write_frame(writer, host.stats_message())
     host.workers.add(writer)
 
