@@ -667,21 +667,30 @@ def _start(
     return None, False, None
 
 
+def _run_summary(run: dict[str, Any]) -> dict[str, Any]:
+    """The JSON summary's per-system keys of one run (the issue names them)."""
+    latency = run["latency_ms"]
+    return {
+        "throughput_rps": run["throughput_rps"],
+        "p50_ms": latency["p50"],
+        "p90_ms": latency["p90"],
+        "p99_ms": latency["p99"],
+        "p999_ms": latency["p999"],
+        "server_cpu_us_per_call": run["server_cpu_us_per_call"],
+        "rss_mb": run["rss_mb"],
+        "errors": run["errors"],
+    }
+
+
 def summary(report: dict[str, Any]) -> dict[str, Any]:
     """The ``--json`` file: per system the headline numbers, plus the ratios."""
     systems = {}
     for name, system in report["systems"].items():
         run = system["headline_run"]
         systems[name] = {
-            "throughput_rps": run["throughput_rps"],
+            **_run_summary(run),
             "throughput_at_p99_10ms_rps": system["throughput_at_p99_10ms_rps"],
             "max_throughput_rps": system["max_throughput_rps"],
-            "p50_ms": run["latency_ms"]["p50"],
-            "p90_ms": run["latency_ms"]["p90"],
-            "p99_ms": run["latency_ms"]["p99"],
-            "p999_ms": run["latency_ms"]["p999"],
-            "server_cpu_us_per_call": run["server_cpu_us_per_call"],
-            "rss_mb": run["rss_mb"],
             "errors": sum(r["errors"] for r in system["sweep"] + system["open_loop"]),
             "headline": system["headline"],
         }
@@ -689,14 +698,7 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     if deltas:
         run = deltas["run"]
         systems["pacache+deltas"] = {
-            "throughput_rps": run["throughput_rps"],
-            "p50_ms": run["latency_ms"]["p50"],
-            "p90_ms": run["latency_ms"]["p90"],
-            "p99_ms": run["latency_ms"]["p99"],
-            "p999_ms": run["latency_ms"]["p999"],
-            "server_cpu_us_per_call": run["server_cpu_us_per_call"],
-            "rss_mb": run["rss_mb"],
-            "errors": run["errors"],
+            **_run_summary(run),
             "freshness_p50_ms": deltas["freshness_ms"].get("p50"),
             "freshness_p99_ms": deltas["freshness_ms"].get("p99"),
             "headline": f"open loop at {deltas['mix_rate']} rps with "

@@ -63,7 +63,7 @@ I64 = npt.NDArray[np.int64]
 DEFAULT_SHM = "/dev/shm"
 _MAGIC = 0x70616361_63686501  # "pacache\x01"
 # header words
-_H_MAGIC, _H_SEQ, _H_WRITER_PID, _H_HEARTBEAT_MS, _H_SLOTS, _H_PUBLISHED_MS = range(6)
+_H_MAGIC, _H_SEQ, _H_WRITER_PID, _H_HEARTBEAT_MS = range(4)  # then reader slots
 _SLOT_BASE = 16  # reader slot i: words _SLOT_BASE + 3i .. +2 = pid, seq pinned on A, on B
 _SLOT_WORDS = 3
 MAX_READERS = 256
@@ -193,11 +193,6 @@ class _Header:
     def seq(self) -> int:
         return int(self.words[_H_SEQ])
 
-    def slot(self, i: int) -> tuple[int, int, int]:
-        """(pid, seq pinned on instance A, on B) of reader slot ``i``."""
-        base = _SLOT_BASE + _SLOT_WORDS * i
-        return int(self.words[base]), int(self.words[base + 1]), int(self.words[base + 2])
-
 
 def _alive(pid: int) -> bool:
     try:
@@ -272,11 +267,6 @@ class SharedWriter:
         self._pending = change
         return result
 
-    @property
-    def behind(self) -> bool:
-        """True while the inactive instance still lacks the last published change."""
-        return self._pending is not None
-
     def catch_up(self) -> None:
         """Apply the last change to the other instance (call once :meth:`inactive_free`)."""
         change, self._pending = self._pending, None
@@ -303,7 +293,6 @@ class SharedWriter:
 
     def _flip(self, seq: int) -> None:
         self.seq = seq
-        self.header.words[_H_PUBLISHED_MS] = int(time.time() * 1000)
         self.header.words[_H_SEQ] = seq
         time.sleep(FLIP_GRACE_S)
 
@@ -427,20 +416,8 @@ class SharedReader:
         self.seq = -1
 
     @property
-    def published_seq(self) -> int:
-        return self.header.seq
-
-    @property
-    def writer_pid(self) -> int:
-        return int(self.header.words[_H_WRITER_PID])
-
-    @property
     def heartbeat_ms(self) -> int:
         return int(self.header.words[_H_HEARTBEAT_MS])
-
-    @property
-    def published_ms(self) -> int:
-        return int(self.header.words[_H_PUBLISHED_MS])
 
     def pin(self) -> State:
         """Pin the published instance and return its state (valid until :meth:`unpin`).

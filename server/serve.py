@@ -25,6 +25,7 @@ from pathlib import Path
 from engine import snapshot
 from engine.deltas import day_number
 from engine.pricing import Policy
+from engine.shared import DEFAULT_SHM
 from engine.state import State
 from loaders.stream_writer import StreamWriter, WriterConfig, hold_publisher
 from server.app import Server, ServerConfig, create_server
@@ -97,7 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the number of cores); 0 = everything in this one process",
     )  # fmt: skip
     parser.add_argument(
-        "--shm-dir", default=os.environ.get("PACACHE_SHM_DIR", "/dev/shm"),
+        "--shm-dir", default=os.environ.get("PACACHE_SHM_DIR", DEFAULT_SHM),
         help="with --workers: where the shared state's files live (a tmpfs)",
     )  # fmt: skip
     parser.add_argument(
@@ -309,18 +310,13 @@ def serve_multi(
         log.error("start-up failed: %s", error)
         supervisor.drain()
         return 1
-    announce(port, f" ({args.workers} workers, writer pid {_writer_pid(supervisor)})")
+    announce(port, f" ({args.workers} workers, writer pid {supervisor.writer_pid})")
     return supervisor.run()
 
 
 def _report(fd: int, line: str) -> None:
     """Tell the supervisor (one short write: atomic on a pipe) that a child is ready."""
     os.write(fd, f"{line}\n".encode())
-
-
-def _writer_pid(supervisor: object) -> int:
-    children = getattr(supervisor, "children", {})
-    return next((pid for pid, (role, _) in children.items() if role == "writer"), 0)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -95,6 +95,11 @@ class Supervisor:
     _previous: dict[int, Any] = field(default_factory=dict)  # signal handlers to restore
 
     @property
+    def writer_pid(self) -> int:
+        """The running writer's pid (0 while none runs)."""
+        return next((pid for pid, (role, _) in self.children.items() if role == "writer"), 0)
+
+    @property
     def socket_path(self) -> str:
         return str(self.base / "writer.sock")
 
