@@ -14,7 +14,9 @@ import numpy as np
 import numpy.typing as npt
 
 from engine import events as ev
-from engine.state import Hold, State, inbound_key
+from engine.arrays import expand_ranges
+from engine.state import Hold, Inventory, State, cell_key, inbound_key
+from engine.table import KeyIndex
 
 __all__ = [
     "ADJUST_LOG_LIMIT",
@@ -35,13 +37,47 @@ _DATE_MASK = (1 << 20) - 1
 _LOC_MASK = (1 << 12) - 1
 
 
-def _newest_per_cell(state: State, sku: I64, location: I64, version: I64) -> I64:
+def _newest_per_cell(cell: I64, version: I64) -> I64:
     """Indices of the highest-version change per cell (first seen on a tie)."""
-    cell = sku * state.inventory.location_capacity + location
     order = np.lexsort((np.arange(cell.size), -version, cell))
     first = np.ones(order.size, dtype=np.bool_)
     first[1:] = cell[order[1:]] != cell[order[:-1]]
     return order[first]
+
+
+def _flat(inv: Inventory, sku: I64, location: I64) -> I64:
+    """Positions of cells in the raveled (SKU × location) arrays: a 1-D ``take`` / ``put``
+    on them costs a fraction of 2-D fancy indexing."""
+    return sku * inv.location_capacity + location
+
+
+def _distinct_skus(state: State, sku: I64) -> I64:
+    """The distinct SKU ids of a batch, ascending. A mark per SKU then one scan is several
+    times cheaper than ``np.unique`` (hash or sort) at stream batch sizes."""
+    if sku.size < 1024:
+        return np.unique(sku)
+    mark = np.zeros(state.inventory.sku_capacity, dtype=np.bool_)
+    mark[sku] = True
+    return np.flatnonzero(mark)
+
+
+def _cells(array: I64) -> I64:
+    """A (SKU × location) array as one flat *view*: writes through it must reach the state,
+    so this refuses (ValueError) rather than silently copying a non-contiguous array."""
+    return np.reshape(array, -1, copy=False)
+
+
+def _log_index(state: State) -> KeyIndex:
+    """The adjust log's rows sorted by cell, (re)built when it is missing or out of step
+    (a loaded snapshot, a compaction): a set then finds the adjusts of its cells with one
+    sorted search instead of scanning the whole log (up to ``ADJUST_LOG_LIMIT`` rows)."""
+    log = state.adjust_log
+    index = state.adjust_index
+    if index is None or len(index) != log.n:
+        index = KeyIndex()
+        index.rebuild(cell_key(log["sku"][: log.n], log["location"][: log.n]))
+        state.adjust_index = index
+    return index
 
 
 def set_positions(
@@ -59,33 +95,41 @@ def set_positions(
     are newer than the applied set are re-added, so arrival order does not matter.
     """
     inv = state.inventory
-    pick = _newest_per_cell(state, sku, location, version)
-    sku, location, version = sku[pick], location[pick], version[pick]
-    newer = version > inv.set_version[sku, location]
-    sku, location, version = sku[newer], location[newer], version[newer]
-    new_on_hand, new_allocated = on_hand[pick][newer], allocated[pick][newer]
+    cell = _flat(inv, sku, location)
+    pick = _newest_per_cell(cell, version)
+    cell, version = cell[pick], version[pick]
+    newer = np.nonzero(version > _cells(inv.set_version).take(cell))[0]
+    pick = pick[newer]
+    cell, version = cell[newer], version[newer]
+    sku, location = sku[pick], location[pick]
+    new_on_hand, new_allocated = on_hand[pick], allocated[pick]
     log = state.adjust_log
     if log.n and sku.size:
-        n = log.n
-        cap = inv.location_capacity
-        cells = sku * cap + location
-        log_cells = log["sku"][:n] * cap + log["location"][:n]
-        order = np.argsort(cells)
-        sorted_cells = cells[order]
-        pos = np.minimum(np.searchsorted(sorted_cells, log_cells), cells.size - 1)
-        hit = (sorted_cells[pos] == log_cells) & log["live"][:n]
-        if hit.any():
-            target = order[pos]
-            newer_adjust = hit & (log["version"][:n] > version[target])
-            np.add.at(new_on_hand, target[newer_adjust], log["on_hand"][:n][newer_adjust])
-            np.add.at(new_allocated, target[newer_adjust], log["allocated"][:n][newer_adjust])
-            log["live"][:n][hit & ~newer_adjust] = False  # absorbed by this set
+        index = _log_index(state)
+        keys = cell_key(sku, location)
+        # sorted needles: numpy's binary search then starts each search where the last
+        # one ended, which keeps the walk over the (large) log index cache-friendly
+        order = np.argsort(keys)
+        sorted_keys = keys[order]
+        which, pos = expand_ranges(
+            np.searchsorted(index.keys, sorted_keys),
+            np.searchsorted(index.keys, sorted_keys, side="right"),
+        )
+        target, row = order[which], index.rows[pos]
+        live = log["live"][row]
+        target, row = target[live], row[live]
+        if row.size:
+            newer_adjust = log["version"][row] > version[target]
+            add = row[newer_adjust]
+            np.add.at(new_on_hand, target[newer_adjust], log["on_hand"][add])
+            np.add.at(new_allocated, target[newer_adjust], log["allocated"][add])
+            log["live"][row[~newer_adjust]] = False  # absorbed by this set
             _compact_log(state)
-    inv.on_hand[sku, location] = new_on_hand
-    inv.allocated[sku, location] = new_allocated
-    inv.safety_stock[sku, location] = safety_stock[pick][newer]
-    inv.set_version[sku, location] = version
-    return np.unique(sku)
+    _cells(inv.on_hand).put(cell, new_on_hand)
+    _cells(inv.allocated).put(cell, new_allocated)
+    _cells(inv.safety_stock).put(cell, safety_stock[pick])
+    _cells(inv.set_version).put(cell, version)
+    return _distinct_skus(state, sku)
 
 
 def _compact_log(state: State, limit: int | None = None) -> None:
@@ -109,6 +153,25 @@ def _compact_log(state: State, limit: int | None = None) -> None:
         column[:kept] = column[: log.n][keep]
     log.n = kept
     state.adjust_ids = {event_id: i for i, event_id in enumerate(kept_ids)}
+    state.adjust_index = None  # rows moved: rebuilt on next use
+
+
+def _first_unseen(seen: dict[str, int], event_ids: Sequence[str]) -> npt.NDArray[np.bool_]:
+    """True for each event id not applied before and not earlier in this batch.
+
+    Membership runs as C-level ``map``; the per-id Python loop is only for a batch that
+    repeats an id (a producer's retry landing in one read), which is rare.
+    """
+    n = len(event_ids)
+    take = np.fromiter(map(seen.__contains__, event_ids), dtype=np.bool_, count=n)
+    np.logical_not(take, out=take)
+    if len(set(event_ids)) < n:
+        first: dict[str, int] = {}
+        again = np.fromiter(
+            (first.setdefault(e, i) != i for i, e in enumerate(event_ids)), np.bool_, n
+        )
+        take &= ~again
+    return take
 
 
 def adjust_positions(
@@ -126,33 +189,30 @@ def adjust_positions(
     and is skipped. Applied adjusts enter the log (see ``engine.deltas``).
     """
     inv = state.inventory
-    seen = state.adjust_ids
-    fresh_ids: dict[str, int] = {}
-    take = np.fromiter(
-        (e not in seen and fresh_ids.setdefault(e, i) == i for i, e in enumerate(event_ids)),
-        dtype=np.bool_,
-        count=len(event_ids),
-    )
-    take &= version > inv.set_version[sku, location]
+    cell = _flat(inv, sku, location)
+    take = _first_unseen(state.adjust_ids, event_ids)
+    take &= version > _cells(inv.set_version).take(cell)
     rows = np.nonzero(take)[0]
     if rows.size == 0:
         return 0, np.zeros(0, dtype=np.int64)
-    sku, location = sku[rows], location[rows]
-    np.add.at(inv.on_hand, (sku, location), on_hand_delta[rows])
-    np.add.at(inv.allocated, (sku, location), allocated_delta[rows])
+    sku, location, cell = sku[rows], location[rows], cell[rows]
+    np.add.at(_cells(inv.on_hand), cell, on_hand_delta[rows])
+    np.add.at(_cells(inv.allocated), cell, allocated_delta[rows])
     log = state.adjust_log
+    index = _log_index(state)  # in step with the log before the append
     new = log.append_blank(rows.size)
     log["sku"][new] = sku
     log["location"][new] = location
     log["version"][new] = version[rows]
     log["on_hand"][new] = on_hand_delta[rows]
     log["allocated"][new] = allocated_delta[rows]
+    index.insert(cell_key(sku, location), new)
     base = int(new[0])
-    for offset, i in enumerate(rows.tolist()):
-        seen[event_ids[i]] = base + offset
+    taken = map(event_ids.__getitem__, rows.tolist())
+    state.adjust_ids.update(zip(taken, range(base, base + rows.size), strict=True))
     if log.n > ADJUST_LOG_LIMIT:
         _compact_log(state, ADJUST_LOG_LIMIT)
-    return int(rows.size), np.unique(sku)
+    return int(rows.size), _distinct_skus(state, sku)
 
 
 def _ids(state: State, codes: list[str], table: Any, intern: Interner) -> I64:

@@ -50,6 +50,7 @@ __all__ = [
     "ItemStatus",
     "LineKind",
     "State",
+    "cell_key",
     "contract_line_key",
     "inbound_key",
     "price_key",
@@ -183,6 +184,12 @@ ADJUST_SCHEMA = {
 }
 
 
+def cell_key(sku: I64, location: I64) -> I64:
+    """One int64 per SKU × location cell that does not depend on the inventory's capacity
+    (which grows): the SKU above the 12 location bits."""
+    return (sku << 12) | location
+
+
 class Inventory:
     """Dense SKU × location stock positions, with the version of the last absolute set."""
 
@@ -290,6 +297,9 @@ class State:
     inbound_versions: dict[tuple[int, int], int] = field(default_factory=dict)
     adjust_log: Columns = field(default_factory=lambda: Columns(ADJUST_SCHEMA))
     adjust_ids: dict[str, int] = field(default_factory=dict)
+    # the adjust log's rows sorted by cell (``cell_key``): built on first use, kept in step
+    # by ``engine.inventory_apply``, never saved (a snapshot rebuilds it on demand)
+    adjust_index: KeyIndex | None = field(default=None, repr=False)
 
     region_locations: dict[int, I64] = field(default_factory=dict)
     region_versions: dict[int, int] = field(default_factory=dict)

@@ -205,6 +205,30 @@ def test_newer_set_absorbs_the_adjusts_before_it():
     assert _on_hand(state) == 80
 
 
+def test_adjust_log_keeps_working_after_absorbed_adjusts_are_compacted_away():
+    # 1,500 adjusts of −1 on DC-EAST (v101..v1600) and 10 of −2 on DC-WEST; sets on DC-EAST
+    # absorb the older ones, which drops them from the log once they are half of it
+    state = _catalog(make_location("DC-WEST"), make_stock(location="DC-EAST", on_hand=10_000,
+                     version=1), make_stock(location="DC-WEST", on_hand=50, version=1))  # fmt: skip
+    apply(state, *(make_adjust(f"A-{k}", -1, location="DC-EAST", version=100 + k)
+                   for k in range(1, 1501)))  # fmt: skip
+    apply(state, *(make_adjust(f"W-{k}", -2, location="DC-WEST", version=100 + k)
+                   for k in range(1, 11)))  # fmt: skip
+    assert _on_hand(state) == 8_500  # 10,000 − 1,500
+    apply(state, make_stock(location="DC-EAST", on_hand=5_000, version=1_100))
+    assert _on_hand(state) == 4_500  # 5,000 − the 500 adjusts newer than v1100
+    assert state.adjust_log.n == 510  # 1,000 absorbed rows dropped; DC-WEST's kept
+    apply(state, make_stock(location="DC-EAST", on_hand=7_000, version=1_300))
+    assert _on_hand(state) == 6_700  # 7,000 − the 300 adjusts newer than v1300
+    apply(state, make_adjust("A-1400", -1, location="DC-EAST", version=1_500))  # redelivered
+    apply(state, make_adjust("A-5", -1, location="DC-EAST", version=105))  # long absorbed
+    apply(state, make_adjust("A-1501", -1, location="DC-EAST", version=1_601))
+    assert _on_hand(state) == 6_699
+    # an older DC-WEST set re-adds all ten −2 adjusts: 40 − 20
+    apply(state, make_stock(location="DC-WEST", on_hand=40, version=50))
+    assert quote_line(state, qty=1, locations=["DC-WEST"]).available_now["DC-WEST"] == 20
+
+
 def test_allocated_delta_changes_allocated():
     state = _catalog(make_stock(location="DC-EAST", on_hand=100, allocated=10, version=1))
     apply(state, make_adjust("ERP-ALLOC-1", allocated_delta=15, location="DC-EAST", version=2))
