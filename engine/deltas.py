@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -311,6 +312,21 @@ _MASTER: dict[str, Any] = {
 _PRICING_EPOCH = ("AccountUpsert", "ContractUpsert", "ContractDelete", "ProductGroupUpsert")
 
 
+def _known_ids(
+    resolved: tuple[I64, I64, I64] | None, grouped: list[tuple[int, Any]], whole: bool
+) -> tuple[I64, I64] | None:
+    """The code ids validation looked up for the events of ``grouped`` (the valid ones of
+    a kind, in batch order); ``whole``: they are the whole batch."""
+    if resolved is None:
+        return None
+    positions, sku, location = resolved
+    if whole or positions.size == len(grouped):
+        return sku, location
+    kept = np.fromiter((index for index, _ in grouped), np.int64, len(grouped))
+    at = np.searchsorted(positions, kept)
+    return sku[at], location[at]
+
+
 def apply_batch(
     state: State,
     events: Sequence[Any],
@@ -338,22 +354,35 @@ def apply_batch(
     by_type: dict[str, list[tuple[int, Any]]] = {}
     holds: list[tuple[int, Any]] = []
     newest_ts = state.newest_ts_ms
+    # per inventory kind: (positions, SKU ids, location ids) the validation looked up
+    resolved: dict[str, tuple[I64, I64, I64]] = {}
     if problems is None:
-        problems = event_problems(events, state.skus.index, state.locations.index)
-    for index, event in enumerate(events):
-        problem = problems[index]
-        if problem is not None:
-            result.rejected.append((index, problem))
-            continue
-        kind = type(event).__name__
+        problems = event_problems(events, state.skus.index, state.locations.index, resolved)
+    event_types = set(map(type, events))
+    only_kind = None  # the batch's one kind when every event in it is valid
+    if len(event_types) == 1 and problems.count(None) == len(events):
+        # the usual stream batch: one kind, all valid; grouped without a loop per event
+        valid: Sequence[Any] = events
+        kind = only_kind = event_types.pop().__name__
+        grouped = list(enumerate(events))
         if kind in ("HoldPlace", "HoldRelease"):
-            holds.append((index, event))
+            holds = grouped
         else:
-            by_type.setdefault(kind, []).append((index, event))
-    newest_ts = max(
-        (e.ts_ms for e, problem in zip(events, problems, strict=True) if problem is None),
-        default=newest_ts,
-    )
+            by_type[kind] = grouped
+    else:
+        valid = []
+        for index, event in enumerate(events):
+            problem = problems[index]
+            if problem is not None:
+                result.rejected.append((index, problem))
+                continue
+            valid.append(event)
+            kind = type(event).__name__
+            if kind in ("HoldPlace", "HoldRelease"):
+                holds.append((index, event))
+            else:
+                by_type.setdefault(kind, []).append((index, event))
+    newest_ts = max(map(attrgetter("ts_ms"), valid), default=newest_ts)
     newest_ts = max(newest_ts, state.newest_ts_ms)
     clock = max(state.clock_ms, clock_ms if clock_ms is not None else newest_ts)
 
@@ -408,11 +437,13 @@ def apply_batch(
         ("InboundSet", apply_inbound),
     )
     for kind, applier in appliers:
-        batch = [event for _, event in by_type.get(kind, [])]
-        if batch:
-            applied, skus = applier(state, batch, _sku, _location)
+        grouped = by_type.get(kind, [])
+        stock: Sequence[Any] = events if kind == only_kind else [e for _, e in grouped]
+        if stock:
+            ids = _known_ids(resolved.get(kind), grouped, kind == only_kind)
+            applied, skus = applier(state, stock, _sku, _location, ids)
             result.applied += applied
-            result.stale += len(batch) - applied
+            result.stale += len(stock) - applied
             changed.append(np.asarray(skus, dtype=np.int64))
 
     changed.append(np.array(expire_holds(state, clock), dtype=np.int64))

@@ -33,6 +33,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -111,6 +112,9 @@ class WriterConfig:
 
 def _id_ms(entry_id: str) -> int:
     return int(entry_id.split("-", 1)[0])
+
+
+_TS_MS = attrgetter("ts_ms")  # every event type carries ts_ms (engine.events)
 
 
 def _text(value: bytes | str) -> str:
@@ -233,7 +237,7 @@ class StreamWriter:
                 except DecodeError:
                     decoded, bad = decode_one_by_one(payload)
                     dead += [(name, entry_id, payload, reason) for _, reason in bad]
-                newest = max((getattr(e, "ts_ms", 0) for e in decoded), default=0)
+                newest = max(map(_TS_MS, decoded), default=0)
                 spans.append((name, entry_id, payload, len(events), newest))
                 events += decoded
                 event_ms += [_id_ms(entry_id)] * len(decoded)

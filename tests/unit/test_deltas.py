@@ -32,6 +32,7 @@ from tests.builders import (
     make_stock,
     micros,
     quote_line,
+    quote_lines,
 )
 
 
@@ -227,6 +228,24 @@ def test_adjust_log_keeps_working_after_absorbed_adjusts_are_compacted_away():
     # an older DC-WEST set re-adds all ten −2 adjusts: 40 − 20
     apply(state, make_stock(location="DC-WEST", on_hand=40, version=50))
     assert quote_line(state, qty=1, locations=["DC-WEST"]).available_now["DC-WEST"] == 20
+
+
+def test_each_stock_change_of_a_mixed_batch_lands_on_its_own_cell_around_a_rejected_one():
+    # sets and adjusts for three SKUs interleaved, one set invalid (negative on hand): the
+    # others land where they belong, whichever kinds and positions surround the bad one
+    state = _catalog(make_item("SKU-2", version=1), make_item("SKU-3", version=1))
+    result = apply(
+        state,
+        make_stock("SKU-3", on_hand=30, version=2),
+        make_adjust("A-1", -1, sku="SKU-2", version=5),
+        make_stock("SKU-2", on_hand=-1, version=3),  # rejected
+        make_stock(SKU, on_hand=10, version=2),
+        make_adjust("A-2", -4, sku="SKU-3", version=6),
+        make_stock("SKU-2", on_hand=20, version=4),
+    )
+    assert [index for index, _ in result.rejected] == [2]
+    stock = quote_lines(state, [(SKU, 1), ("SKU-2", 1), ("SKU-3", 1)], locations=["DC-EAST"])
+    assert [line.available_now["DC-EAST"] for line in stock] == [10, 19, 26]
 
 
 def test_allocated_delta_changes_allocated():
