@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,7 @@ from engine.inventory_apply import (
     apply_adjusts,
     apply_inbound,
     apply_sets,
+    distinct_skus,
     expire_holds,
     place_hold,
     release_hold,
@@ -55,7 +56,7 @@ from engine.state import (
     contract_line_key,
     price_key,
 )
-from engine.validate import event_problems
+from engine.validate import event_problems, group_by_kind
 
 __all__ = ["ApplyResult", "apply_batch", "day_number", "implicit_skus"]
 
@@ -356,19 +357,23 @@ def apply_batch(
     newest_ts = state.newest_ts_ms
     # per inventory kind: (positions, SKU ids, location ids) the validation looked up
     resolved: dict[str, tuple[I64, I64, I64]] = {}
+    groups = group_by_kind(events)
     if problems is None:
-        problems = event_problems(events, state.skus.index, state.locations.index, resolved)
-    event_types = set(map(type, events))
-    only_kind = None  # the batch's one kind when every event in it is valid
-    if len(event_types) == 1 and problems.count(None) == len(events):
-        # the usual stream batch: one kind, all valid; grouped without a loop per event
-        valid: Sequence[Any] = events
-        kind = only_kind = event_types.pop().__name__
-        grouped = list(enumerate(events))
-        if kind in ("HoldPlace", "HoldRelease"):
-            holds = grouped
-        else:
-            by_type[kind] = grouped
+        problems = event_problems(events, state.skus.index, state.locations.index, resolved, groups)
+    all_valid = problems.count(None) == len(events)
+    valid: Sequence[Any] = events
+    if all_valid:  # the usual stream batch: grouped by kind without a loop per event
+        for kind, indices in groups.items():
+            grouped = (
+                list(enumerate(events))
+                if len(groups) == 1
+                else list(zip(indices, map(events.__getitem__, indices), strict=True))
+            )
+            if kind in ("HoldPlace", "HoldRelease"):
+                holds += grouped
+            else:
+                by_type[kind] = grouped
+        holds.sort(key=itemgetter(0))  # places and releases, in batch order
     else:
         valid = []
         for index, event in enumerate(events):
@@ -438,9 +443,10 @@ def apply_batch(
     )
     for kind, applier in appliers:
         grouped = by_type.get(kind, [])
-        stock: Sequence[Any] = events if kind == only_kind else [e for _, e in grouped]
+        whole = len(grouped) == len(events)
+        stock: Sequence[Any] = events if whole else [e for _, e in grouped]
         if stock:
-            ids = _known_ids(resolved.get(kind), grouped, kind == only_kind)
+            ids = _known_ids(resolved.get(kind), grouped, whole)
             applied, skus = applier(state, stock, _sku, _location, ids)
             result.applied += applied
             result.stale += len(stock) - applied
@@ -461,7 +467,9 @@ def apply_batch(
         if hold is not None:
             changed.append(hold.sku)
 
-    result.skus_changed = np.unique(np.concatenate(changed)) if changed else result.skus_changed
+    result.skus_changed = (
+        distinct_skus(state, np.concatenate(changed)) if changed else result.skus_changed
+    )
     state.clock_ms = clock
     state.newest_ts_ms = newest_ts
     if stream_ids:

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_RECEIPTS",
     "event_problem",
     "event_problems",
+    "group_by_kind",
 ]
 
 MAX_PRICE_MICROS = 10**13  # 10 million per unit: keeps price × (10000 + bps) in int64
@@ -286,25 +287,33 @@ def _plainly_valid(
 _SKU, _LOCATION = attrgetter("sku"), attrgetter("location")
 
 
+def group_by_kind(events: Sequence[Any]) -> dict[str, list[int]]:
+    """Positions of the events of each kind (type name), in batch order."""
+    names = [kind.__name__ for kind in map(type, events)]
+    if len(set(names)) == 1:  # one kind of event: the usual stream batch
+        return {names[0]: list(range(len(events)))}
+    groups: dict[str, list[int]] = {}
+    for index, name in enumerate(names):
+        groups.setdefault(name, []).append(index)
+    return groups
+
+
 def event_problems(
     events: Sequence[Any],
     skus: Any,
     locations: Any,
     resolved: dict[str, tuple[I64, I64, I64]] | None = None,
+    groups: dict[str, list[int]] | None = None,
 ) -> list[str | None]:
     """:func:`event_problem` for a batch, with inventory events whose codes are already
     known (``skus``/``locations``: code → id dicts) checked as columns.
 
     ``resolved`` (if given) receives, per inventory kind, the positions of its events in
-    the batch and their SKU and location ids (-1 where a code is unknown)."""
+    the batch and their SKU and location ids (-1 where a code is unknown). ``groups``:
+    :func:`group_by_kind` of ``events``, when the caller has it already."""
     problems: list[str | None] = [None] * len(events)
-    names = [kind.__name__ for kind in map(type, events)]
-    if len(set(names)) == 1:  # one kind of event: the usual stream batch
-        groups = {names[0]: list(range(len(events)))}
-    else:
-        groups = {}
-        for index, name in enumerate(names):
-            groups.setdefault(name, []).append(index)
+    if groups is None:
+        groups = group_by_kind(events)
     for name, indices in groups.items():
         if name in _COLUMNAR:
             batch = [events[i] for i in indices]
