@@ -56,7 +56,7 @@ from engine.state import (
     contract_line_key,
     price_key,
 )
-from engine.validate import event_problems, group_by_kind
+from engine.validate import CheckedBatch, check_batch
 
 __all__ = ["ApplyResult", "apply_batch", "day_number", "implicit_skus"]
 
@@ -335,7 +335,7 @@ def apply_batch(
     stream_ids: Mapping[str, str] | None = None,
     clock_ms: int | None = None,
     event_ms: Sequence[int] | None = None,
-    problems: Sequence[str | None] | None = None,
+    checked: CheckedBatch | None = None,
 ) -> ApplyResult:
     """Apply a batch of events to ``state`` in place; returns what happened.
 
@@ -346,7 +346,7 @@ def apply_batch(
     ``ts_ms`` (or the batch clock). Both come from the stream, so replicas that split the
     same entries into different batches still place and expire holds alike. The state
     version goes up by one per call. Invalid events are rejected with a reason and
-    skipped; the rest applies. ``problems`` may pass in ``engine.validate.event_problems``
+    skipped; the rest applies. ``checked`` may pass in ``engine.validate.check_batch``
     already computed for these events on an equal state (the multi-process writer applies
     each batch to two equal instances and validates once).
     """
@@ -355,11 +355,9 @@ def apply_batch(
     by_type: dict[str, list[tuple[int, Any]]] = {}
     holds: list[tuple[int, Any]] = []
     newest_ts = state.newest_ts_ms
-    # per inventory kind: (positions, SKU ids, location ids) the validation looked up
-    resolved: dict[str, tuple[I64, I64, I64]] = {}
-    groups = group_by_kind(events)
-    if problems is None:
-        problems = event_problems(events, state.skus.index, state.locations.index, resolved, groups)
+    if checked is None:
+        checked = check_batch(events, state.skus.index, state.locations.index)
+    problems, groups, resolved = checked.problems, checked.groups, checked.resolved
     all_valid = problems.count(None) == len(events)
     valid: Sequence[Any] = events
     if all_valid:  # the usual stream batch: grouped by kind without a loop per event

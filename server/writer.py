@@ -31,7 +31,7 @@ from engine.deltas import ApplyResult, apply_batch
 from engine.errors import PacacheError
 from engine.shared import SharedWriter
 from engine.state import State
-from engine.validate import event_problems
+from engine.validate import check_batch
 from loaders.events import decode
 from loaders.stream_writer import StreamWriter, WriterConfig, hold_publisher
 from server.checkpoint import CheckpointPolicy, checkpoint_loop
@@ -70,13 +70,12 @@ class WriterHost(StateHost):
         clock = self.clock_ms() if clock_ms is None else clock_ms
         # validation depends only on the code tables, equal in both instances before the
         # batch: validate once, for the first instance, and reuse it for the second
-        problems = event_problems(events, self.require().skus.index,
-                                  self.require().locations.index)  # fmt: skip
+        checked = check_batch(events, self.require().skus.index, self.require().locations.index)
 
         def change(state: State) -> ApplyResult:
             return apply_batch(
                 state, events, stream_ids=stream_ids, clock_ms=clock, event_ms=event_ms,
-                problems=problems,
+                checked=checked,
             )  # fmt: skip
 
         shared.wait_inactive_free()
