@@ -313,19 +313,19 @@ _MASTER: dict[str, Any] = {
 _PRICING_EPOCH = ("AccountUpsert", "ContractUpsert", "ContractDelete", "ProductGroupUpsert")
 
 
-def _known_ids(
-    resolved: tuple[I64, I64, I64] | None, grouped: list[tuple[int, Any]], whole: bool
-) -> tuple[I64, I64] | None:
-    """The code ids validation looked up for the events of ``grouped`` (the valid ones of
-    a kind, in batch order); ``whole``: they are the whole batch."""
+def _known_columns(
+    resolved: tuple[I64, dict[str, I64]] | None, grouped: list[tuple[int, Any]], whole: bool
+) -> dict[str, I64] | None:
+    """The columns validation read for the events of ``grouped`` (the valid ones of a
+    kind, in batch order); ``whole``: they are the whole batch."""
     if resolved is None:
         return None
-    positions, sku, location = resolved
+    positions, columns = resolved
     if whole or positions.size == len(grouped):
-        return sku, location
+        return columns
     kept = np.fromiter((index for index, _ in grouped), np.int64, len(grouped))
     at = np.searchsorted(positions, kept)
-    return sku[at], location[at]
+    return {name: column[at] for name, column in columns.items()}
 
 
 def apply_batch(
@@ -444,8 +444,8 @@ def apply_batch(
         whole = len(grouped) == len(events)
         stock: Sequence[Any] = events if whole else [e for _, e in grouped]
         if stock:
-            ids = _known_ids(resolved.get(kind), grouped, whole)
-            applied, skus = applier(state, stock, _sku, _location, ids)
+            known = _known_columns(resolved.get(kind), grouped, whole)
+            applied, skus = applier(state, stock, _sku, _location, known)
             result.applied += applied
             result.stale += len(stock) - applied
             changed.append(np.asarray(skus, dtype=np.int64))

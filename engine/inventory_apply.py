@@ -35,7 +35,8 @@ __all__ = [
 I64 = npt.NDArray[np.int64]
 ADJUST_LOG_LIMIT = 1_000_000
 Interner = Callable[[State, str], int]
-Known = tuple[I64, I64] | None
+#: columns of a batch already read by validation (``engine.validate.CheckedBatch``)
+Known = dict[str, I64] | None
 _DATE_MASK = (1 << 20) - 1
 _LOC_MASK = (1 << 12) - 1
 
@@ -243,11 +244,16 @@ def _code_ids(
     state: State, batch: Sequence[Any], sku_of: Interner, loc_of: Interner, known: Known
 ) -> tuple[I64, I64]:
     """SKU and location ids of a batch of inventory events (interning new codes)."""
-    sku_known, loc_known = (None, None) if known is None else known
+    known = known or {}
     return (
-        _ids(state, _codes(batch, "sku"), state.skus, sku_of, sku_known),
-        _ids(state, _codes(batch, "location"), state.locations, loc_of, loc_known),
+        _ids(state, _codes(batch, "sku"), state.skus, sku_of, known.get("sku")),
+        _ids(state, _codes(batch, "location"), state.locations, loc_of, known.get("location")),
     )
+
+
+def _column(batch: Sequence[Any], name: str, known: Known) -> I64:
+    found = None if known is None else known.get(name)
+    return _int64(batch, name) if found is None else found
 
 
 def apply_sets(
@@ -257,8 +263,8 @@ def apply_sets(
     loc_of: Interner,
     known: Known = None,
 ) -> tuple[int, I64]:
-    """InventorySet events → :func:`set_positions`. ``known``: the (SKU, location) ids
-    validation looked up for this batch, -1 where unknown then."""
+    """InventorySet events → :func:`set_positions`. ``known``: columns validation already
+    read for this batch (code ids -1 where unknown then)."""
     sku, location = _code_ids(state, batch, sku_of, loc_of, known)
     cell = _flat(state.inventory, sku, location)
     before = _cells(state.inventory.set_version).take(cell)
@@ -266,10 +272,10 @@ def apply_sets(
         state,
         sku,
         location,
-        _int64(batch, "version"),
-        _int64(batch, "on_hand"),
-        _int64(batch, "allocated"),
-        _int64(batch, "safety_stock"),
+        _column(batch, "version", known),
+        _column(batch, "on_hand", known),
+        _column(batch, "allocated", known),
+        _column(batch, "safety_stock", known),
     )
     applied = int((_cells(state.inventory.set_version).take(cell) != before).sum())
     return min(applied, len(batch)), changed
@@ -288,9 +294,9 @@ def apply_adjusts(
         state,
         sku,
         location,
-        _int64(batch, "version"),
-        _int64(batch, "on_hand_delta"),
-        _int64(batch, "allocated_delta"),
+        _column(batch, "version", known),
+        _column(batch, "on_hand_delta", known),
+        _column(batch, "allocated_delta", known),
         _codes(batch, "event_id"),
     )
 

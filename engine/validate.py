@@ -223,6 +223,8 @@ def _check(event: Any) -> None:
 
 
 I64 = npt.NDArray[np.int64]
+#: per inventory kind: the positions of its events in the batch, and the columns read
+Resolved = dict[str, tuple[I64, dict[str, I64]]]
 _MAX_VERSION = 2**63 - 1
 _MAX_ID = 128
 #: The high-volume events, checked as columns: (integer field, lowest, highest) each.
@@ -251,21 +253,27 @@ def _of_type(values: list[Any], kind: type) -> npt.NDArray[np.bool_]:
 
 def _plainly_valid(
     batch: list[Any], kind: str, skus: Any, locations: Any
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+) -> tuple[npt.NDArray[np.bool_], dict[str, I64]]:
     """The common case of the high-volume events, checked as columns: known codes
     (validated when they were interned) and in-range integers of type int. False means
     "check this one properly", not "invalid". One C-level pass per field, instead of a
-    Python function call per event. Also returns the SKU and location ids (-1: unknown),
-    so the apply need not look the codes up again (at 1M SKUs each lookup is a few
-    cache misses)."""
+    Python function call per event.
+
+    Also returns the columns it read, so the apply need not read them again: "sku" and
+    "location" as ids (-1: unknown; at 1M SKUs each lookup is a few cache misses) and
+    each integer field (meaningful only where the event is plainly valid)."""
     n = len(batch)
     none = np.zeros(n, dtype=np.bool_)
     try:
-        sku = np.fromiter(map(skus.get, map(_SKU, batch), repeat(-1)), np.int64, n)
-        location = np.fromiter(map(locations.get, map(_LOCATION, batch), repeat(-1)), np.int64, n)
+        columns = {
+            "sku": np.fromiter(map(skus.get, map(_SKU, batch), repeat(-1)), np.int64, n),
+            "location": np.fromiter(
+                map(locations.get, map(_LOCATION, batch), repeat(-1)), np.int64, n
+            ),
+        }
     except TypeError:  # an unhashable code: each event gets its own reason
-        return none, np.full(n, -1, np.int64), np.full(n, -1, np.int64)
-    ok = (sku >= 0) & (location >= 0)
+        return none, {}
+    ok = (columns["sku"] >= 0) & (columns["location"] >= 0)
     for name, low, high in _COLUMNAR[kind]:
         column = list(map(attrgetter(name), batch))
         if set(map(type, column)) != {int}:  # a float, a bool, a string: one by one
@@ -275,8 +283,9 @@ def _plainly_valid(
         try:
             values = np.fromiter(column, np.int64, n)
         except OverflowError:  # beyond int64: every limit here is inside it
-            return none, sku, location
+            return none, {}
         ok &= (values >= low) & (values <= high)
+        columns[name] = values
     if kind == "InventoryAdjust":
         ids = list(map(attrgetter("event_id"), batch))
         if set(map(type, ids)) != {str}:
@@ -284,7 +293,7 @@ def _plainly_valid(
             ids = [i if type(i) is str else "" for i in ids]
         length = np.fromiter(map(len, ids), np.int64, n)
         ok &= (length >= 1) & (length <= _MAX_ID)
-    return ok, sku, location
+    return ok, columns
 
 
 _SKU, _LOCATION = attrgetter("sku"), attrgetter("location")
@@ -308,19 +317,20 @@ class CheckedBatch:
     checked against (the multi-process writer applies each batch to two equal instances).
 
     ``problems``: per event, None or the reason it is rejected. ``groups``: positions per
-    kind (:func:`group_by_kind`). ``resolved``: per inventory kind, (positions, SKU ids,
-    location ids) as looked up, -1 where a code was unknown then.
+    kind (:func:`group_by_kind`). ``resolved``: per inventory kind, (positions, columns):
+    SKU and location ids as looked up (-1 where a code was unknown then) and the integer
+    fields, read once for validation and apply.
     """
 
     problems: list[str | None]
     groups: dict[str, list[int]]
-    resolved: dict[str, tuple[I64, I64, I64]]
+    resolved: Resolved
 
 
 def check_batch(events: Sequence[Any], skus: Any, locations: Any) -> CheckedBatch:
     """Validate a batch (see :func:`event_problems`) keeping what the apply can reuse."""
     groups = group_by_kind(events)
-    resolved: dict[str, tuple[I64, I64, I64]] = {}
+    resolved: Resolved = {}
     problems = event_problems(events, skus, locations, resolved, groups)
     return CheckedBatch(problems, groups, resolved)
 
@@ -329,14 +339,14 @@ def event_problems(
     events: Sequence[Any],
     skus: Any,
     locations: Any,
-    resolved: dict[str, tuple[I64, I64, I64]] | None = None,
+    resolved: Resolved | None = None,
     groups: dict[str, list[int]] | None = None,
 ) -> list[str | None]:
     """:func:`event_problem` for a batch, with inventory events whose codes are already
     known (``skus``/``locations``: code → id dicts) checked as columns.
 
     ``resolved`` (if given) receives, per inventory kind, the positions of its events in
-    the batch and their SKU and location ids (-1 where a code is unknown). ``groups``:
+    the batch and the columns read (see :class:`CheckedBatch`). ``groups``:
     :func:`group_by_kind` of ``events``, when the caller has it already."""
     problems: list[str | None] = [None] * len(events)
     if groups is None:
@@ -344,9 +354,9 @@ def event_problems(
     for name, indices in groups.items():
         if name in _COLUMNAR:
             batch = [events[i] for i in indices]
-            good, sku, location = _plainly_valid(batch, name, skus, locations)
-            if resolved is not None:
-                resolved[name] = (np.asarray(indices, dtype=np.int64), sku, location)
+            good, columns = _plainly_valid(batch, name, skus, locations)
+            if resolved is not None and columns:
+                resolved[name] = (np.asarray(indices, dtype=np.int64), columns)
             indices = [indices[i] for i in np.flatnonzero(~good).tolist()]
         for index in indices:
             problems[index] = event_problem(events[index])
