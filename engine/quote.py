@@ -150,7 +150,7 @@ def quote(
     )
     item_status = lines.item_status
     safe_sku = np.maximum(sku, 0)
-    sell = sell_rules(state, safe_sku, base_qty, factor)
+    sell = sell_rules(state, safe_sku, base_qty, factor, lines.items)
 
     prices = None
     if with_prices:
@@ -159,23 +159,23 @@ def quote(
             status = np.where(status == _OK, _NO_PRICE, status).astype(np.int8)
         else:
             ctx = account_context(state, account_id, currency_id, pricing_date)
-            items = state.items
             # only orderable lines are priced: a bad line must not show another SKU's price
             rows = np.nonzero(status == _OK)[0]
             whole = rows.size == n
             pick = slice(None) if whole else rows
-            priced_sku = safe_sku[pick]
+            priced_items = lines.items if whole else lines.items.take(rows)
             prices = price_lines(
                 state,
                 ctx,
-                priced_sku,
+                safe_sku[pick],
                 base_qty[pick],
                 np.maximum(factor[pick], 1),
-                items["min_order_qty"][priced_sku],
-                items["order_multiple"][priced_sku],
+                priced_items.min_order_qty,
+                priced_items.order_multiple,
                 micros_per_minor,
                 policy,
                 explain,
+                priced_items,
             )
             if not whole:
                 prices = prices.scatter(rows, n)
