@@ -72,8 +72,8 @@ def factors_on_items(uom_code: npt.NDArray[np.int16], uom_factor: I64, uom: I64)
     """Factor to base of ``uom`` given each line's item UoM rows (``ItemRows.uom_code`` /
     ``uom_factor``); 0 where the item has no such UoM, 1 for ``uom`` -1 (the base UoM)."""
     match = uom_code == uom[:, None]
-    factor = np.take_along_axis(uom_factor, match.argmax(axis=1)[:, None], axis=1)[:, 0]
-    factor[~match.any(axis=1)] = 0
+    line, slot = np.arange(uom.size), match.argmax(axis=1)  # the first slot that matches
+    factor: I64 = uom_factor[line, slot] * match[line, slot]  # × 0 where none does
     factor[uom < 0] = 1
     return factor
 

@@ -261,38 +261,45 @@ def _list_prices(
     n_books, n = entries.row.shape
     row = entries.row.reshape(-1)
     safe = np.maximum(row, 0)
-    line = np.tile(np.arange(n), n_books)
-    uom = prices["uom"][safe]
-    factor = factors_on_items(uom_code[line], uom_factor[line], uom)
-    tier_min, n_tiers = prices["tier_min"].take(safe, axis=0), prices["n_tiers"][safe]
-    tier = _tier_of(tier_min, n_tiers, base_qty[line], factor)
-    ok = (
-        (row >= 0)
-        & prices["active"][safe]
-        & (prices["valid_from"][safe] <= ctx.date)
-        & (ctx.date < prices["valid_to"][safe])
-        & (tier >= 0)
-    )
-    # the first book that prices each line (n_books × n + line: "none", a blank row)
-    ok_by_book = ok.reshape(n_books, n)
-    first_ok = ok_by_book.argmax(axis=0)
-    pick = np.where(ok_by_book.any(axis=0), first_ok * n + np.arange(n), n_books * n)
-    # a blank row at the end answers the lines no book prices
-    row = np.append(row, -1)[pick]
-    tier = np.append(tier, -1)[pick]
-    factor = np.append(factor, 1)[pick]
-    n_tiers = np.append(n_tiers, 0)[pick]
-    uom = np.append(uom, -1)[pick]
-    tier_min = np.concatenate((tier_min, np.zeros((1, tier_min.shape[1]), np.int64)))[pick]
-    tier_value = prices["tier_value"].take(np.append(safe, 0)[pick], axis=0)
+    line = np.arange(row.size) % max(n, 1)  # book b's row for line i is b × n + i
+    uom = prices["uom"].take(safe)
+    factor = factors_on_items(uom_code.take(line, axis=0), uom_factor.take(line, axis=0), uom)
+    tier_min, n_tiers = prices["tier_min"].take(safe, axis=0), prices["n_tiers"].take(safe)
+    tier = _tier_of(tier_min, n_tiers, base_qty.take(line), factor)
+    ok = row >= 0
+    ok &= prices["active"].take(safe)
+    ok &= prices["valid_from"].take(safe) <= ctx.date
+    ok &= prices["valid_to"].take(safe) > ctx.date
+    ok &= tier >= 0
+    # the first book that prices each line; "none" lines keep book 0's (unused) columns
+    chosen = ok.reshape(n_books, n).argmax(axis=0) if n_books > 1 else np.zeros(n, np.int64)
+    none = ~ok.reshape(n_books, n).any(axis=0) if n_books else np.ones(n, np.bool_)
+    if n_books > 1 and chosen.any():
+        pick = chosen * n + np.arange(n)
+        row, safe, tier, factor = row[pick], safe[pick], tier[pick], factor[pick]
+        uom, tier_min, n_tiers = uom[pick], tier_min[pick], n_tiers[pick]
+    elif n_books:
+        row, safe, tier, factor = row[:n].copy(), safe[:n], tier[:n], factor[:n]
+        uom, tier_min, n_tiers = uom[:n], tier_min[:n], n_tiers[:n]
+    else:  # no price book at all
+        row, safe, tier, factor = np.full((4, n), -1, dtype=np.int64)
+        uom, n_tiers = row.astype(np.int16), row.astype(np.int8)
+        tier_min = np.zeros((n, prices["tier_min"].shape[1]), dtype=np.int64)
+        safe = np.zeros(n, dtype=np.int64)
+    tier_value = prices["tier_value"].take(safe, axis=0)
+    price = tier_value[np.arange(n), np.maximum(tier, 0)]
     book_ids = np.array([*entries.book, -1], dtype=np.int64)
     codes = np.array([*entries.code, _CODE_NONE], dtype=np.int64)
-    which_book = pick // max(n, 1)
-    price = np.take_along_axis(tier_value, np.maximum(tier, 0)[:, None], axis=1)[:, 0]
-    price[row < 0] = 0
+    if none.any():
+        chosen[none] = len(entries.book)
+        row[none] = -1
+        tier[none] = -1
+        factor[none] = 1
+        n_tiers[none] = 0
+        price[none] = 0
     return _ListPrice(
-        row, book_ids[which_book], codes[which_book], tier, factor, price, uom, tier_min,
-        n_tiers, tier_value, entries,
+        row, book_ids[chosen], codes[chosen], tier, factor, price, uom, tier_min, n_tiers,
+        tier_value, entries,
     )  # fmt: skip
 
 
@@ -337,12 +344,13 @@ def _sku_lines(state: State, ctx: AccountContext, sku: I64) -> tuple[I64, I64]:
     low, high = index.prefix_ranges(sku)
     candidates = ctx.candidates_by_id
     # a probe is a binary search over millions of keys (cache misses); a scan reads keys
-    # in sequence: measured at the large scale, a probe costs about what 40 scanned keys do
-    probe = (high - low) > 40 * candidates.size
-    scan = ~probe
-    which, pos = expand_ranges(low[scan], high[scan])
-    keep = ctx.rank[index.keys[pos] & _CONTRACT_MASK] >= 0
-    scan_line = np.nonzero(scan)[0][which[keep]]
+    # in sequence: measured at the large scale (50 and 1,000-line carts), probing a SKU
+    # with more than ~20 keys per candidate is the cheaper side
+    probe = (high - low) > 20 * candidates.size
+    scanned = np.nonzero(~probe)[0]
+    which, pos = expand_ranges(low[scanned], high[scanned])
+    keep = np.nonzero(ctx.is_candidate[index.keys[pos] & _CONTRACT_MASK])[0]
+    scan_line = scanned[which[keep]]
     scan_rows = index.rows[pos[keep]]
     probed = np.nonzero(probe)[0]
     if probed.size == 0:
