@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.arrays import expand_ranges, segment_starts, segmented_cumsum
+from engine.catalog import ItemRows, item_rows
 from engine.errors import UnknownCode
 from engine.state import ItemStatus, State
 
@@ -83,10 +84,27 @@ def location_set(
 
 
 def available_now(state: State, sku: I64, locations: I64) -> I64:
-    """Raw available_now for each SKU × location (may be negative); shape (n, L)."""
+    """Raw available_now for each SKU × location (may be negative); shape (n, L).
+
+    Each column is read with one flat ``take`` and combined in place: at the large scale
+    ~3x faster than a 2-D ``np.ix_`` gather per column. When the set covers a fair part of
+    a row, whole SKU rows (contiguous runs) are gathered first and the set picked out last,
+    faster still (~5x); not with thousands of locations, where a row is tens of KB.
+    """
     inv = state.inventory
-    block = np.ix_(sku, locations)
-    return inv.on_hand[block] - inv.allocated[block] - inv.held[block] - inv.safety_stock[block]
+    width = inv.location_capacity
+    if 4 * locations.size < width:
+        cell = (sku * width)[:, None] + locations
+        now = inv.on_hand.reshape(-1).take(cell)
+        now -= inv.allocated.reshape(-1).take(cell)
+        now -= inv.held.reshape(-1).take(cell)
+        now -= inv.safety_stock.reshape(-1).take(cell)
+        return now
+    now = inv.on_hand.take(sku, axis=0)
+    now -= inv.allocated.take(sku, axis=0)
+    now -= inv.held.take(sku, axis=0)
+    now -= inv.safety_stock.take(sku, axis=0)
+    return now.take(locations, axis=1)
 
 
 def receipts_of(state: State, sku: I64) -> tuple[I64, I64, I64, I64, I64]:
@@ -103,22 +121,33 @@ def receipts_of(state: State, sku: I64) -> tuple[I64, I64, I64, I64, I64]:
 
 
 def earliest_dates(
-    state: State, sku: I64, need: I64, locations: I64, now: I64, today: int
+    state: State,
+    sku: I64,
+    need: I64,
+    locations: I64,
+    now: I64,
+    today: int,
+    network_now: I64 | None = None,
+    items: ItemRows | None = None,
 ) -> tuple[I64, npt.NDArray[np.int8]]:
     """Earliest date (days) on which ``need`` base units can ship from ``locations``.
 
-    ``now`` is the raw available_now block (n, L) from :func:`available_now`. Returns the
-    dates (-1: none) and the :class:`DateSource` of each. Array work over the receipts of
-    the short lines only; O(n·L + receipts log receipts).
+    ``now`` is the raw available_now block (n, L) from :func:`available_now`;
+    ``network_now`` its clipped row sums and ``items`` the SKUs' item rows, when the
+    caller has them. Returns the dates (-1: none) and the :class:`DateSource` of each.
+    Array work over the receipts of the short lines only; O(n·L + receipts log receipts).
     """
     n = sku.size
-    network_now = np.clip(now, 0, None).sum(axis=1)
+    if network_now is None:
+        network_now = np.maximum(now, 0).sum(axis=1)
+    if items is None:
+        items = item_rows(state, sku)
     date = np.full(n, -1, dtype=np.int64)
     source = np.zeros(n, dtype=np.int8)
     in_stock = network_now >= need
     date[in_stock] = today
     source[in_stock] = _STOCK
-    status = state.items["status"][sku]
+    status = items.status
     short = np.nonzero(~in_stock & (status == _ACTIVE))[0]
     if short.size and state.inbound_keys.size:
         which, location, day, qty, _ = receipts_of(state, sku[short])
@@ -145,7 +174,7 @@ def earliest_dates(
             lines = short[which[first]]
             date[lines] = day[first]
             source[lines] = _INBOUND
-    lead = state.items["lead_time_days"][sku]
+    lead = items.lead_time_days
     by_lead = (date < 0) & (status == _ACTIVE) & (lead >= 0)
     date[by_lead] = today + lead[by_lead]
     source[by_lead] = _LEAD_TIME
@@ -164,9 +193,19 @@ class Availability:
     date_source: npt.NDArray[np.int8]
 
 
-def availability(state: State, sku: I64, need: I64, locations: I64, today: int) -> Availability:
-    """Stock by location, network total and earliest date for each line (SKU ids ≥ 0)."""
+def availability(
+    state: State,
+    sku: I64,
+    need: I64,
+    locations: I64,
+    today: int,
+    items: ItemRows | None = None,
+) -> Availability:
+    """Stock by location, network total and earliest date for each line (SKU ids ≥ 0).
+
+    ``items``: the SKUs' item rows, when the caller has already gathered them."""
     now = available_now(state, sku, locations)
-    date, source = earliest_dates(state, sku, need, locations, now, today)
-    clipped = np.clip(now, 0, None)
-    return Availability(locations, clipped, now < 0, clipped.sum(axis=1), date, source)
+    clipped = np.maximum(now, 0)
+    network = clipped.sum(axis=1)
+    date, source = earliest_dates(state, sku, need, locations, now, today, network, items)
+    return Availability(locations, clipped, now < 0, network, date, source)

@@ -21,9 +21,12 @@ from engine.state import ItemStatus, State
 __all__ = [
     "MAX_BASE_QTY",
     "MAX_UOM_FACTOR",
+    "ItemRows",
     "LineStatus",
     "ResolvedLines",
     "SellRules",
+    "factors_on_items",
+    "item_rows",
     "resolve_lines",
     "sell_rules",
     "uom_factors",
@@ -34,6 +37,47 @@ MAX_BASE_QTY = 10**12  # DESIGN §2: a line's base quantity is at most 10^12
 MAX_UOM_FACTOR = 10**6  # keeps qty × factor and break minimums inside int64
 
 
+@dataclass(frozen=True, slots=True)
+class ItemRows:
+    """The item-master columns a quote reads, gathered once for a batch (row i: line i).
+
+    At the large scale every read of a 1M-row column by SKU is a cache (and TLB) miss, so
+    a quote gathers each column once here and the pricing and ATP steps index these small
+    arrays instead of going back to the table. Unknown SKUs (-1) read row 0.
+    """
+
+    status: npt.NDArray[np.int8]
+    uom_code: npt.NDArray[np.int16]  # (n, MAX_UOMS)
+    uom_factor: I64  # (n, MAX_UOMS)
+    min_order_qty: I64
+    order_multiple: I64
+    product_group: npt.NDArray[np.int32]
+    cost_micros: I64
+    cost_currency: npt.NDArray[np.int16]
+    lead_time_days: npt.NDArray[np.int32]
+
+    def take(self, rows: I64) -> ItemRows:
+        """The rows ``rows`` of this batch."""
+        return ItemRows(*(getattr(self, name).take(rows, axis=0) for name in self.__slots__))
+
+
+def item_rows(state: State, sku: I64) -> ItemRows:
+    """Gather :class:`ItemRows` for a batch of SKU ids; O(n × MAX_UOMS)."""
+    rows = np.maximum(sku, 0)
+    items = state.items
+    return ItemRows(*(items[name].take(rows, axis=0) for name in ItemRows.__slots__))
+
+
+def factors_on_items(uom_code: npt.NDArray[np.int16], uom_factor: I64, uom: I64) -> I64:
+    """Factor to base of ``uom`` given each line's item UoM rows (``ItemRows.uom_code`` /
+    ``uom_factor``); 0 where the item has no such UoM, 1 for ``uom`` -1 (the base UoM)."""
+    match = uom_code == uom[:, None]
+    line, slot = np.arange(uom.size), match.argmax(axis=1)  # the first slot that matches
+    factor: I64 = uom_factor[line, slot] * match[line, slot]  # × 0 where none does
+    factor[uom < 0] = 1
+    return factor
+
+
 def uom_factors(state: State, sku: I64, uom: I64) -> I64:
     """Factor to base of ``uom`` for each SKU; 0 where the item has no such UoM.
 
@@ -41,13 +85,12 @@ def uom_factors(state: State, sku: I64, uom: I64) -> I64:
     O(n × MAX_UOMS), no Python loop.
     """
     rows = np.maximum(sku, 0)
-    codes = state.items["uom_code"][rows]
-    match = codes == uom[:, None]
-    slot = match.argmax(axis=1)
-    factor = state.items["uom_factor"][rows, slot]
-    factor = np.where(match.any(axis=1), factor, 0)
-    factor = np.where(uom < 0, 1, factor)
-    return np.where(sku < 0, 0, factor)
+    items = state.items
+    factor = factors_on_items(
+        items["uom_code"].take(rows, axis=0), items["uom_factor"].take(rows, axis=0), uom
+    )
+    factor[sku < 0] = 0
+    return factor
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,16 +107,20 @@ def _ceil_to(value: I64, step: I64) -> I64:
     return -(-value // step) * step
 
 
-def sell_rules(state: State, sku: I64, base_qty: I64, factor: I64) -> SellRules:
+def sell_rules(
+    state: State, sku: I64, base_qty: I64, factor: I64, items: ItemRows | None = None
+) -> SellRules:
     """Check min order qty and order multiple; O(n).
 
     ``suggested_qty`` is the smallest base quantity ≥ max(request, min_order_qty) that is a
     multiple of ``order_multiple``, expressed in the line's UoM when it divides exactly.
-    Where no flag is raised it equals the request.
+    Where no flag is raised it equals the request. ``items``: the SKUs' rows, when the
+    caller has already gathered them.
     """
-    rows = np.maximum(sku, 0)
-    minimum = state.items["min_order_qty"][rows]
-    multiple = np.maximum(state.items["order_multiple"][rows], 1)
+    if items is None:
+        items = item_rows(state, sku)
+    minimum = items.min_order_qty
+    multiple = np.maximum(items.order_multiple, 1)
     below = base_qty < minimum
     not_multiple = base_qty % multiple != 0
     suggested_base = _ceil_to(np.maximum(base_qty, minimum), multiple)
@@ -115,6 +162,7 @@ class ResolvedLines:
     base_qty: I64  # 0 where the status is not OK
     item_status: npt.NDArray[np.int8]
     status: npt.NDArray[np.int8]
+    items: ItemRows  # the lines' item rows (row 0's where the SKU is unknown)
 
 
 def resolve_lines(
@@ -132,25 +180,27 @@ def resolve_lines(
     if uoms is not None and len(uoms) != n:
         raise InvalidInput("uoms", f"{len(uoms)} UoMs for {n} lines")
     sku = state.skus.lookup(skus)
-    item_status = np.where(
-        sku >= 0, state.items["status"][np.maximum(sku, 0)], _UNKNOWN_ITEM
-    ).astype(np.int8)
-    uom = np.full(n, -1, dtype=np.int64)
-    unknown_uom = np.zeros(n, dtype=np.bool_)
-    if uoms is not None:
-        given = np.fromiter(map(bool, uoms), dtype=np.bool_, count=n)
-        uom = np.where(given, state.uoms.lookup(uoms), -1)
-        unknown_uom = given & (uom < 0)
-    factor = np.where(unknown_uom, 0, uom_factors(state, sku, uom))
-    qty_ok = (quantities >= 0) & (quantities <= MAX_BASE_QTY // np.maximum(factor, 1))
-    status = np.where(
-        item_status == _UNKNOWN_ITEM,
-        _UNKNOWN_SKU,
-        np.where(
-            factor == 0,
-            _UNKNOWN_UOM,
-            np.where(~qty_ok, _QTY_RANGE, np.where(item_status == _BLOCKED, _ITEM_BLOCKED, _OK)),
-        ),
-    ).astype(np.int8)
-    base_qty = np.where(status == _OK, quantities * np.maximum(factor, 1), 0)
-    return ResolvedLines(sku, uom, factor, base_qty, item_status, status)
+    items = item_rows(state, sku)
+    unknown_sku = sku < 0
+    item_status = items.status.copy()
+    item_status[unknown_sku] = _UNKNOWN_ITEM
+    if uoms is None:
+        uom = np.full(n, -1, dtype=np.int64)
+        factor = np.ones(n, dtype=np.int64)
+    else:
+        # '' is the base UoM: the lookup gives -1 for it, as for an unknown code
+        uom = state.uoms.lookup(uoms)
+        factor = factors_on_items(items.uom_code, items.uom_factor, uom)
+        if (uom < 0).any():
+            given = np.fromiter(map(bool, uoms), dtype=np.bool_, count=n)
+            factor[given & (uom < 0)] = 0
+    factor[unknown_sku] = 0
+    # statuses in increasing precedence, so the first problem of a line is the one it says
+    status = np.zeros(n, dtype=np.int8)
+    status[item_status == _BLOCKED] = _ITEM_BLOCKED
+    status[(quantities < 0) | (quantities > MAX_BASE_QTY // np.maximum(factor, 1))] = _QTY_RANGE
+    status[factor == 0] = _UNKNOWN_UOM
+    status[item_status == _UNKNOWN_ITEM] = _UNKNOWN_SKU  # incl. a SKU known only from stock
+    base_qty = quantities * np.maximum(factor, 1)
+    base_qty[status != _OK] = 0
+    return ResolvedLines(sku, uom, factor, base_qty, item_status, status, items)

@@ -65,6 +65,7 @@ class AccountContext:
     date: int
     own_price_list: int  # the account's assigned list, -1 when none (or LIST itself)
     rank: npt.NDArray[np.int32]
+    is_candidate: npt.NDArray[np.bool_]  # rank >= 0 (a smaller array to gather from)
     specificity: npt.NDArray[np.int32]
     candidates: npt.NDArray[np.int64]  # candidate contract ids, best rank first
     candidates_by_id: npt.NDArray[np.int64]  # the same, in id order (for key probes)
@@ -192,6 +193,7 @@ def _build(state: State, account: int, currency: int, date: int) -> AccountConte
         date=date,
         own_price_list=-1 if own == list_id else own,
         rank=rank,
+        is_candidate=rank >= 0,
         specificity=specificity,
         candidates=candidates,
         candidates_by_id=np.sort(candidates),

@@ -33,10 +33,10 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.arrays import expand_ranges, segment_starts
-from engine.catalog import uom_factors
+from engine.catalog import ItemRows, factors_on_items, item_rows
 from engine.contexts import AccountContext, Level, level_of
 from engine.money import mul_div_round
-from engine.state import GROUP_TARGET, LIST_CODE, LineKind, State, price_key
+from engine.state import GROUP_TARGET, LIST_CODE, PRICE_BOOK_BITS, LineKind, State, price_key
 from engine.state import contract_line_key as line_key
 
 __all__ = [
@@ -195,7 +195,8 @@ class _ListPrice:
     """The list price of every line, with the columns a winner needs (one row per line).
 
     A line without a list price has row, book and tier -1, code -1, factor 1, price 0 and
-    no tiers (its other columns are unspecified).
+    no tiers (its other columns are unspecified). ``entries`` keeps where each book's entry
+    is, so the next-break hint re-resolves the list at another quantity without a lookup.
     """
 
     row: I64  # price entry row, -1 when none applies
@@ -208,83 +209,98 @@ class _ListPrice:
     tier_min: I64  # (n, MAX_TIERS)
     n_tiers: npt.NDArray[np.int8]
     tier_value: I64  # (n, MAX_TIERS)
+    entries: _BookEntries
 
 
-def _list_prices(state: State, ctx: AccountContext, sku: I64, base_qty: I64) -> _ListPrice:
+@dataclass(frozen=True, slots=True)
+class _BookEntries:
+    """Each line's entry in each price book that can price it, in the order they are
+    tried: the account's own list, then LIST (at most 2 books)."""
+
+    book: list[int]
+    code: list[int]
+    row: I64  # (books, n): price entry row, -1 where the book has none for the SKU
+
+
+_BOOK_MASK = (1 << PRICE_BOOK_BITS) - 1  # the (price list, currency) bits of a price key
+
+
+def _book_entries(state: State, ctx: AccountContext, sku: I64) -> _BookEntries:
+    """Find each line's entry in the own list and in LIST with one pass over the SKUs'
+    short price runs (every book and currency of a SKU sits in one run)."""
+    list_id = state.price_lists.get(LIST_CODE)
+    pairs = [(ctx.own_price_list, _CODE_OWN_LIST), (list_id, _CODE_LIST)]
+    books = [(book, code) for book, code in pairs if book >= 0]
+    row = np.full((len(books), sku.size), -1, dtype=np.int64)
+    index = state.price_index
+    if books and len(index):
+        which, pos = expand_ranges(*index.prefix_ranges(sku))
+        book_bits = index.keys[pos] & _BOOK_MASK
+        for b, (book, _) in enumerate(books):  # ≤ 2 books
+            hit = np.nonzero(book_bits == price_key(book, ctx.currency, 0))[0]
+            row[b, which[hit]] = index.rows[pos[hit]]
+    return _BookEntries([b for b, _ in books], [c for _, c in books], row)
+
+
+def _list_prices(
+    state: State,
+    ctx: AccountContext,
+    entries: _BookEntries,
+    uom_code: npt.NDArray[np.int16],
+    uom_factor: I64,
+    base_qty: I64,
+) -> _ListPrice:
     """The account's own price list where it has a valid price, else LIST (DESIGN §4.4).
 
-    The second book is only looked at for the lines the first one does not price.
+    ``entries``, ``uom_code`` and ``uom_factor`` are per line (see :func:`_book_entries`
+    and ``ItemRows``). Every
+    book's entry is evaluated in the same array pass (books × lines rows); the first book
+    whose entry is active, valid on the date and has a tier at the quantity wins.
     """
-    n = sku.size
     prices = state.prices
-    list_id = state.price_lists.get(LIST_CODE)
-    books = [(ctx.own_price_list, _CODE_OWN_LIST), (list_id, _CODE_LIST)]
-    found: list[Any] | None = None  # row, factor, tier, uom, tier_min, n_tiers, tier_value
-    todo: I64 | None = None  # lines still without a price (None: all of them)
-    book_of = code_of = np.zeros(0, dtype=np.int64)
-    for book, code in books:
-        if book < 0 or len(state.price_index) == 0:
-            continue
-        s, q = (sku, base_qty) if todo is None else (sku[todo], base_qty[todo])
-        row = state.price_index.find_by_prefix(price_key(book, ctx.currency, s))
-        safe = np.maximum(row, 0)
-        uom = prices["uom"][safe]
-        factor = uom_factors(state, s, uom.astype(np.int64))
-        tier_min, n_tiers = prices["tier_min"].take(safe, axis=0), prices["n_tiers"][safe]
-        tier = _tier_of(tier_min, n_tiers, q, factor)
-        ok = (
-            (row >= 0)
-            & prices["active"][safe]
-            & (prices["valid_from"][safe] <= ctx.date)
-            & (ctx.date < prices["valid_to"][safe])
-            & (tier >= 0)
-        )
-        columns = [
-            row,
-            factor,
-            tier,
-            uom,
-            tier_min,
-            n_tiers,
-            prices["tier_value"].take(safe, axis=0),
-        ]
-        if todo is None or found is None:
-            found = columns
-            book_of = np.full(n, book, dtype=np.int64)
-            code_of = np.full(n, code, dtype=np.int64)
-            todo = np.nonzero(~ok)[0]
-        else:
-            got = todo[ok]
-            for into, column in zip(found, columns, strict=True):
-                into[got] = column[ok]
-            book_of[got] = book
-            code_of[got] = code
-            todo = todo[~ok]
-        if todo.size == 0:
-            break
-    if found is None:  # no price list at all
-        width = prices["tier_min"].shape[1]
-        none = np.full(n, -1, dtype=np.int64)
-        return _ListPrice(
-            none, none, none, none, np.ones(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
-            np.full(n, -1, dtype=np.int16), np.zeros((n, width), dtype=np.int64),
-            np.zeros(n, dtype=np.int8), np.zeros((n, width), dtype=np.int64),
-        )  # fmt: skip
-    row, factor, tier, uom, tier_min, n_tiers, tier_value = found
-    assert todo is not None
-    if todo.size:
-        row[todo] = -1
-        book_of[todo] = -1
-        code_of[todo] = _CODE_NONE
-        tier[todo] = -1
-        factor[todo] = 1
-        n_tiers[todo] = 0
+    n_books, n = entries.row.shape
+    row = entries.row.reshape(-1)
+    safe = np.maximum(row, 0)
+    line = np.arange(row.size) % max(n, 1)  # book b's row for line i is b × n + i
+    uom = prices["uom"].take(safe)
+    factor = factors_on_items(uom_code.take(line, axis=0), uom_factor.take(line, axis=0), uom)
+    tier_min, n_tiers = prices["tier_min"].take(safe, axis=0), prices["n_tiers"].take(safe)
+    tier = _tier_of(tier_min, n_tiers, base_qty.take(line), factor)
+    ok = row >= 0
+    ok &= prices["active"].take(safe)
+    ok &= prices["valid_from"].take(safe) <= ctx.date
+    ok &= prices["valid_to"].take(safe) > ctx.date
+    ok &= tier >= 0
+    # the first book that prices each line; "none" lines keep book 0's (unused) columns
+    chosen = ok.reshape(n_books, n).argmax(axis=0) if n_books > 1 else np.zeros(n, np.int64)
+    none = ~ok.reshape(n_books, n).any(axis=0) if n_books else np.ones(n, np.bool_)
+    if n_books > 1 and chosen.any():
+        pick = chosen * n + np.arange(n)
+        row, safe, tier, factor = row[pick], safe[pick], tier[pick], factor[pick]
+        uom, tier_min, n_tiers = uom[pick], tier_min[pick], n_tiers[pick]
+    elif n_books:
+        row, safe, tier, factor = row[:n].copy(), safe[:n], tier[:n], factor[:n]
+        uom, tier_min, n_tiers = uom[:n], tier_min[:n], n_tiers[:n]
+    else:  # no price book at all
+        row, safe, tier, factor = np.full((4, n), -1, dtype=np.int64)
+        uom, n_tiers = row.astype(np.int16), row.astype(np.int8)
+        tier_min = np.zeros((n, prices["tier_min"].shape[1]), dtype=np.int64)
+        safe = np.zeros(n, dtype=np.int64)
+    tier_value = prices["tier_value"].take(safe, axis=0)
     price = tier_value[np.arange(n), np.maximum(tier, 0)]
-    if todo.size:
-        price[todo] = 0
+    book_ids = np.array([*entries.book, -1], dtype=np.int64)
+    codes = np.array([*entries.code, _CODE_NONE], dtype=np.int64)
+    if none.any():
+        chosen[none] = len(entries.book)
+        row[none] = -1
+        tier[none] = -1
+        factor[none] = 1
+        n_tiers[none] = 0
+        price[none] = 0
     return _ListPrice(
-        row, book_of, code_of, tier, factor, price, uom, tier_min, n_tiers, tier_value
-    )
+        row, book_ids[chosen], codes[chosen], tier, factor, price, uom, tier_min, n_tiers,
+        tier_value, entries,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,12 +344,13 @@ def _sku_lines(state: State, ctx: AccountContext, sku: I64) -> tuple[I64, I64]:
     low, high = index.prefix_ranges(sku)
     candidates = ctx.candidates_by_id
     # a probe is a binary search over millions of keys (cache misses); a scan reads keys
-    # in sequence: measured at the large scale, a probe costs about what 40 scanned keys do
-    probe = (high - low) > 40 * candidates.size
-    scan = ~probe
-    which, pos = expand_ranges(low[scan], high[scan])
-    keep = ctx.rank[index.keys[pos] & _CONTRACT_MASK] >= 0
-    scan_line = np.nonzero(scan)[0][which[keep]]
+    # in sequence: measured at the large scale (50 and 1,000-line carts), probing a SKU
+    # with more than ~20 keys per candidate is the cheaper side
+    probe = (high - low) > 20 * candidates.size
+    scanned = np.nonzero(~probe)[0]
+    which, pos = expand_ranges(low[scanned], high[scanned])
+    keep = np.nonzero(ctx.is_candidate[index.keys[pos] & _CONTRACT_MASK])[0]
+    scan_line = scanned[which[keep]]
     scan_rows = index.rows[pos[keep]]
     probed = np.nonzero(probe)[0]
     if probed.size == 0:
@@ -349,7 +366,7 @@ def _sku_lines(state: State, ctx: AccountContext, sku: I64) -> tuple[I64, I64]:
 
 
 def _contract_hits(
-    state: State, ctx: AccountContext, sku: I64, base_qty: I64, lp: _ListPrice
+    state: State, ctx: AccountContext, sku: I64, items: ItemRows, base_qty: I64, lp: _ListPrice
 ) -> _Hits | None:
     if ctx.candidates.size == 0 or len(state.line_index) == 0:
         return None
@@ -357,7 +374,7 @@ def _contract_hits(
     sku_rows, sku_line = _sku_lines(state, ctx, sku)
     # group lines: only the candidates' own, from the context's small index
     if ctx.group_keys.size:
-        group = state.items["product_group"][sku]
+        group = items.product_group
         chain = state.groups["chain"].take(np.maximum(group, 0), axis=0)
         slots = np.nonzero((chain >= 0) & (group >= 0)[:, None])
         wanted = chain[slots].astype(np.int64)
@@ -382,17 +399,16 @@ def _contract_hits(
             return None
         rows, line, depth, target = rows[live], line[live], depth[live], target[live]
     contract = lines["contract"][rows].astype(np.int64)
-    line_sku = sku[line]
     kind = lines["kind"][rows].astype(np.int64)
     uom = lines["uom"][rows]
-    factor = uom_factors(state, line_sku, uom.astype(np.int64))
+    factor = factors_on_items(items.uom_code[line], items.uom_factor[line], uom)
     tier_min, n_tiers = lines["tier_min"].take(rows, axis=0), lines["n_tiers"][rows]
     tier = _tier_of(tier_min, n_tiers, base_qty[line], factor)
     tier_value = lines["tier_value"].take(rows, axis=0)
     value = tier_value[np.arange(rows.size), np.maximum(tier, 0)]
 
-    cost = state.items["cost_micros"][line_sku]
-    has_cost = (cost >= 0) & (state.items["cost_currency"][line_sku] == ctx.currency)
+    cost = items.cost_micros[line]
+    has_cost = (cost >= 0) & (items.cost_currency[line] == ctx.currency)
     has_list = lp.row[line] >= 0
     net, discount = kind == _NET, kind == _DISCOUNT
     numerator = np.where(
@@ -440,10 +456,12 @@ def price_lines(
     micros_per_minor: int,
     policy: Policy = Policy.PRIORITY,
     explain: bool = False,
+    items: ItemRows | None = None,
 ) -> PriceResult:
     """Price a batch of lines of one account (all SKUs known and orderable).
 
-    ``base_qty`` is qty × ``factor_u`` (the line UoM's factor). Cost is O(n + hits) array
+    ``base_qty`` is qty × ``factor_u`` (the line UoM's factor). ``items``: the SKUs' item
+    rows when the caller has them (gathered here otherwise). Cost is O(n + hits) array
     work plus one lexsort over the hits; no Python loop per line unless ``explain``.
 
     Candidates are the hits (rows 0..H-1) followed by one list-price row per line (H + i;
@@ -451,8 +469,12 @@ def price_lines(
     gather by the winning candidate.
     """
     n = sku.size
-    lp = _list_prices(state, ctx, sku, base_qty)
-    hits = _contract_hits(state, ctx, sku, base_qty, lp)
+    if items is None:
+        items = item_rows(state, sku)
+    lp = _list_prices(
+        state, ctx, _book_entries(state, ctx, sku), items.uom_code, items.uom_factor, base_qty
+    )
+    hits = _contract_hits(state, ctx, sku, items, base_qty, lp)
     n_hits = 0 if hits is None else hits.line.size
 
     def cat(hit_column: str, list_column: Any) -> Any:
@@ -541,7 +563,7 @@ def price_lines(
         hint_den = den_w[nx]
         if hits is not None:
             value, hint_den = _next_numerator(
-                state, ctx, hits, c, nx, sku, value, hint_den, next_base_qty
+                state, ctx, hits, lp, items, c, nx, value, hint_den, next_base_qty
             )
         hint_unit, hint_fits = mul_div_round(value, unit_factor, hint_den)
         next_unit[nx] = hint_unit
@@ -573,9 +595,10 @@ def _next_numerator(
     state: State,
     ctx: AccountContext,
     hits: _Hits,
+    lp: _ListPrice,
+    items: ItemRows,
     candidate: I64,
     line: I64,
-    sku: I64,
     value: I64,
     denominator: I64,
     base_qty: I64,
@@ -595,12 +618,20 @@ def _next_numerator(
     discount = np.nonzero(kind == _DISCOUNT)[0]
     if discount.size:
         at = line[discount]
-        relisted = _list_prices(state, ctx, sku[at], base_qty[discount])
+        entries = lp.entries
+        relisted = _list_prices(
+            state,
+            ctx,
+            _BookEntries(entries.book, entries.code, entries.row[:, at]),
+            items.uom_code[at],
+            items.uom_factor[at],
+            base_qty[discount],
+        )
         value[discount] = relisted.price * (BPS - value[discount])
         denominator[discount] = relisted.factor * BPS
     cost_plus = np.nonzero(kind == _COST_PLUS)[0]
     if cost_plus.size:
-        cost = state.items["cost_micros"][sku[line[cost_plus]]]
+        cost = items.cost_micros[line[cost_plus]]
         value[cost_plus] = cost * (BPS + value[cost_plus])
     return value, denominator
 

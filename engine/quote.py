@@ -89,14 +89,17 @@ def disclose(mode: Disclosure, cap: int, values: I64) -> tuple[I64, npt.NDArray[
     EXACT shows the number; CAPPED shows at most ``cap``; BUCKETS hides the number (-1) and
     gives OUT (0), LOW (≤ cap) or IN_STOCK. Stored numbers are never changed.
     """
-    bucket = np.where(values <= 0, _OUT, np.where(values <= cap, _LOW, _IN_STOCK))
+    # OUT (0) where ≤ 0, else LOW (1) plus one more where above the cap: IN_STOCK (2)
+    bucket = (values > cap).astype(np.int8)
+    bucket += _LOW
+    bucket *= values > 0
     if mode == Disclosure.EXACT:
         shown = values
     elif mode == Disclosure.CAPPED:
         shown = np.minimum(values, cap)
     else:
         shown = np.full(values.shape, -1, dtype=np.int64)
-    return shown, bucket.astype(np.int8)
+    return shown, bucket
 
 
 def quote(
@@ -150,7 +153,7 @@ def quote(
     )
     item_status = lines.item_status
     safe_sku = np.maximum(sku, 0)
-    sell = sell_rules(state, safe_sku, base_qty, factor)
+    sell = sell_rules(state, safe_sku, base_qty, factor, lines.items)
 
     prices = None
     if with_prices:
@@ -159,23 +162,23 @@ def quote(
             status = np.where(status == _OK, _NO_PRICE, status).astype(np.int8)
         else:
             ctx = account_context(state, account_id, currency_id, pricing_date)
-            items = state.items
             # only orderable lines are priced: a bad line must not show another SKU's price
             rows = np.nonzero(status == _OK)[0]
             whole = rows.size == n
             pick = slice(None) if whole else rows
-            priced_sku = safe_sku[pick]
+            priced_items = lines.items if whole else lines.items.take(rows)
             prices = price_lines(
                 state,
                 ctx,
-                priced_sku,
+                safe_sku[pick],
                 base_qty[pick],
                 np.maximum(factor[pick], 1),
-                items["min_order_qty"][priced_sku],
-                items["order_multiple"][priced_sku],
+                priced_items.min_order_qty,
+                priced_items.order_multiple,
                 micros_per_minor,
                 policy,
                 explain,
+                priced_items,
             )
             if not whole:
                 prices = prices.scatter(rows, n)
@@ -190,7 +193,7 @@ def quote(
     mode = Disclosure(int(state.account_rows["disclosure"][account_id]))
     if with_availability:
         location_ids = location_set(state, locations, region)
-        stock = availability(state, safe_sku, base_qty, location_ids, today)
+        stock = availability(state, safe_sku, base_qty, location_ids, today, lines.items)
         cap = int(state.account_rows["disclosure_cap"][account_id])
         shown, bucket = disclose(mode, cap, stock.available_now)
         unknown = np.nonzero(item_status == _UNKNOWN_ITEM)[0]
