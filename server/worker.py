@@ -41,7 +41,7 @@ from engine.state import Hold, State
 from loaders.events import encode
 from loaders.stream_writer import StreamStats
 from server.errors import NotServing
-from server.host import Change, StateHost
+from server.host import Change, StateHost, freeze_long_lived
 from server.ipc import error_from_wire, read_frame, write_frame
 
 __all__ = ["WorkerHost", "run_worker"]
@@ -165,6 +165,7 @@ class WorkerHost(StateHost):
             self.changes.clear()
         state = self.reader.pin()
         self.reader.unpin()
+        freeze_long_lived()  # the code tables just read
         self._notify(Change(state.version, np.zeros(0, dtype=np.int64)))
 
     def _on_message(self, message: dict[str, Any]) -> None:
