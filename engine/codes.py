@@ -55,19 +55,130 @@ def validate_code(kind: str, code: object, field: str | None = None) -> str:
     return code
 
 
+#: Bulk lookups of at least this many codes, in tables of at least this many codes, go
+#: through :class:`_BulkIndex`; below either, the dict is as fast (measured: a 50-code
+#: batch costs ~0.8 µs per code in the dict and ~2.6 µs per code in numpy overhead).
+BULK_MIN_QUERY = 1024
+BULK_MIN_TABLE = 1 << 16
+_M1, _M2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9)
+_EMPTY = np.uint64(0)
+
+
+def _hash(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """A 64-bit hash of each row of 8-byte words (never 0: 0 marks an empty slot)."""
+    h = np.full(words.shape[0], _M1, dtype=np.uint64)
+    for j in range(words.shape[1]):
+        h ^= words[:, j]
+        h *= _M2  # wraps modulo 2**64, as intended
+    h ^= h >> np.uint64(31)
+    h |= np.uint64(1)
+    return h
+
+
+class _BulkIndex:
+    """An open-addressing hash table over a large table's codes, for batches of lookups.
+
+    A dict lookup is a chain of dependent cache misses (index slot, entry, key) with the
+    interpreter between two lookups; at 1M SKUs that is ~0.3–0.7 µs per code. Here a
+    batch is hashed and probed in a few numpy passes whose independent memory reads
+    overlap: ~0.2 µs per code at 20k codes. Every hit is confirmed on the stored bytes
+    and the length, so a hash collision can never return another code's id.
+
+    Holds the codes as fixed-width ASCII (``width``, a multiple of 8) and their lengths;
+    append-only like the table. Not safe for non-ASCII or non-str queries: the caller
+    checks (:meth:`CodeTable.lookup`).
+    """
+
+    __slots__ = ("capacity", "lengths", "n", "slot_hash", "slot_id", "width", "words")
+
+    def __init__(self, codes: list[str]) -> None:
+        self.width = max(8, -(-max(map(len, codes), default=1) // 8) * 8)
+        self.capacity = 1 << max(10, (2 * len(codes) - 1).bit_length())  # load ≤ 1/2
+        self.slot_hash = np.zeros(self.capacity, dtype=np.uint64)
+        self.slot_id = np.full(self.capacity, -1, dtype=np.int64)
+        self.words = np.zeros((0, self.width // 8), dtype=np.uint64)
+        self.lengths = np.zeros(0, dtype=np.int64)
+        self.n = 0
+        self.extend(codes)
+
+    def fits(self, codes: list[str]) -> bool:
+        """Whether ``codes`` can be added without a rebuild (width and load factor)."""
+        longest = max(map(len, codes), default=0)
+        return longest <= self.width and 2 * (self.n + len(codes)) <= self.capacity
+
+    def _words(self, codes: Sequence[str]) -> npt.NDArray[np.uint64]:
+        raw = np.array(codes, dtype=f"S{self.width}")
+        return raw.view(np.uint64).reshape(len(codes), self.width // 8)
+
+    def extend(self, codes: list[str]) -> None:
+        """Add the next codes (ids ``n``, ``n + 1``, …); they must :meth:`fits`."""
+        if not codes:
+            return
+        words = self._words(codes)
+        ids = np.arange(self.n, self.n + len(codes), dtype=np.int64)
+        hashes = _hash(words)
+        mask = self.capacity - 1
+        pos = (hashes & np.uint64(mask)).astype(np.int64)
+        todo = np.arange(len(codes))
+        while todo.size:  # linear probing; codes racing for one free slot: first one wins
+            free = self.slot_hash[pos[todo]] == _EMPTY
+            claim = todo[free]
+            _, first = np.unique(pos[claim], return_index=True)
+            won = claim[first]
+            self.slot_hash[pos[won]] = hashes[won]
+            self.slot_id[pos[won]] = ids[won]
+            placed = np.zeros(len(codes), dtype=np.bool_)
+            placed[won] = True
+            todo = todo[~placed[todo]]
+            pos[todo] = (pos[todo] + 1) & mask
+        self.words = np.concatenate([self.words, words])
+        self.lengths = np.concatenate(
+            [self.lengths, np.fromiter(map(len, codes), np.int64, len(codes))]
+        )
+        self.n += len(codes)
+
+    def lookup(self, queries: Sequence[str]) -> npt.NDArray[np.int64]:
+        """Ids of ASCII ``str`` queries, -1 where absent."""
+        n = len(queries)
+        length = np.fromiter(map(len, queries), np.int64, n)
+        if n and int(length.max()) > self.width:
+            # numpy would cut a longer query to the width; it cannot be a stored code
+            queries = [q if len(q) <= self.width else "" for q in queries]
+        words = self._words(queries)
+        hashes = _hash(words)
+        found = np.full(n, -1, dtype=np.int64)
+        mask = self.capacity - 1
+        pos = (hashes & np.uint64(mask)).astype(np.int64)
+        active = np.flatnonzero(length <= self.width)
+        pos = pos[active]
+        while active.size:
+            seen = self.slot_hash[pos]
+            settled = seen == _EMPTY  # an empty slot ends the probe: absent
+            hit = np.flatnonzero(seen == hashes[active])
+            if hit.size:
+                query, code = active[hit], self.slot_id[pos[hit]]
+                same = (self.words[code] == words[query]).all(axis=1)
+                same &= self.lengths[code] == length[query]  # b"AB" and "AB\x00" differ
+                found[query[same]] = code[same]
+                settled[hit[same]] = True
+            active, pos = active[~settled], (pos[~settled] + 1) & mask
+        return found
+
+
 class CodeTable:
     """Bidirectional map code ⇄ dense id for one kind of code.
 
     Lookups of a batch use C-level iteration (``map`` over the dict), not a Python loop.
     """
 
-    __slots__ = ("_by_id", "_codes", "_index", "kind")
+    __slots__ = ("_bulk", "_by_id", "_codes", "_index", "kind")
 
     def __init__(self, kind: str, codes: Iterable[str] = ()) -> None:
         self.kind = kind
         self._codes: list[str] = []
         self._index: dict[str, int] = {}
         self._by_id: npt.NDArray[np.object_] = np.array([""], dtype=object)
+        self._bulk: _BulkIndex | None = None  # built on the first large batch lookup
         for code in codes:
             self.intern(code)
 
@@ -105,10 +216,43 @@ class CodeTable:
         return self._index.get(code, -1)
 
     def lookup(self, codes: Sequence[str]) -> npt.NDArray[np.int64]:
-        """Ids of a batch of codes, -1 for unknown ones; O(n), no Python-level loop."""
+        """Ids of a batch of codes, -1 for unknown ones; O(n), no Python-level loop.
+
+        Large batches in large tables go through a numpy hash table (:class:`_BulkIndex`)
+        when every code is an ASCII ``str``; otherwise, the dict."""
+        if len(codes) >= BULK_MIN_QUERY and len(self._codes) >= BULK_MIN_TABLE:
+            found = self._bulk_lookup(codes)
+            if found is not None:
+                return found
         return np.fromiter(
             map(self._index.get, codes, repeat(-1)), dtype=np.int64, count=len(codes)
         )
+
+    def prepare_bulk(self) -> None:
+        """Build the bulk-lookup index now if this table is large enough to use it (a host
+        calls this at load, so the first large batch does not pay for it: ~0.3 s and
+        ~40 MB at 1M SKUs)."""
+        if len(self._codes) >= BULK_MIN_TABLE:
+            self._bulk_index()
+
+    def _bulk_index(self) -> _BulkIndex:
+        """The bulk index, brought level with the table (rebuilt when it cannot grow)."""
+        bulk = self._bulk
+        new = self._codes[bulk.n :] if bulk is not None else self._codes
+        if bulk is None or not bulk.fits(new):
+            self._bulk = bulk = _BulkIndex(self._codes)
+        elif new:
+            bulk.extend(new)
+        return bulk
+
+    def _bulk_lookup(self, codes: Sequence[str]) -> npt.NDArray[np.int64] | None:
+        if set(map(type, codes)) != {str}:
+            return None  # None, ints, …: the dict answers -1 for them
+        bulk = self._bulk_index()
+        try:
+            return bulk.lookup(codes)
+        except UnicodeEncodeError:  # a non-ASCII query: no code matches it, the dict says so
+            return None
 
     def code(self, code_id: int) -> str:
         """The code of ``code_id``."""

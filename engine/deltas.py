@@ -356,7 +356,7 @@ def apply_batch(
     holds: list[tuple[int, Any]] = []
     newest_ts = state.newest_ts_ms
     if checked is None:
-        checked = check_batch(events, state.skus.index, state.locations.index)
+        checked = check_batch(events, state.skus, state.locations)
     problems, groups, resolved = checked.problems, checked.groups, checked.resolved
     all_valid = problems.count(None) == len(events)
     valid: Sequence[Any] = events

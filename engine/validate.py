@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from operator import attrgetter
 from typing import Any
 
@@ -18,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.catalog import MAX_BASE_QTY, MAX_UOM_FACTOR
-from engine.codes import validate_code
+from engine.codes import CodeTable, validate_code
 from engine.errors import InvalidInput
 from engine.state import MAX_GROUPS_PER_ACCOUNT, MAX_TIERS, MAX_UOMS
 
@@ -252,7 +251,7 @@ def _of_type(values: list[Any], kind: type) -> npt.NDArray[np.bool_]:
 
 
 def _plainly_valid(
-    batch: list[Any], kind: str, skus: Any, locations: Any
+    batch: list[Any], kind: str, skus: CodeTable, locations: CodeTable
 ) -> tuple[npt.NDArray[np.bool_], dict[str, I64]]:
     """The common case of the high-volume events, checked as columns: known codes
     (validated when they were interned) and in-range integers of type int. False means
@@ -266,10 +265,8 @@ def _plainly_valid(
     none = np.zeros(n, dtype=np.bool_)
     try:
         columns = {
-            "sku": np.fromiter(map(skus.get, map(_SKU, batch), repeat(-1)), np.int64, n),
-            "location": np.fromiter(
-                map(locations.get, map(_LOCATION, batch), repeat(-1)), np.int64, n
-            ),
+            "sku": skus.lookup(list(map(_SKU, batch))),
+            "location": locations.lookup(list(map(_LOCATION, batch))),
         }
     except TypeError:  # an unhashable code: each event gets its own reason
         return none, {}
@@ -327,7 +324,7 @@ class CheckedBatch:
     resolved: Resolved
 
 
-def check_batch(events: Sequence[Any], skus: Any, locations: Any) -> CheckedBatch:
+def check_batch(events: Sequence[Any], skus: CodeTable, locations: CodeTable) -> CheckedBatch:
     """Validate a batch (see :func:`event_problems`) keeping what the apply can reuse."""
     groups = group_by_kind(events)
     resolved: Resolved = {}
@@ -337,13 +334,13 @@ def check_batch(events: Sequence[Any], skus: Any, locations: Any) -> CheckedBatc
 
 def event_problems(
     events: Sequence[Any],
-    skus: Any,
-    locations: Any,
+    skus: CodeTable,
+    locations: CodeTable,
     resolved: Resolved | None = None,
     groups: dict[str, list[int]] | None = None,
 ) -> list[str | None]:
     """:func:`event_problem` for a batch, with inventory events whose codes are already
-    known (``skus``/``locations``: code → id dicts) checked as columns.
+    known (``skus``/``locations``: the state's code tables) checked as columns.
 
     ``resolved`` (if given) receives, per inventory kind, the positions of its events in
     the batch and the columns read (see :class:`CheckedBatch`). ``groups``:

@@ -120,6 +120,7 @@ class StateHost:
     def load(self, state: State) -> None:
         """Adopt a freshly built or loaded state (start-up, full reload)."""
         self.state = state
+        state.skus.prepare_bulk()  # large stream batches look SKUs up through it
         freeze_long_lived()
         self._notify(Change(state.version, np.zeros(0, dtype=np.int64)))
 
@@ -222,7 +223,7 @@ class StateHost:
         if found is not None:
             raise Conflict(f"hold_key: {hold_key!r} was already used with other lines")
         event = ev.HoldPlace(hold_key=hold_key, lines=lines, ttl_ms=ttl_ms, ts_ms=self.clock_ms())
-        problem = event_problems([event], state.skus.index, state.locations.index)[0]
+        problem = event_problems([event], state.skus, state.locations)[0]
         if problem is not None:
             field, _, detail = problem.partition(": ")
             raise InvalidInput(field, detail)

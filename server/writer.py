@@ -55,6 +55,8 @@ class WriterHost(StateHost):
 
     def adopt(self, shared: SharedWriter) -> None:
         self.shared = shared
+        for instance in shared.instances:  # validation reads whichever one is published
+            instance.skus.prepare_bulk()
         self.load(shared.active)
 
     def apply(
@@ -70,7 +72,7 @@ class WriterHost(StateHost):
         clock = self.clock_ms() if clock_ms is None else clock_ms
         # validation depends only on the code tables, equal in both instances before the
         # batch: validate once, for the first instance, and reuse it for the second
-        checked = check_batch(events, self.require().skus.index, self.require().locations.index)
+        checked = check_batch(events, self.require().skus, self.require().locations)
 
         def change(state: State) -> ApplyResult:
             return apply_batch(

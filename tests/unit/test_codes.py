@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine import codes as codes_module
 from engine.codes import CODE_LIMITS, CodeTable, validate_code
 from engine.errors import InvalidInput
 from tests.builders import apply, make_item, make_location, make_state
@@ -144,3 +145,63 @@ def test_codes_at_answers_blank_for_missing_ids_even_in_an_empty_table() -> None
     assert empty.codes_at(np.array([-1, -1], dtype=np.int64)) == ["", ""]
     empty.intern("FASTENERS")
     assert empty.codes_at(np.array([0, -1], dtype=np.int64)) == ["FASTENERS", ""]
+
+
+# --- bulk lookups in large tables (engine.codes._BulkIndex) --------------------------------
+
+
+def _large_table(count: int = codes_module.BULK_MIN_TABLE + 100) -> CodeTable:
+    table = CodeTable("sku")
+    table.extend_trusted(f"SKU-{i:06d}" for i in range(count))
+    return table
+
+
+def _queries(table: CodeTable) -> list:
+    rng = np.random.default_rng(7)
+    known = [table.code(int(i)) for i in rng.integers(0, len(table), 3000)]
+    tricky = [
+        "SKU-000001\x00",  # a stored code plus NUL: numpy's bytes would hide the NUL
+        "SKU-00000",  # a stored code's prefix
+        "SKU-000001" + "X" * 100,  # longer than the index's width (numpy would cut it)
+        "",
+        "NOT-A-SKU",
+    ]
+    return known + tricky * 10
+
+
+def test_a_large_batch_in_a_large_table_finds_exactly_what_the_dict_finds():
+    table = _large_table()
+    queries = _queries(table)
+    expected = [table.get(q) for q in queries]
+    assert table.lookup(queries).tolist() == expected
+    assert table._bulk is not None  # the batch did go through the numpy index
+
+
+def test_codes_added_after_the_bulk_index_was_built_are_found_even_longer_ones():
+    table = _large_table()
+    table.lookup(_queries(table))  # builds the index at the current width
+    table.extend_trusted(["SKU-NEW-1", "SKU-" + "L" * 40])  # the second one forces a rebuild
+    queries = ["SKU-NEW-1", "SKU-" + "L" * 40, *_queries(table)]
+    found = table.lookup(queries)
+    assert found[:2].tolist() == [len(table) - 2, len(table) - 1]
+    assert found.tolist() == [table.get(q) for q in queries]
+
+
+def test_non_ascii_or_non_string_queries_fall_back_to_the_dict():
+    table = _large_table()
+    queries = _queries(table)
+    for odd in ("SKU-00000é", 12345):
+        mixed = [*queries, odd]
+        assert table.lookup(mixed).tolist() == [*(table.get(q) for q in queries), -1]
+
+
+def test_hash_collisions_are_told_apart_by_the_stored_bytes(monkeypatch):
+    # a hash with 8 values: every probe meets other codes' slots and must compare bytes
+    monkeypatch.setattr(
+        codes_module, "_hash", lambda words: (words[:, 1] & np.uint64(7)) | np.uint64(1)
+    )
+    monkeypatch.setattr(codes_module, "BULK_MIN_TABLE", 16)
+    monkeypatch.setattr(codes_module, "BULK_MIN_QUERY", 16)
+    table = _large_table(2_000)
+    queries = _queries(table)
+    assert table.lookup(queries).tolist() == [table.get(q) for q in queries]
