@@ -56,9 +56,10 @@ def validate_code(kind: str, code: object, field: str | None = None) -> str:
 
 
 #: Bulk lookups of at least this many codes, in tables of at least this many codes, go
-#: through :class:`_BulkIndex`; below either, the dict is as fast (measured: a 50-code
-#: batch costs ~0.8 µs per code in the dict and ~2.6 µs per code in numpy overhead).
-BULK_MIN_QUERY = 1024
+#: through :class:`_BulkIndex`; below either, the dict is as fast. Measured in the 1M-SKU
+#: table, fresh strings, µs per batch (dict / bulk): 64 codes 82 / 161, 256: 243 / 281,
+#: 512: 481 / 385, 1,000: 917 / 547.
+BULK_MIN_QUERY = 512
 BULK_MIN_TABLE = 1 << 16
 _M1, _M2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9)
 _EMPTY = np.uint64(0)
