@@ -260,7 +260,8 @@ def _plainly_valid(
 
     Also returns the columns it read, so the apply need not read them again: "sku" and
     "location" as ids (-1: unknown; at 1M SKUs each lookup is a few cache misses) and
-    each integer field (meaningful only where the event is plainly valid)."""
+    each integer field whose values are all of type int (the apply reads any other field
+    from the events again)."""
     n = len(batch)
     none = np.zeros(n, dtype=np.bool_)
     try:
@@ -273,7 +274,8 @@ def _plainly_valid(
     ok = (columns["sku"] >= 0) & (columns["location"] >= 0)
     for name, low, high in _COLUMNAR[kind]:
         column = list(map(attrgetter(name), batch))
-        if set(map(type, column)) != {int}:  # a float, a bool, a string: one by one
+        exact = set(map(type, column)) == {int}
+        if not exact:  # a float, a bool, an int subclass…: those rows are checked one by one
             typed = _of_type(column, int)
             ok &= typed
             column = [v if t else 0 for v, t in zip(column, typed.tolist(), strict=True)]
@@ -282,7 +284,8 @@ def _plainly_valid(
         except OverflowError:  # beyond int64: every limit here is inside it
             return none, {}
         ok &= (values >= low) & (values <= high)
-        columns[name] = values
+        if exact:  # a row zeroed above may still be valid (an int subclass): not handed on
+            columns[name] = values
     if kind == "InventoryAdjust":
         ids = list(map(attrgetter("event_id"), batch))
         if set(map(type, ids)) != {str}:

@@ -248,6 +248,23 @@ def test_each_stock_change_of_a_mixed_batch_lands_on_its_own_cell_around_a_rejec
     assert [line.available_now["DC-EAST"] for line in stock] == [10, 19, 26]
 
 
+def test_a_quantity_given_as_an_int_subclass_is_applied_with_its_own_value():
+    # the columnar check only trusts plain ints; an int subclass is valid (checked one by
+    # one) and must not reach the apply as the 0 the columnar pass put in its place
+    class Units(int):
+        pass
+
+    state = _catalog(make_item("SKU-2", version=1))
+    result = apply(
+        state,
+        make_stock(SKU, on_hand=Units(40), version=2),
+        make_stock("SKU-2", on_hand=15, version=2),
+    )
+    assert (result.applied, result.rejected) == (2, [])
+    stock = quote_lines(state, [(SKU, 1), ("SKU-2", 1)], locations=["DC-EAST"])
+    assert [line.available_now["DC-EAST"] for line in stock] == [40, 15]
+
+
 def test_allocated_delta_changes_allocated():
     state = _catalog(make_stock(location="DC-EAST", on_hand=100, allocated=10, version=1))
     apply(state, make_adjust("ERP-ALLOC-1", allocated_delta=15, location="DC-EAST", version=2))
