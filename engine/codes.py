@@ -96,9 +96,9 @@ class _BulkIndex:
         self.width = max(8, -(-max(map(len, codes), default=1) // 8) * 8)
         self.capacity = 1 << max(10, (2 * len(codes) - 1).bit_length())  # load ≤ 1/2
         self.slot_hash = np.zeros(self.capacity, dtype=np.uint64)
-        self.slot_id = np.full(self.capacity, -1, dtype=np.int64)
+        self.slot_id = np.full(self.capacity, -1, dtype=np.int32)  # ids stay below 2**31
         self.words = np.zeros((0, self.width // 8), dtype=np.uint64)
-        self.lengths = np.zeros(0, dtype=np.int64)
+        self.lengths = np.zeros(0, dtype=np.int16)  # codes are at most 64 characters
         self.n = 0
         self.extend(codes)
 
@@ -134,7 +134,7 @@ class _BulkIndex:
             pos[todo] = (pos[todo] + 1) & mask
         self.words = np.concatenate([self.words, words])
         self.lengths = np.concatenate(
-            [self.lengths, np.fromiter(map(len, codes), np.int64, len(codes))]
+            [self.lengths, np.fromiter(map(len, codes), np.int16, len(codes))]
         )
         self.n += len(codes)
 
