@@ -48,7 +48,7 @@ from engine.errors import InvalidInput, LimitExceeded
 from engine.quote import DEFAULT_MAX_LINES, AsOf
 from engine.state import ItemStatus, State
 
-__all__ = ["PromisePlan", "promise"]
+__all__ = ["Part", "PromisePlan", "fill_lines", "promise"]
 
 I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
@@ -105,12 +105,19 @@ def _receipts(
     return [found[bounds[u] : bounds[u + 1]] for u in range(usku.size)]
 
 
-def _split(
-    lines: list[int], uidx: list[int], base_qty: list[int], stock: I64,
+def fill_lines(
+    lines: list[int], uidx: list[int], base_qty: list[int], stock: I64 | Sequence[Sequence[int]],
     receipts: list[list[list[int]]], budget: float, ship_complete: bool, today: int,
 ) -> tuple[list[Part], list[int]]:  # fmt: skip
-    """Steps 2 and 3 for every line; returns the parts and the unfilled rest per line."""
-    left: list[list[int]] = stock.tolist()
+    """Steps 2 and 3 for every line; returns the parts and the unfilled rest per line.
+
+    ``lines`` are the planned line indexes in request order, ``uidx`` each one's distinct
+    SKU, ``stock`` (SKUs × ranked locations) the clipped stock and ``receipts`` per SKU
+    [date, rank, usable qty] in the order they are used (see :func:`_receipts`); neither
+    is changed. Plain Python over lists, O(L + R) per line: the one loop per line of a
+    promise. The benchmark baselines call it too, so the greedy rule exists once.
+    """
+    left = stock.tolist() if isinstance(stock, np.ndarray) else [list(row) for row in stock]
     receipts = [[list(receipt) for receipt in found] for found in receipts]  # consumed here
     opened: set[tuple[int, int]] = set()  # shipments: (rank, date; -1 under ship_complete)
     chosen: list[int] = []  # ranks shipping today, sorted
@@ -217,7 +224,7 @@ def promise(
         budget = float("inf") if max_shipments is None else max_shipments
         args = (planned.tolist(), uidx.tolist(), base_qty.tolist())
         receipts = _receipts(state, usku, active, locs, raw, today)
-        parts, rest = _split(*args, stock, receipts, budget, ship_complete, today)
+        parts, rest = fill_lines(*args, stock, receipts, budget, ship_complete, today)
         backorder[planned] = short = np.array(rest, dtype=np.int64)
         dated = active[uidx] & (lead[uidx] >= 0)
         backorder_date[planned] = np.where(dated & (short > 0), today + lead[uidx], -1)
@@ -233,7 +240,9 @@ def promise(
                 for u, found in enumerate(receipts):
                     for date, rank, q in found:
                         by_then[u, rank] += q if date <= complete else 0
-                again, rest_again = _split(*args, by_then, [[]] * len(usku), budget, True, complete)
+                again, rest_again = fill_lines(
+                    *args, by_then, [[]] * len(usku), budget, True, complete
+                )
                 if rest_again == rest and len({p[1] for p in again}) <= len({p[1] for p in parts}):
                     parts = again
             parts = [(line, rank, complete, q) for line, rank, _, q in parts]

@@ -9,12 +9,12 @@ the ``*_response`` functions answer from it with the protobuf shapes ``server.co
 gives pacache's answers, placeholders included, so answers compare field by field.
 
 Promise is not in the reference model; :func:`promise_response` implements the sourcing
-rules of ``engine.promise`` (its module docstring is the specification) over plain lists.
+rules of ``engine.promise`` (its module docstring is the specification) over plain lists,
+with the engine's own plain-Python step 2–3 filler (``engine.promise.fill_lines``).
 """
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +23,7 @@ from typing import Any
 from bench.reference import EPOCH, QuoteLine, Reference, UnknownCodeError, entity_key
 from engine import events as ev
 from engine.errors import InvalidInput, UnknownCode
+from engine.promise import fill_lines
 from server import convert
 from server._proto.pacache.v1 import pacache_pb2 as pb
 
@@ -289,53 +290,6 @@ def _promise_receipts(
     return [[date, rank, usable] for date, rank, _, usable in found if usable > 0]
 
 
-def _split(
-    lines: list[int], uidx: list[int], base_qty: list[int], stock: list[list[int]],
-    receipts: list[list[list[int]]], budget: float, ship_complete: bool, today: int,
-) -> tuple[list[tuple[int, int, int, int]], list[int]]:  # fmt: skip
-    """Steps 2 and 3 of engine.promise for every line: (parts, unfilled rest per line)."""
-    left = [list(row) for row in stock]
-    receipts = [[list(receipt) for receipt in found] for found in receipts]
-    opened: set[tuple[int, int]] = set()
-    chosen: list[int] = []
-    parts: list[tuple[int, int, int, int]] = []
-    rest: list[int] = []
-    today_key = -1 if ship_complete else today
-    for line, u in zip(lines, uidx, strict=True):
-        row, need = left[u], base_qty[line]
-        spare = need - sum(row[k] for k in chosen)
-        new = [k for k in range(len(row)) if row[k] > 0 and k not in chosen]
-        for rank in chosen + ([k for k in new if row[k] >= spare][:1] or new):
-            if not need or (rank not in chosen and len(opened) >= budget):
-                break
-            take = min(row[rank], need)
-            if not take:
-                continue
-            if rank not in chosen:
-                opened.add((rank, today_key))
-                bisect.insort(chosen, rank)
-            row[rank] -= take
-            need -= take
-            parts.append((line, rank, today, take))
-        rest.append(need)
-    for at, u in enumerate(uidx):
-        line, need = lines[at], rest[at]
-        for receipt in receipts[u]:
-            if not need:
-                break
-            date, rank, usable = receipt
-            shipment = (rank, -1 if ship_complete else date)
-            if not usable or (shipment not in opened and len(opened) >= budget):
-                continue
-            opened.add(shipment)
-            take = min(usable, need)
-            receipt[2] -= take
-            need -= take
-            parts.append((line, rank, date, take))
-        rest[at] = need
-    return parts, rest
-
-
 def _single_location(
     stock: list[list[int]], need: list[int], receipts: list[list[list[int]]], today: int,
     latest: int, n_locations: int,
@@ -410,7 +364,7 @@ def promise_response(
             for u, s in enumerate(usku)
         ]
         args = (planned, uidx, base_qty)
-        parts, rest = _split(*args, stock, receipts, budget, request.ship_complete, today)
+        parts, rest = fill_lines(*args, stock, receipts, budget, request.ship_complete, today)
         dated = [active[u] and lead[u] >= 0 for u in uidx]
         for at, line in enumerate(planned):
             backorder[line] = rest[at]
@@ -429,7 +383,7 @@ def promise_response(
                 for u, found in enumerate(receipts):
                     for date, rank, q in found:
                         by_then[u][rank] += q if date <= complete else 0
-                again, rest_again = _split(
+                again, rest_again = fill_lines(
                     *args, by_then, [[] for _ in usku], budget, True, complete
                 )
                 if rest_again == rest and len({p[1] for p in again}) <= len({p[1] for p in parts}):
