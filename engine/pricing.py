@@ -38,6 +38,7 @@ from engine.contexts import AccountContext, Level, level_of
 from engine.money import mul_div_round
 from engine.state import GROUP_TARGET, LIST_CODE, PRICE_BOOK_BITS, LineKind, State, price_key
 from engine.state import contract_line_key as line_key
+from engine.table import KeyIndex
 
 __all__ = [
     "BPS",
@@ -334,15 +335,47 @@ _CONTRACT_MASK = (1 << 30) - 1  # the contract id bits of a contract-line key
 def _sku_lines(state: State, ctx: AccountContext, sku: I64) -> tuple[I64, I64]:
     """Rows of the candidates' SKU lines for each line, as (rows, line index).
 
-    Per SKU the cheaper of two exact lookups: *scan* its contract lines (sorted by
-    contract, read sequentially from the key column) and keep the candidates' — or, when
-    it is on more contracts than the account has candidates (a popular SKU), *probe* the
-    key (SKU, contract) of each candidate. Either way about min(fan-out, candidates) keys
-    per SKU are touched, instead of every contract that ever listed a popular SKU.
+    A popular SKU (one with a dense row in the index, ``KeyIndex.refresh_dense``) reads
+    its candidates' rows with one gather. Any other SKU takes the cheaper of two exact
+    lookups: *scan* its contract lines (sorted by contract, read sequentially from the key
+    column) and keep the candidates' — or, when it is on more contracts than the account
+    has candidates, *probe* the key (SKU, contract) of each candidate. Each line's rows
+    come in contract id order.
     """
     index = state.line_index
-    low, high = index.prefix_ranges(sku)
     candidates = ctx.candidates_by_id
+    slot_of = index.dense_slot
+    dense_rows = dense_line = None
+    if slot_of.size:
+        slot = slot_of.take(np.minimum(sku, slot_of.size - 1))
+        slot[sku >= slot_of.size] = -1
+        covered = np.nonzero(slot >= 0)[0]
+        if covered.size:
+            width = index.dense_width()
+            # a covered SKU has no line of a contract beyond the width (the invariant)
+            columns = candidates[candidates < width]
+            found = index.dense.reshape(-1).take(
+                (slot[covered].astype(np.int64) * width)[:, None] + columns
+            )
+            hit_line, _ = np.nonzero(found)
+            dense_rows = found[found > 0].astype(np.int64) - 1
+            dense_line = covered[hit_line]
+            rest = np.nonzero(slot < 0)[0]
+            if rest.size == 0:
+                return dense_rows, dense_line
+            scan_rows, scan_line = _sorted_sku_lines(index, candidates, ctx, sku[rest])
+            return (
+                np.concatenate([dense_rows, scan_rows]),
+                np.concatenate([dense_line, rest[scan_line]]),
+            )
+    return _sorted_sku_lines(index, candidates, ctx, sku)
+
+
+def _sorted_sku_lines(
+    index: KeyIndex, candidates: I64, ctx: AccountContext, sku: I64
+) -> tuple[I64, I64]:
+    """:func:`_sku_lines` over the sorted keys alone (SKUs without a dense row)."""
+    low, high = index.prefix_ranges(sku)
     # a probe is a binary search over millions of keys (cache misses); a scan reads keys
     # in sequence: measured at the large scale (50 and 1,000-line carts), probing a SKU
     # with more than ~20 keys per candidate is the cheaper side

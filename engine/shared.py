@@ -93,6 +93,8 @@ def shared_paths(state: State) -> Iterator[tuple[str, np.ndarray[Any, Any]]]:
         yield f"{index}.keys", ix.keys
         yield f"{index}.rows", ix.rows
         yield f"{index}.ptr", ix.ptr
+        yield f"{index}.dense_slot", ix.dense_slot
+        yield f"{index}.dense", ix.dense
     for name in Inventory.FIELDS:
         yield f"inventory.{name}", getattr(state.inventory, name)
     yield "inbound.keys", state.inbound_keys

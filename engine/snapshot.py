@@ -210,6 +210,7 @@ def load(
         index.keys = arrays[f"{name}.keys"]
         index.rows = arrays[f"{name}.rows"]
         index.ptr = arrays[f"{name}.ptr"]
+        index.refresh_dense()  # derived from the keys, so never written to a snapshot
     on_hand = arrays["inventory.on_hand"]
     inventory = Inventory.__new__(Inventory)
     inventory.sku_capacity, inventory.location_capacity = on_hand.shape

@@ -23,6 +23,10 @@ from engine.arrays import expand_ranges
 __all__ = ["Column", "Columns", "KeyIndex"]
 
 I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+
+#: Address space the dense rows of one index may take (pages never written cost nothing).
+DENSE_BUDGET_BYTES = 256 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +99,24 @@ class KeyIndex:
     (``key >> shift``, for prefixes below ``prefix_limit``): the keys of prefix ``p`` sit at
     ``keys[ptr[p]:ptr[p + 1]]``. A lookup by prefix then costs one random read instead of a
     binary search, whose ~20 cache misses dominate a quote on a 10M-key table.
+
+    With ``dense_min_run`` ≥ 0, prefixes whose run is longer than that also get a *dense
+    row* indexed by suffix (``dense_slot``, ``dense``; see :meth:`refresh_dense`), so a
+    batch of (prefix, suffix) lookups on popular prefixes is one gather.
     """
 
-    def __init__(self, shift: int | None = None, prefix_limit: int = 1 << 31) -> None:
+    def __init__(
+        self, shift: int | None = None, prefix_limit: int = 1 << 31, dense_min_run: int = -1
+    ) -> None:
         self.keys: I64 = np.zeros(0, dtype=np.int64)
         self.rows: I64 = np.zeros(0, dtype=np.int64)
         self.shift = shift
         self.prefix_limit = prefix_limit
         self.ptr: I64 = np.zeros(1, dtype=np.int64)
+        # dense rows of long prefix runs (see DenseRuns); off when dense_min_run < 0
+        self.dense_min_run = dense_min_run
+        self.dense_slot: I32 = np.zeros(0, dtype=np.int32)
+        self.dense: I32 = np.zeros((0, 0), dtype=np.int32)
 
     def __len__(self) -> int:
         return int(self.keys.size)
@@ -157,6 +171,8 @@ class KeyIndex:
         self.keys = np.insert(self.keys, pos, keys)
         self.rows = np.insert(self.rows, pos, rows)
         self._grow_ptr(keys)
+        if self.dense_min_run >= 0:
+            self._dense_insert(keys, rows)
 
     def rebuild(self, keys: I64) -> None:
         """Index rows 0..len(keys)-1 by ``keys`` from scratch (bulk loads); O(n log n)."""
@@ -165,3 +181,82 @@ class KeyIndex:
         self.rows = order.astype(np.int64)
         self.ptr = np.zeros(1, dtype=np.int64)
         self._grow_ptr(self.keys)
+        self.refresh_dense()
+
+    # -- dense rows of long runs ------------------------------------------------------------
+    #
+    # A prefix with a long run (a popular SKU listed on hundreds of contracts) is where a
+    # lookup of (prefix, suffix) pairs costs most: either a scan of the whole run or one
+    # binary search over every key per pair, ~20 dependent cache misses each. For those
+    # prefixes the index also keeps a dense row: ``dense[dense_slot[p], s]`` is the row of
+    # key (p, s) plus one, 0 where there is none. A pair lookup is then one array read.
+    #
+    # Invariant: a covered prefix (``dense_slot[p] >= 0``) has every one of its keys in its
+    # dense row, so no key of it has a suffix ≥ the row width. ``insert`` keeps it (in
+    # place, so a shared-memory reader sees the change like any other column write) and
+    # covers prefixes whose run has grown past ``dense_min_run`` while rows are free;
+    # width or rows running out rebuild the rows. Rows are zero-filled, so capacity and
+    # width headroom cost address space, not memory, until written.
+
+    def dense_width(self) -> int:
+        """Suffixes below this have a column in the dense rows."""
+        return int(self.dense.shape[1])
+
+    def refresh_dense(self) -> None:
+        """(Re)build the dense rows: the longest runs over ``dense_min_run``, within
+        :data:`DENSE_BUDGET_BYTES`. O(covered keys); ~tens of ms at 10M keys."""
+        if self.dense_min_run < 0 or self.shift is None:
+            return
+        n_prefix = self.ptr.size - 1
+        run = np.diff(self.ptr)
+        long = np.nonzero(run > self.dense_min_run)[0]
+        mask = (1 << self.shift) - 1
+        which, pos = expand_ranges(self.ptr[long], self.ptr[long + 1])
+        suffix = self.keys[pos] & mask
+        width = -(-(int(suffix.max(initial=-1)) + 1) * 5 // 4 // 64) * 64 if pos.size else 0
+        width = max(width, 64)
+        budget = DENSE_BUDGET_BYTES // (4 * width)
+        if long.size > budget:  # the longest runs first: they save the most
+            keep = np.sort(np.argsort(-run[long], kind="stable")[:budget])
+            long = long[keep]
+            which, pos = expand_ranges(self.ptr[long], self.ptr[long + 1])
+            suffix = self.keys[pos] & mask
+        capacity = min(budget, long.size + max(64, long.size // 4))
+        self.dense = np.zeros((capacity, width), dtype=np.int32)
+        self.dense_slot = np.full(n_prefix, -1, dtype=np.int32)
+        self.dense_slot[long] = np.arange(long.size, dtype=np.int32)
+        self.dense[which, suffix] = self.rows[pos] + 1
+
+    def _dense_insert(self, keys: I64, rows: I64) -> None:
+        assert self.shift is not None
+        n_prefix = self.ptr.size - 1
+        if self.dense_slot.size < n_prefix:  # new prefixes start uncovered
+            grown = np.full(n_prefix, -1, dtype=np.int32)
+            grown[: self.dense_slot.size] = self.dense_slot
+            self.dense_slot = grown
+        mask = (1 << self.shift) - 1
+        prefix = keys >> self.shift
+        inside = prefix < n_prefix
+        prefix, suffix, rows = prefix[inside], keys[inside] & mask, rows[inside]
+        slot = self.dense_slot[prefix]
+        covered = slot >= 0
+        width = self.dense_width()
+        if (suffix[covered] >= width).any():
+            self.refresh_dense()
+            return
+        self.dense[slot[covered], suffix[covered]] = rows[covered] + 1
+        # prefixes whose run grew past the threshold: cover them while rows are free
+        grown_long = np.unique(prefix[~covered])
+        grown_long = grown_long[np.diff(self.ptr)[grown_long] > self.dense_min_run]
+        if grown_long.size == 0:
+            return
+        used = int(self.dense_slot.max(initial=-1)) + 1
+        which, pos = expand_ranges(self.ptr[grown_long], self.ptr[grown_long + 1])
+        run_suffix = self.keys[pos] & mask
+        budget = DENSE_BUDGET_BYTES // (4 * max(width, 64))
+        if used + grown_long.size > len(self.dense) or (run_suffix >= width).any():
+            if len(self.dense) < budget or (run_suffix >= width).any():
+                self.refresh_dense()
+            return  # at the budget: these runs stay on the sorted keys
+        self.dense_slot[grown_long] = np.arange(used, used + grown_long.size, dtype=np.int32)
+        self.dense[used + which, run_suffix] = self.rows[pos] + 1
