@@ -205,3 +205,30 @@ def test_hash_collisions_are_told_apart_by_the_stored_bytes(monkeypatch):
     table = _large_table(2_000)
     queries = _queries(table)
     assert table.lookup(queries).tolist() == [table.get(q) for q in queries]
+
+
+# --- small batches in large tables: the recently found codes (engine.codes.RECENT_CODES) ---
+
+
+def test_small_batches_in_a_large_table_answer_like_the_dict_while_codes_are_remembered():
+    table = _large_table()
+    queries = _queries(table)
+    expected = [table.get(q) for q in queries]
+    for start in range(0, len(queries), 50):  # cart-sized batches, twice: cold, then recent
+        batch = queries[start : start + 50]
+        assert table.lookup(batch).tolist() == expected[start : start + 50]
+        assert table.lookup(batch).tolist() == expected[start : start + 50]
+    assert all(code in table._recent for code in queries[:3000])  # known codes remembered
+    assert "NOT-A-SKU" not in table._recent and "" not in table._recent  # unknown ones not
+
+
+def test_remembered_codes_are_dropped_when_full_and_answers_stay_right(monkeypatch):
+    monkeypatch.setattr(codes_module, "RECENT_CODES", 40)
+    table = _large_table()
+    queries = _queries(table)
+    for start in range(0, len(queries), 30):
+        batch = queries[start : start + 30]
+        assert table.lookup(batch).tolist() == [table.get(q) for q in batch]
+        assert len(table._recent) <= 40
+    odd = ["SKU-000001", 12345, None, "SKU-000001"]  # non-str codes: -1, never remembered
+    assert table.lookup(odd).tolist() == [1, -1, -1, 1]
