@@ -227,28 +227,29 @@ class CodeTable:
     def lookup(self, codes: Sequence[str]) -> npt.NDArray[np.int64]:
         """Ids of a batch of codes, -1 for unknown ones; O(n), no Python-level loop.
 
-        Large batches in large tables go through a numpy hash table (:class:`_BulkIndex`)
-        when every code is an ASCII ``str``; smaller ones in large tables through the dict
-        of recently found codes (:data:`RECENT_CODES`), then the full dict."""
+        In large tables the dict of recently found codes answers first
+        (:data:`RECENT_CODES`); the codes it does not know go through a numpy hash table
+        (:class:`_BulkIndex`) when there are many and all are ASCII ``str``, else through
+        the full dict."""
         n = len(codes)
         if len(self._codes) < BULK_MIN_TABLE:
             return np.fromiter(map(self._index.get, codes, repeat(-1)), dtype=np.int64, count=n)
-        if n >= BULK_MIN_QUERY:
-            found = self._bulk_lookup(codes)
-            if found is not None:
-                return found
         recent = self._recent
         found = np.fromiter(map(recent.get, codes, repeat(-1)), dtype=np.int64, count=n)
         missed = np.flatnonzero(found < 0)
-        if missed.size:
-            if len(recent) + missed.size > RECENT_CODES:
-                recent.clear()
-            index = self._index
-            for i in missed.tolist():
-                code = codes[i]
-                code_id = index.get(code, -1)
-                if code_id >= 0:
-                    recent[code] = found[i] = code_id
+        if missed.size == 0:
+            return found
+        if len(recent) + missed.size > RECENT_CODES:
+            recent.clear()
+        rest = [codes[i] for i in missed.tolist()]
+        looked_up = self._bulk_lookup(rest) if missed.size >= BULK_MIN_QUERY else None
+        if looked_up is None:
+            looked_up = np.fromiter(
+                map(self._index.get, rest, repeat(-1)), dtype=np.int64, count=len(rest)
+            )
+        found[missed] = looked_up
+        known = np.flatnonzero(looked_up >= 0).tolist()
+        recent.update(zip([rest[i] for i in known], looked_up[known].tolist(), strict=True))
         return found
 
     def prepare_bulk(self) -> None:
