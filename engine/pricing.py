@@ -197,7 +197,8 @@ class _ListPrice:
 
     A line without a list price has row, book and tier -1, code -1, factor 1, price 0 and
     no tiers (its other columns are unspecified). ``entries`` keeps where each book's entry
-    is, so the next-break hint re-resolves the list at another quantity without a lookup.
+    is and ``books`` what every book's entry offers, so the next-break hint re-resolves the
+    list at another quantity (:func:`_relist`) without a lookup or another gather.
     """
 
     row: I64  # price entry row, -1 when none applies
@@ -211,6 +212,19 @@ class _ListPrice:
     n_tiers: npt.NDArray[np.int8]
     tier_value: I64  # (n, MAX_TIERS)
     entries: _BookEntries
+    books: _BookColumns
+
+
+@dataclass(frozen=True, slots=True)
+class _BookColumns:
+    """Every book's entry for every line (row b × n + i: book b, line i), before the choice
+    of a book: what decides it at any quantity."""
+
+    safe_row: I64  # price entry row, 0 where the book has none (``usable`` is then False)
+    factor: I64  # factor of the entry's price UoM on the line's item (0: not on the item)
+    tier_min: I64  # (books × n, MAX_TIERS)
+    n_tiers: npt.NDArray[np.int8]
+    usable: B  # has an entry that is active and valid on the date
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +285,7 @@ def _list_prices(
     ok &= prices["active"].take(safe)
     ok &= prices["valid_from"].take(safe) <= ctx.date
     ok &= prices["valid_to"].take(safe) > ctx.date
+    books = _BookColumns(safe, factor, tier_min, n_tiers, ok.copy())
     ok &= tier >= 0
     # the first book that prices each line; "none" lines keep book 0's (unused) columns
     chosen = ok.reshape(n_books, n).argmax(axis=0) if n_books > 1 else np.zeros(n, np.int64)
@@ -300,8 +315,34 @@ def _list_prices(
         price[none] = 0
     return _ListPrice(
         row, book_ids[chosen], codes[chosen], tier, factor, price, uom, tier_min, n_tiers,
-        tier_value, entries,
+        tier_value, entries, books,
     )  # fmt: skip
+
+
+def _relist(state: State, lp: _ListPrice, at: I64, base_qty: I64) -> tuple[I64, I64]:
+    """(price, factor) of the list price lines ``at`` get at ``base_qty`` instead: the
+    first book whose entry is usable and has a tier there, as :func:`_list_prices` picks
+    (price 0 and factor 1 where none does)."""
+    n_books, n = lp.entries.row.shape
+    m = at.size
+    if n_books == 0:
+        return np.zeros(m, dtype=np.int64), np.ones(m, dtype=np.int64)
+    books = lp.books
+    pick = (np.arange(n_books)[:, None] * n + at[None, :]).ravel()  # book-major, like rows
+    factor = books.factor[pick]
+    tier = _tier_of(
+        books.tier_min.take(pick, axis=0), books.n_tiers[pick], np.tile(base_qty, n_books), factor
+    )
+    ok = (books.usable[pick] & (tier >= 0)).reshape(n_books, m)
+    chosen = ok.argmax(axis=0) * m + np.arange(m)
+    price = state.prices["tier_value"].take(books.safe_row[pick[chosen]], axis=0)[
+        np.arange(m), np.maximum(tier[chosen], 0)
+    ]
+    factor = factor[chosen]
+    none = ~ok.any(axis=0)
+    price[none] = 0
+    factor[none] = 1
+    return price, factor
 
 
 @dataclass(frozen=True, slots=True)
@@ -596,7 +637,7 @@ def price_lines(
         hint_den = den_w[nx]
         if hits is not None:
             value, hint_den = _next_numerator(
-                state, ctx, hits, lp, items, c, nx, value, hint_den, next_base_qty
+                state, hits, lp, items, c, nx, value, hint_den, next_base_qty
             )
         hint_unit, hint_fits = mul_div_round(value, unit_factor, hint_den)
         next_unit[nx] = hint_unit
@@ -626,7 +667,6 @@ def price_lines(
 
 def _next_numerator(
     state: State,
-    ctx: AccountContext,
     hits: _Hits,
     lp: _ListPrice,
     items: ItemRows,
@@ -650,18 +690,9 @@ def _next_numerator(
     value, denominator = value.copy(), denominator.copy()
     discount = np.nonzero(kind == _DISCOUNT)[0]
     if discount.size:
-        at = line[discount]
-        entries = lp.entries
-        relisted = _list_prices(
-            state,
-            ctx,
-            _BookEntries(entries.book, entries.code, entries.row[:, at]),
-            items.uom_code[at],
-            items.uom_factor[at],
-            base_qty[discount],
-        )
-        value[discount] = relisted.price * (BPS - value[discount])
-        denominator[discount] = relisted.factor * BPS
+        list_price, list_factor = _relist(state, lp, line[discount], base_qty[discount])
+        value[discount] = list_price * (BPS - value[discount])
+        denominator[discount] = list_factor * BPS
     cost_plus = np.nonzero(kind == _COST_PLUS)[0]
     if cost_plus.size:
         cost = items.cost_micros[line[cost_plus]]
