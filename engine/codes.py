@@ -61,12 +61,13 @@ def validate_code(kind: str, code: object, field: str | None = None) -> str:
 #: 512: 481 / 385, 1,000: 917 / 547.
 BULK_MIN_QUERY = 512
 BULK_MIN_TABLE = 1 << 16
-#: Tables of at least BULK_MIN_TABLE codes answer small batches from a dict of up to this
-#: many recently found codes first. A lookup in the full dict is a chain of cache misses
-#: (index slot, entry, key string) across a heap of 1M strings — ~1.5 µs a code inside a
-#: quote at 1M SKUs; the recent codes' dict stays in cache, and SKU popularity in requests
-#: is Zipf-like (DESIGN §10), so most codes of a cart are recent. Ids never change, so a
-#: remembered id is never stale; unknown codes are never remembered. Emptied when full.
+#: Tables of at least BULK_MIN_TABLE codes answer every batch from a dict of up to this
+#: many recently found codes first (about 9 MB when full, keys included). A lookup in the
+#: full dict is a chain of cache misses (index slot, entry, key string) across a heap of 1M
+#: strings — ~1.5 µs a code inside a quote at 1M SKUs; the recent codes' dict stays in
+#: cache, and SKU popularity in requests is Zipf-like (DESIGN §10), so most codes of a cart
+#: are recent. Ids never change, so a remembered id is never stale; unknown codes are never
+#: remembered. Emptied when full.
 RECENT_CODES = 1 << 16
 _M1, _M2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9)
 _EMPTY = np.uint64(0)

@@ -386,7 +386,6 @@ def _sku_lines(state: State, ctx: AccountContext, sku: I64) -> tuple[I64, I64]:
     index = state.line_index
     candidates = ctx.candidates_by_id
     slot_of = index.dense_slot
-    dense_rows = dense_line = None
     if slot_of.size:
         slot = slot_of.take(np.minimum(sku, slot_of.size - 1))
         slot[sku >= slot_of.size] = -1

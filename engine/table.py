@@ -27,6 +27,9 @@ I32 = npt.NDArray[np.int32]
 
 #: Address space the dense rows of one index may take (pages never written cost nothing).
 DENSE_BUDGET_BYTES = 256 << 20
+#: A dense cell holds row + 1 as int32: an index with rows this high turns its rows off
+#: (DESIGN's large scale has 10M contract lines; this is ~2.1 billion).
+_DENSE_ROW_LIMIT = int(np.iinfo(np.int32).max) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +116,7 @@ class KeyIndex:
         self.shift = shift
         self.prefix_limit = prefix_limit
         self.ptr: I64 = np.zeros(1, dtype=np.int64)
-        # dense rows of long prefix runs (see DenseRuns); off when dense_min_run < 0
+        # dense rows of long prefix runs (see refresh_dense); off when dense_min_run < 0
         self.dense_min_run = dense_min_run
         self.dense_slot: I32 = np.zeros(0, dtype=np.int32)
         self.dense: I32 = np.zeros((0, 0), dtype=np.int32)
@@ -212,6 +215,9 @@ class KeyIndex:
         long = np.nonzero(run > self.dense_min_run)[0]
         mask = (1 << self.shift) - 1
         which, pos = expand_ranges(self.ptr[long], self.ptr[long + 1])
+        if pos.size and int(self.rows[pos].max()) >= _DENSE_ROW_LIMIT:
+            self._dense_off()
+            return
         suffix = self.keys[pos] & mask
         width = -(-(int(suffix.max(initial=-1)) + 1) * 5 // 4 // 64) * 64 if pos.size else 0
         width = max(width, 64)
@@ -227,8 +233,16 @@ class KeyIndex:
         self.dense_slot[long] = np.arange(long.size, dtype=np.int32)
         self.dense[which, suffix] = self.rows[pos] + 1
 
+    def _dense_off(self) -> None:
+        self.dense_min_run = -1
+        self.dense_slot = np.zeros(0, dtype=np.int32)
+        self.dense = np.zeros((0, 0), dtype=np.int32)
+
     def _dense_insert(self, keys: I64, rows: I64) -> None:
         assert self.shift is not None
+        if int(rows.max()) >= _DENSE_ROW_LIMIT:
+            self._dense_off()
+            return
         n_prefix = self.ptr.size - 1
         if self.dense_slot.size < n_prefix:  # new prefixes start uncovered
             grown = np.full(n_prefix, -1, dtype=np.int32)
@@ -247,7 +261,8 @@ class KeyIndex:
         self.dense[slot[covered], suffix[covered]] = rows[covered] + 1
         # prefixes whose run grew past the threshold: cover them while rows are free
         grown_long = np.unique(prefix[~covered])
-        grown_long = grown_long[np.diff(self.ptr)[grown_long] > self.dense_min_run]
+        run = self.ptr[grown_long + 1] - self.ptr[grown_long]
+        grown_long = grown_long[run > self.dense_min_run]
         if grown_long.size == 0:
             return
         used = int(self.dense_slot.max(initial=-1)) + 1

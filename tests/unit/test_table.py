@@ -112,3 +112,13 @@ def test_a_new_contract_beyond_the_dense_width_rebuilds_the_rows_wider() -> None
     assert index.dense_width() > 200
     assert index.dense[index.dense_slot[3], 200] == 3  # row 2, stored plus one
     assert index.dense[index.dense_slot[3], 1] == 1
+
+
+def test_rows_beyond_what_a_dense_cell_holds_turn_the_dense_rows_off(monkeypatch) -> None:
+    monkeypatch.setattr(table, "_DENSE_ROW_LIMIT", 10)
+    index = KeyIndex(SHIFT, prefix_limit=32, dense_min_run=1)
+    index.insert(np.array([(3 << SHIFT) | 1, (3 << SHIFT) | 2], dtype=np.int64), np.array([0, 1]))
+    assert index.dense_slot[3] >= 0
+    index.insert(np.array([(3 << SHIFT) | 5], dtype=np.int64), np.array([10]))
+    assert index.dense_slot.size == 0 and index.dense_min_run == -1  # off, not wrapped
+    assert index.find(np.array([(3 << SHIFT) | 5], dtype=np.int64)).tolist() == [10]
