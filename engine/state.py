@@ -72,7 +72,8 @@ _LINE_CONTRACT_BITS = 30
 #: ``State.line_index`` (``KeyIndex.refresh_dense``): a quote then finds the candidates'
 #: lines of a popular SKU with one gather instead of a scan of its run or a binary search
 #: per candidate. At the large scale, 3,168 SKUs (1M of the 10M lines) and about half of
-#: the lines of a Zipf cart; ~60 MB written. Read when a state is created.
+#: the lines of a Zipf cart; ~100 MB of address space, ~60 MB of it written (a shared-memory
+#: copy writes all of it). Read when a state is created.
 LINE_DENSE_MIN_RUN = 128
 PRICE_BOOK_BITS = 31  # price key: sku << 31 | (price list × 1024 + currency)
 
