@@ -55,8 +55,9 @@ def validate_code(kind: str, code: object, field: str | None = None) -> str:
     return code
 
 
-#: Bulk lookups of at least this many codes, in tables of at least this many codes, go
-#: through :class:`_BulkIndex`; below either, the dict is as fast. Measured in the 1M-SKU
+#: Bulk lookups of at least this many codes (those the recent codes did not answer), in
+#: tables of at least this many codes, go through :class:`_BulkIndex`; below either, the
+#: dict is as fast. Measured in the 1M-SKU
 #: table, fresh strings, µs per batch (dict / bulk): 64 codes 82 / 161, 256: 243 / 281,
 #: 512: 481 / 385, 1,000: 917 / 547.
 BULK_MIN_QUERY = 512
@@ -225,16 +226,18 @@ class CodeTable:
         """Id of ``code`` or -1 when unknown."""
         return self._index.get(code, -1)
 
-    def lookup(self, codes: Sequence[str]) -> npt.NDArray[np.int64]:
+    def lookup(self, codes: Sequence[str], *, remember: bool = True) -> npt.NDArray[np.int64]:
         """Ids of a batch of codes, -1 for unknown ones; O(n), no Python-level loop.
 
         In large tables the dict of recently found codes answers first
-        (:data:`RECENT_CODES`); the codes it does not know go through a numpy hash table
+        (:data:`RECENT_CODES`) and learns the codes found; ``remember=False`` skips it, for
+        loaders: a change stream's codes are not a request's, and would only push a
+        request's popular codes out. Codes it does not answer go through a numpy hash table
         (:class:`_BulkIndex`) when there are many and all are ASCII ``str``, else through
         the full dict."""
+        if not remember or len(self._codes) < BULK_MIN_TABLE:
+            return self._lookup_in_table(codes)
         n = len(codes)
-        if len(self._codes) < BULK_MIN_TABLE:
-            return np.fromiter(map(self._index.get, codes, repeat(-1)), dtype=np.int64, count=n)
         recent = self._recent
         found = np.fromiter(map(recent.get, codes, repeat(-1)), dtype=np.int64, count=n)
         missed = np.flatnonzero(found < 0)
@@ -243,15 +246,22 @@ class CodeTable:
         if len(recent) + missed.size > RECENT_CODES:
             recent.clear()
         rest = [codes[i] for i in missed.tolist()]
-        looked_up = self._bulk_lookup(rest) if missed.size >= BULK_MIN_QUERY else None
-        if looked_up is None:
-            looked_up = np.fromiter(
-                map(self._index.get, rest, repeat(-1)), dtype=np.int64, count=len(rest)
-            )
+        looked_up = self._lookup_in_table(rest)
         found[missed] = looked_up
         known = np.flatnonzero(looked_up >= 0).tolist()
         recent.update(zip([rest[i] for i in known], looked_up[known].tolist(), strict=True))
         return found
+
+    def _lookup_in_table(self, codes: Sequence[str]) -> npt.NDArray[np.int64]:
+        """Ids from the table itself: the bulk index for large batches in large tables,
+        else the dict."""
+        if len(codes) >= BULK_MIN_QUERY and len(self._codes) >= BULK_MIN_TABLE:
+            found = self._bulk_lookup(codes)
+            if found is not None:
+                return found
+        return np.fromiter(
+            map(self._index.get, codes, repeat(-1)), dtype=np.int64, count=len(codes)
+        )
 
     def prepare_bulk(self) -> None:
         """Build the bulk-lookup index now if this table is large enough to use it (a host

@@ -266,8 +266,8 @@ def _plainly_valid(
     none = np.zeros(n, dtype=np.bool_)
     try:
         columns = {
-            "sku": skus.lookup(list(map(_SKU, batch))),
-            "location": locations.lookup(list(map(_LOCATION, batch))),
+            "sku": skus.lookup(list(map(_SKU, batch)), remember=False),
+            "location": locations.lookup(list(map(_LOCATION, batch)), remember=False),
         }
     except TypeError:  # an unhashable code: each event gets its own reason
         return none, {}

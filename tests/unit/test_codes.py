@@ -232,3 +232,13 @@ def test_remembered_codes_are_dropped_when_full_and_answers_stay_right(monkeypat
         assert len(table._recent) <= 40
     odd = ["SKU-000001", 12345, None, "SKU-000001"]  # non-str codes: -1, never remembered
     assert table.lookup(odd).tolist() == [1, -1, -1, 1]
+
+
+def test_loaders_look_codes_up_without_touching_the_recent_codes():
+    table = _large_table()
+    queries = _queries(table)
+    assert table.lookup(queries, remember=False).tolist() == [table.get(q) for q in queries]
+    assert table.lookup(queries[:50], remember=False).tolist() == [
+        table.get(q) for q in queries[:50]
+    ]
+    assert table._recent == {}  # a change stream's codes never push a request's codes out
