@@ -40,10 +40,11 @@ from fractions import Fraction
 from typing import Any
 
 from engine import events as ev
-from engine.money import CURRENCY_EXPONENTS
+from engine.money import CURRENCY_EXPONENTS, ISO_4217
 
 __all__ = [
     "NO_END",
+    "InvalidRequestError",
     "LinePrice",
     "LineStock",
     "QuoteLine",
@@ -105,6 +106,11 @@ def round_half_away(value: Fraction) -> int:
 
 class UnknownCodeError(Exception):
     """A request names an account, region or location the state does not know."""
+
+
+class InvalidRequestError(Exception):
+    """A request field is malformed (its name is the message): a currency that is not an
+    ISO 4217 code in use."""
 
 
 # --------------------------------------------------------------------------- validation
@@ -904,6 +910,8 @@ class Reference:
         buyer = self.account(account)
         if buyer is None:
             raise UnknownCodeError(account)
+        if currency and currency not in ISO_4217:
+            raise InvalidRequestError("currency")
         currency = currency or buyer.currency
         today = pricing_date if today is None else today
         chosen = self.location_set(locations, region)

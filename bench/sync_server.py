@@ -19,7 +19,6 @@ from typing import Any
 import grpc
 
 from engine import snapshot
-from server import convert
 from server._proto.pacache.v1 import pacache_pb2 as pb
 from server._proto.pacache.v1 import pacache_pb2_grpc as pb_grpc
 from server.host import StateHost
@@ -31,16 +30,30 @@ class SyncQuote(pb_grpc.PriceAvailabilityServiceServicer):
         self.core = PriceAvailabilityServicer(host)
         self.lock = threading.Lock()  # the engine state is single-writer, reads need no lock
 
-    def Quote(self, request: pb.QuoteRequest, context: Any) -> pb.QuoteResponse:
-        state, result = self.core._quote(request, prices=True, stock=True)
-        response = pb.QuoteResponse()
-        convert.quote_response(response, state, result, with_prices=True, with_availability=True)
-        return response
+    def Quote(self, request: pb.QuoteRequest, context: Any) -> bytes:
+        # the aio server's answer, built and serialised the same way on this thread
+        return self.core._answer(request, pb.QuoteResponse, prices=True, stock=True)
 
 
 class SyncAdmin(pb_grpc.AdminServiceServicer):
     def Ping(self, request: pb.PingRequest, context: Any) -> pb.PingResponse:
         return pb.PingResponse()
+
+
+def _add_quote_servicer(servicer: SyncQuote, server: grpc.Server) -> None:
+    """Quote answers arrive serialised: register it with a serializer that passes bytes on."""
+    handler = grpc.unary_unary_rpc_method_handler(
+        servicer.Quote,
+        request_deserializer=pb.QuoteRequest.FromString,
+        response_serializer=lambda answer: answer,
+    )
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "pacache.v1.PriceAvailabilityService", {"Quote": handler}
+            ),
+        )  # fmt: skip
+    )
 
 
 def main() -> int:
@@ -53,7 +66,7 @@ def main() -> int:
     assert found is not None, f"no snapshot under {args.snapshot}"
     host = StateHost(snapshot.load(found))
     server = grpc.server(ThreadPoolExecutor(args.threads))
-    pb_grpc.add_PriceAvailabilityServiceServicer_to_server(SyncQuote(host), server)
+    _add_quote_servicer(SyncQuote(host), server)
     pb_grpc.add_AdminServiceServicer_to_server(SyncAdmin(), server)
     port = server.add_insecure_port(f"127.0.0.1:{args.port}")
     server.start()

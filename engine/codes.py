@@ -15,7 +15,7 @@ from itertools import repeat
 import numpy as np
 import numpy.typing as npt
 
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, shown
 
 __all__ = ["CODE_LIMITS", "CodeTable", "validate_code"]
 
@@ -47,11 +47,11 @@ def validate_code(kind: str, code: object, field: str | None = None) -> str:
     if not 1 <= len(code) <= max_len:
         raise InvalidInput(name, f"length {len(code)} out of range", f"1..{max_len} characters")
     if not (code.isascii() and code.isprintable()) or code.strip() != code:
-        raise InvalidInput(name, f"{code!r} is not printable ASCII without edge blanks")
+        raise InvalidInput(name, f"{shown(code)} is not printable ASCII without edge blanks")
     if kind in ("uom", "currency") and code != code.upper():
-        raise InvalidInput(name, f"{code!r} must be upper case")
+        raise InvalidInput(name, f"{shown(code)} must be upper case")
     if kind == "currency" and not (len(code) == 3 and code.isalpha()):
-        raise InvalidInput(name, f"{code!r} is not an ISO 4217 alpha-3 code", "3 letters")
+        raise InvalidInput(name, f"{shown(code)} is not an ISO 4217 alpha-3 code", "3 letters")
     return code
 
 

@@ -18,6 +18,7 @@ statuses in a batch answer, so one bad line never fails the call.
 from __future__ import annotations
 
 __all__ = [
+    "SHOWN_CHARS",
     "Conflict",
     "InvalidInput",
     "LimitExceeded",
@@ -25,7 +26,22 @@ __all__ = [
     "SnapshotError",
     "StaleData",
     "UnknownCode",
+    "shown",
 ]
+
+#: How much of a caller's value an error message quotes: enough to recognise it, never a
+#: megabyte echoed back (a gRPC error travels in trailing metadata, capped at 8 KB).
+SHOWN_CHARS = 64
+
+
+def shown(value: object, limit: int = SHOWN_CHARS, *, quote: bool = True) -> str:
+    """``value`` for an error message: ``repr`` (or ``str`` with ``quote=False``), cut to
+    ``limit`` characters with the full length said, e.g. ``'AAAA…' (1048576 chars)``."""
+    text = repr(value) if quote else str(value)
+    if len(text) <= limit:
+        return text
+    length = len(value) if isinstance(value, (str, bytes)) else len(text)
+    return f"{text[:limit]}… ({length} chars)"
 
 
 class PacacheError(Exception):
@@ -55,7 +71,7 @@ class UnknownCode(PacacheError):
     def __init__(self, field: str, code: str) -> None:
         self.field = field
         self.code = code
-        super().__init__(f"{field}: unknown code {code!r}")
+        super().__init__(f"{field}: unknown code {shown(code)}")
 
 
 class Conflict(PacacheError):

@@ -17,7 +17,9 @@ from engine.errors import InvalidInput
 __all__ = [
     "CURRENCY_EXPONENTS",
     "INT64_MAX",
+    "ISO_4217",
     "MICROS",
+    "check_currency",
     "div_round",
     "micros_per_minor_unit",
     "mul_div_round",
@@ -35,6 +37,31 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     "RWF": 0, "TND": 3, "UGX": 0, "UYI": 0, "UYW": 4, "VND": 0, "VUV": 0, "XAF": 0,
     "XOF": 0, "XPF": 0,
 }  # fmt: skip
+
+
+#: ISO 4217 alpha-3 codes in use (the list of 2025, with XCG, ZWG and VED). Left out on
+#: purpose: XXX ("no currency"), XTS (testing), precious metals (XAU, XAG, XPD, XPT) and
+#: the units without a minor unit (XDR, XSU, XUA, XBA…): nothing a distributor quotes in.
+ISO_4217: frozenset[str] = frozenset(
+    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL
+    BSD BTN BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP
+    DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR
+    IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD
+    MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB
+    PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP
+    STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED
+    VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG""".split()  # noqa: SIM905  # a table to read
+)
+
+
+def check_currency(currency: str, field: str = "currency") -> str:
+    """``currency`` if it is an ISO 4217 code in use (:data:`ISO_4217`); otherwise
+    :class:`InvalidInput` naming ``field`` (``usd``, ``XXX`` or ``EURO`` are a caller's
+    mistake, not a request for lines without a price)."""
+    if currency not in ISO_4217:
+        shown = repr(currency[:8]) + ("…" if len(currency) > 8 else "")
+        raise InvalidInput(field, f"{shown} is not an ISO 4217 currency in use", "e.g. USD, EUR")
+    return currency
 
 
 def micros_per_minor_unit(currency: str) -> int:

@@ -19,7 +19,7 @@ from engine.atp import Availability, availability, location_set
 from engine.catalog import LineStatus, SellRules, resolve_lines, sell_rules
 from engine.contexts import account_context
 from engine.errors import InvalidInput, LimitExceeded, UnknownCode
-from engine.money import micros_per_minor_unit
+from engine.money import check_currency, micros_per_minor_unit
 from engine.pricing import Policy, PriceResult, price_lines
 from engine.state import Disclosure, ItemStatus, State
 
@@ -125,7 +125,9 @@ def quote(
     ``qty`` is per line in the line's UoM (``uoms``: '' or None means the base UoM).
     Dates are days since 1970-01-01; ``today`` defaults to ``pricing_date``. Raises
     :class:`InvalidInput` / :class:`UnknownCode` only for request-level problems (account,
-    currency, locations, sizes); line problems are statuses.
+    currency, locations, sizes); line problems are statuses. A ``currency`` must be an ISO
+    4217 code in use (``engine.money.ISO_4217``); one the catalogue has no prices in is
+    answered line by line (NO_PRICE).
     """
     n = len(skus)
     if n == 0:
@@ -136,6 +138,8 @@ def quote(
     account_id = state.accounts.get(account)
     if account_id < 0 or state.account_rows["version"][account_id] < 0:
         raise UnknownCode("account", account)
+    if currency:
+        check_currency(currency)
     currency_code = currency or state.currencies.code(
         int(state.account_rows["currency"][account_id])
     )

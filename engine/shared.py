@@ -38,6 +38,7 @@ import mmap
 import os
 import pickle
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -398,6 +399,11 @@ class SharedReader:
     ``slot`` is this process's reader slot (0 ≤ slot < MAX_READERS), unique among the
     readers of one writer. The code tables and the pricing-context cache are kept across
     versions (codes only ever grow; contexts are keyed by the pricing epoch).
+
+    Pins are counted per instance, and every method is safe to call from several threads
+    of the process (the event loop and the engine lane each hold pins of their own): an
+    instance's slot word is cleared only when its last pin is released, so one thread's
+    unpin never exposes an instance another thread is still reading.
     """
 
     def __init__(self, root: str | os.PathLike[str], slot: int) -> None:
@@ -407,8 +413,12 @@ class SharedReader:
         self.header = _Header(self.root / "header", create=False)
         self.slot = slot
         self._slot = _SLOT_BASE + _SLOT_WORDS * slot
+        self._lock = threading.Lock()
         self._pins = [-1, -1]  # pinned seq per instance (A, B), -1: none
-        self.unpin()
+        self._counts = [0, 0]  # pins held per instance
+        self._held: list[int] = []  # instances pinned through pin(), released by unpin()
+        for instance in (0, 1):
+            self.header.words[self._slot + 1 + instance] = -1
         self.header.words[self._slot] = os.getpid()
         blank = State()
         self.codes = {kind: CodeTable(getattr(blank, kind).kind) for kind in _CODE_TABLES}
@@ -421,38 +431,65 @@ class SharedReader:
     def heartbeat_ms(self) -> int:
         return int(self.header.words[_H_HEARTBEAT_MS])
 
+    def acquire(self) -> tuple[State, int]:
+        """Pin the published instance; returns its state and the instance to
+        :meth:`release`. The state stays whole until that release."""
+        with self._lock:
+            words = self.header.words
+            while True:
+                seq = int(words[_H_SEQ])
+                if seq < 0:
+                    raise SnapshotError("shared state: nothing published yet")
+                instance = seq & 1
+                if self._pins[instance] == seq:
+                    break
+                if self._counts[instance]:
+                    # The writer never writes a pinned instance, so the header cannot name
+                    # it at a newer seq while we hold it: the protocol has been broken.
+                    raise SnapshotError(
+                        f"shared state: instance {'ab'[instance]} is pinned at seq "
+                        f"{self._pins[instance]} but published at {seq}"
+                    )
+                words[self._slot + 1 + instance] = seq
+                if int(words[_H_SEQ]) == seq:
+                    self._pins[instance] = seq
+                    break
+                words[self._slot + 1 + instance] = -1  # it moved on: pin the newer one
+            self._counts[instance] += 1
+            self.seq = seq
+            return self._view(seq), instance
+
+    def release(self, instance: int) -> None:
+        """Release one pin taken by :meth:`acquire`."""
+        with self._lock:
+            self._counts[instance] -= 1
+            if self._counts[instance] <= 0:
+                self._counts[instance] = 0
+                self._pins[instance] = -1
+                self.header.words[self._slot + 1 + instance] = -1
+
     def pin(self) -> State:
         """Pin the published instance and return its state (valid until :meth:`unpin`).
 
         Pinning again before :meth:`unpin` returns the newest published instance and keeps
         the earlier pin too, so a state handed out earlier stays intact until unpin.
         """
-        words = self.header.words
-        while True:
-            seq = int(words[_H_SEQ])
-            if seq < 0:
-                raise SnapshotError("shared state: nothing published yet")
-            instance = seq & 1
-            if self._pins[instance] == seq:
-                break
-            words[self._slot + 1 + instance] = seq
-            if int(words[_H_SEQ]) == seq:
-                self._pins[instance] = seq
-                break
-            words[self._slot + 1 + instance] = -1  # it moved on: pin the newer one
-        self.seq = seq
-        return self._view(seq)
+        state, instance = self.acquire()
+        self._held.append(instance)
+        return state
 
     def unpin(self) -> None:
-        """Release every pin: the writer may now write the instances again."""
-        words = self.header.words
-        words[self._slot + 1] = -1
-        words[self._slot + 2] = -1
-        self._pins = [-1, -1]
+        """Release every pin taken through :meth:`pin` (not those of :meth:`acquire`)."""
+        held, self._held = self._held, []
+        for instance in held:
+            self.release(instance)
 
     def close(self) -> None:
         self.unpin()
-        self.header.words[self._slot] = -1
+        with self._lock:
+            for instance in (0, 1):
+                self.header.words[self._slot + 1 + instance] = -1
+            self.header.words[self._slot] = -1
 
     def _view(self, seq: int) -> State:
         instance = seq & 1

@@ -26,6 +26,7 @@ from server.interceptors import (
     Metrics,
     ObservabilityInterceptor,
 )
+from server.lane import DEFAULT_SWITCH_INTERVAL_S, EngineLane
 from server.service import AdminServicer, IngestServicer, Limits, PriceAvailabilityServicer
 
 __all__ = ["SERVICE_NAMES", "Server", "ServerConfig", "create_server"]
@@ -47,6 +48,8 @@ class ServerConfig:
     tls_key: bytes | None = None
     tls_client_ca: bytes | None = None  # set: mutual TLS, clients must present a cert
     snapshot_root: str | None = None
+    # the GIL turn of the engine lane (server.lane); None leaves CPython's default
+    switch_interval_s: float | None = DEFAULT_SWITCH_INTERVAL_S
 
 
 @dataclass
@@ -57,6 +60,7 @@ class Server:
     port: int
     health: health_aio.HealthServicer
     metrics: Metrics
+    lane: EngineLane
 
     async def set_serving(self, serving: bool) -> None:
         """Set standard health for the whole server and each pacache service."""
@@ -72,6 +76,7 @@ class Server:
         """Health NOT_SERVING for good, then stop taking calls and drain for ``grace`` s."""
         await self.health.enter_graceful_shutdown()
         await self.grpc_server.stop(grace)
+        self.lane.close()
 
 
 def create_server(address: str, host: StateHost, config: ServerConfig | None = None) -> Server:
@@ -94,8 +99,9 @@ def create_server(address: str, host: StateHost, config: ServerConfig | None = N
             ("grpc.so_reuseport", 1),
         ],
     )
+    lane = EngineLane(config.limits.max_queued_lines, switch_interval_s=config.switch_interval_s)
     pb_grpc.add_PriceAvailabilityServiceServicer_to_server(
-        PriceAvailabilityServicer(host, config.limits), server
+        PriceAvailabilityServicer(host, config.limits, lane), server
     )
     pb_grpc.add_IngestServiceServicer_to_server(IngestServicer(host, config.limits), server)
     pb_grpc.add_AdminServiceServicer_to_server(
@@ -117,4 +123,4 @@ def create_server(address: str, host: StateHost, config: ServerConfig | None = N
         port = server.add_insecure_port(address)
     # Health says SERVING for "" until told otherwise: callers `await set_serving(...)`
     # before `start()` so a balancer never sees SERVING ahead of a loaded state.
-    return Server(server, port, health_servicer, metrics)
+    return Server(server, port, health_servicer, metrics, lane)

@@ -8,16 +8,17 @@ of ``extend``/``tolist`` calls per column, never a Python loop per line.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from engine.atp import Availability
-from engine.catalog import SellRules
+from engine.catalog import MAX_BASE_QTY, SellRules
 from engine.contexts import Level
 from engine.deltas import day_number
-from engine.errors import InvalidInput, LimitExceeded
+from engine.errors import InvalidInput, LimitExceeded, UnknownCode, shown
 from engine.pricing import PriceResult
 from engine.quote import AsOf, QuoteResult
 from engine.state import Disclosure, State
@@ -26,6 +27,7 @@ from server._proto.pacache.v1 import pacache_pb2 as pb
 __all__ = [
     "availability_columns",
     "days_to_iso",
+    "error_text",
     "fill_as_of",
     "lines_from_proto",
     "parse_date",
@@ -38,14 +40,26 @@ I64 = npt.NDArray[np.int64]
 _EPOCH = np.datetime64("1970-01-01", "D")
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
 def parse_date(text: str, field: str, default: int) -> int:
-    """An ISO date field as engine days; ``default`` when empty."""
+    """A ``YYYY-MM-DD`` date field as engine days; ``default`` when empty. Only that form:
+    Python would also take ``20250301`` and ``2025-W10-1``, which a caller in another
+    language would not expect to be dates here."""
     if not text:
         return default
+    if not _ISO_DATE.fullmatch(text):
+        raise InvalidInput(field, f"{shown(text)} is not a date", "YYYY-MM-DD")
     try:
         return day_number(dt.date.fromisoformat(text))
     except ValueError:
-        raise InvalidInput(field, f"{text!r} is not an ISO 8601 date (YYYY-MM-DD)") from None
+        raise InvalidInput(field, f"{shown(text)} is not a date", "YYYY-MM-DD") from None
+
+
+def error_text(error: BaseException) -> str:
+    """An error's message as a caller gets it: at most ~1,000 characters."""
+    return shown(str(error), 1_000, quote=False)
 
 
 def days_to_iso(days: I64) -> list[str]:
@@ -206,20 +220,37 @@ def as_of(state: State) -> AsOf:
 
 
 def hold_lines(state: State, lines: Any) -> tuple[tuple[str, str, int], ...]:
-    """Reserve lines as (sku, location, base qty); UoMs converted with the item's factors."""
+    """Reserve lines as (sku, location, base qty); UoMs converted with the item's factors.
+
+    An unknown SKU or location is NOT_FOUND naming the line (a hold never creates one); a
+    quantity whose base units pass ``MAX_BASE_QTY`` is INVALID_ARGUMENT naming the line.
+    """
     out = []
     for i, line in enumerate(lines):
         if line.quantity <= 0:
             raise InvalidInput(f"lines[{i}].quantity", f"{line.quantity}", "> 0")
+        sku = state.skus.get(line.sku)
+        if sku < 0 or state.items["version"][sku] < 0:
+            raise UnknownCode(f"lines[{i}].sku", line.sku)
+        if state.locations.get(line.location) < 0:
+            raise UnknownCode(f"lines[{i}].location", line.location)
         factor = 1
         if line.uom:
-            sku = state.skus.get(line.sku)
             uom = state.uoms.get(line.uom)
-            found = state.items["uom_code"][sku] == uom if sku >= 0 and uom >= 0 else None
+            found = state.items["uom_code"][sku] == uom if uom >= 0 else None
             if found is None or not found.any():
-                raise InvalidInput(f"lines[{i}].uom", f"{line.uom!r} is not a UoM of {line.sku!r}")
+                raise InvalidInput(
+                    f"lines[{i}].uom", f"{shown(line.uom)} is not a UoM of {shown(line.sku)}"
+                )
             factor = int(state.items["uom_factor"][sku][found.argmax()])
-        out.append((line.sku, line.location, int(line.quantity) * factor))
+        base = int(line.quantity) * factor
+        if base > MAX_BASE_QTY:
+            raise InvalidInput(
+                f"lines[{i}].quantity",
+                f"{line.quantity} {line.uom or 'base units'} is {base} base units",
+                f"at most {MAX_BASE_QTY}",
+            )
+        out.append((line.sku, line.location, base))
     return tuple(out)
 
 

@@ -8,7 +8,9 @@ The engine's tree (``engine.errors``) is extended here with what only a server c
     ├── PermissionDenied    a token asking for an account or scope it does not hold
     ├── Overloaded          too many calls in flight: fail fast, let the client back off
     ├── NotServing          the state is not loaded, or a stream gap makes it untrustworthy
-    └── VersionTimeout      ``min_version`` not reached within the deadline
+    ├── VersionTimeout      ``min_version`` not reached within the deadline
+    ├── DeadlinePassed      the caller's deadline passed while the call waited its turn
+    └── NotDurable          a change asked of a server with nowhere durable to keep it
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from engine.errors import (
 
 __all__ = [
     "STATUS_OF",
+    "DeadlinePassed",
+    "NotDurable",
     "NotServing",
     "Overloaded",
     "PermissionDenied",
@@ -56,6 +60,15 @@ class VersionTimeout(PacacheError):
     """The state did not reach the requested ``min_version`` before the deadline."""
 
 
+class DeadlinePassed(PacacheError):
+    """The call's deadline passed before the engine got to it: the work is skipped."""
+
+
+class NotDurable(PacacheError):
+    """A change (Ingest, Reserve, Release) asked of a server that could not keep it: no
+    ``--redis-url`` to publish it to and no ``--snapshot-dir`` for a write-ahead log."""
+
+
 #: Most specific class first: the first ``isinstance`` match decides the code.
 STATUS_OF: tuple[tuple[type[PacacheError], grpc.StatusCode], ...] = (
     (LimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
@@ -66,6 +79,8 @@ STATUS_OF: tuple[tuple[type[PacacheError], grpc.StatusCode], ...] = (
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (VersionTimeout, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (DeadlinePassed, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (NotDurable, grpc.StatusCode.FAILED_PRECONDITION),
     (NotServing, grpc.StatusCode.UNAVAILABLE),
     (StaleData, grpc.StatusCode.UNAVAILABLE),
     (SnapshotError, grpc.StatusCode.FAILED_PRECONDITION),

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -26,13 +28,21 @@ import numpy.typing as npt
 
 from engine import events as ev
 from engine.deltas import ApplyResult, apply_batch
-from engine.errors import Conflict, InvalidInput, StaleData
+from engine.errors import Conflict, InvalidInput, LimitExceeded, StaleData
 from engine.pricing import Policy
 from engine.state import Hold, State
 from engine.validate import event_problems
+from loaders.events import DecodeError, decode, decode_one_by_one
 from server.errors import NotServing, VersionTimeout
 
-__all__ = ["Change", "HostConfig", "StateHost", "freeze_long_lived"]
+__all__ = [
+    "Change",
+    "HostConfig",
+    "IngestOutcome",
+    "StateHost",
+    "decode_payload",
+    "freeze_long_lived",
+]
 
 HOLD_STREAM_TIMEOUT_S = 30.0  # a Reserve waits this long for its entry to come back applied
 
@@ -77,6 +87,47 @@ class Change:
 
 
 @dataclass(slots=True)
+class IngestOutcome:
+    """What one Ingest message did: ``events`` in it (its positions 0..events-1),
+    applied, stale, (position, reason) of each rejected one, and the state version."""
+
+    events: int
+    accepted: int
+    stale: int
+    rejected: list[tuple[int, str]]
+    version: int
+
+    def to_plain(self) -> dict[str, Any]:
+        """For the writer → worker socket."""
+        return {
+            "events": self.events,
+            "accepted": self.accepted,
+            "stale": self.stale,
+            "rejected": [[i, reason] for i, reason in self.rejected],
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_plain(cls, plain: dict[str, Any]) -> IngestOutcome:
+        rejected = [(int(i), str(reason)) for i, reason in plain["rejected"]]
+        return cls(plain["events"], plain["accepted"], plain["stale"], rejected, plain["version"])
+
+
+def decode_payload(payload: bytes) -> tuple[list[Any], list[int], list[tuple[int, str]], int]:
+    """(events, position of each in the payload, (position, reason) of the members that
+    did not decode, members in all) of one Ingest payload or stream entry."""
+    try:
+        events = decode(payload)
+    except DecodeError:
+        events, bad = decode_one_by_one(payload)
+        total = len(events) + len(bad)
+        broken = {position for position, _ in bad}
+        positions = [p for p in range(total) if p not in broken]
+        return events, positions, list(bad), max(total, 1)
+    return events, list(range(len(events))), [], len(events)
+
+
+@dataclass(slots=True)
 class HostConfig:
     """Behaviour settings of a host (deployment settings, not per call)."""
 
@@ -108,6 +159,9 @@ class StateHost:
     _watchers: set[asyncio.Queue[Change]] = field(default_factory=set)
     # set when the state is fed from Redis: holds are published there, then applied from it
     hold_publisher: Callable[[Any], Awaitable[tuple[str, str]]] | None = None
+    # The engine lane (server.lane) reads the state on its own thread; a batch must not
+    # land in the middle of such a read, so applies and reads take this lock.
+    _state_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def serving(self) -> bool:
@@ -119,9 +173,17 @@ class StateHost:
             raise NotServing("state: not loaded yet")
         return self.state
 
+    @contextmanager
+    def reading(self) -> Iterator[State]:
+        """The state for one call's engine work (on the engine lane): whole and unchanged
+        until the block ends (a batch waits for the block; the block for a batch)."""
+        with self._state_lock:
+            yield self.require()
+
     def load(self, state: State) -> None:
         """Adopt a freshly built or loaded state (start-up, full reload)."""
-        self.state = state
+        with self._state_lock:
+            self.state = state
         state.skus.prepare_bulk()  # large stream batches look SKUs up through it
         freeze_long_lived()
         self._notify(Change(state.version, np.zeros(0, dtype=np.int64)))
@@ -136,13 +198,14 @@ class StateHost:
     ) -> ApplyResult:
         """Apply one batch (the only way the state changes) and wake readers waiting on it."""
         state = self.require()
-        result = apply_batch(
-            state,
-            events,
-            stream_ids=stream_ids,
-            clock_ms=self.clock_ms() if clock_ms is None else clock_ms,
-            event_ms=event_ms,
-        )
+        with self._state_lock:
+            result = apply_batch(
+                state,
+                events,
+                stream_ids=stream_ids,
+                clock_ms=self.clock_ms() if clock_ms is None else clock_ms,
+                event_ms=event_ms,
+            )
         self.applied_total += result.applied
         self.rejected_total += len(result.rejected)
         self._notify(Change(result.version, result.skus_changed))
@@ -209,8 +272,19 @@ class StateHost:
         """Apply one Ingest message as one batch."""
         return await self.apply_async(events)
 
+    async def ingest_payload(self, payload: bytes, max_events: int) -> IngestOutcome:
+        """Decode one Ingest message (never raises for its content: an undecodable event
+        is a rejection at its position) and apply its events as one batch."""
+        events, positions, rejected, total = decode_payload(payload)
+        if total > max_events:
+            raise LimitExceeded("payload", f"{total} events", f"at most {max_events}")
+        result = await self.ingest(events)
+        rejected += [(positions[index], reason) for index, reason in result.rejected]
+        rejected.sort()
+        return IngestOutcome(total, result.applied, result.stale, rejected, result.version)
+
     async def reserve(
-        self, hold_key: str, lines: tuple[tuple[str, str, int], ...], ttl_ms: int
+        self, account: str, hold_key: str, lines: tuple[tuple[str, str, int], ...], ttl_ms: int
     ) -> Hold:
         """Place (or find again) a hold, between two batches — through the stream when the
         server reads one (:attr:`hold_publisher`), so every replica decides it alike."""
@@ -236,7 +310,7 @@ class StateHost:
             raise Conflict(f"hold_key: {hold_key!r} was already used with other lines")
         return placed
 
-    async def release(self, hold_key: str) -> bool:
+    async def release(self, account: str, hold_key: str) -> bool:
         """Release a hold; True if it was active."""
         hold = self.require().holds.get(hold_key)
         was_active = hold is not None and hold.active

@@ -9,10 +9,18 @@ Order (outermost first): :class:`ObservabilityInterceptor` (request id, log line
 :class:`ErrorInterceptor` (engine/server errors → status via ``server.errors``),
 :class:`LimitInterceptor` (concurrent calls), :class:`AuthInterceptor` (token → principal,
 scope per service).
+
+Wire edges (:func:`_wrap`): every wrapped method decodes its requests with a deserializer
+that never raises — bytes that are not a valid message become an :class:`Undecodable`,
+which :class:`ErrorInterceptor` answers with INVALID_ARGUMENT (gRPC would otherwise answer
+UNKNOWN "Wire format was corrupt"), on unary and streaming methods alike — and encodes
+responses with a serializer that passes ``bytes`` through, so a handler may return a
+response it already serialised on the engine lane (``server.lane``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -21,9 +29,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from grpc import aio
 
-from engine.errors import PacacheError
+from engine.errors import InvalidInput, PacacheError, shown
 from server.auth import ANONYMOUS, TokenTable, current_principal
 from server.errors import Overloaded, PermissionDenied, status_of
 
@@ -39,26 +48,73 @@ log = logging.getLogger("pacache.rpc")
 Around = Callable[[Callable[..., Any], Any, aio.ServicerContext, str], Awaitable[Any]]
 
 
+class Undecodable:
+    """A request whose bytes did not parse as the method's message."""
+
+    __slots__ = ("problem",)
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+    def error(self) -> InvalidInput:
+        return InvalidInput("request", f"not a valid message: {self.problem}")
+
+
+def _safe_deserializer(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]:
+    """``deserialize`` that returns an :class:`Undecodable` instead of raising."""
+    if deserialize is None or getattr(deserialize, "_pacache_safe", False):
+        return deserialize  # type: ignore[return-value]
+
+    def safe(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as error:  # whatever the message class raises, it is the caller's bytes
+            return Undecodable(shown(str(error) or type(error).__name__, 120))
+
+    safe._pacache_safe = True  # type: ignore[attr-defined]
+    return safe
+
+
+def _passthrough_serializer(serialize: Callable[[Any], bytes] | None) -> Callable[[Any], bytes]:
+    """``serialize`` for messages; ``bytes`` (serialised on the engine lane) go as they are."""
+    if serialize is None or getattr(serialize, "_pacache_passthrough", False):
+        return serialize  # type: ignore[return-value]
+
+    def passthrough(response: Any) -> bytes:
+        if isinstance(response, bytes):
+            return response
+        return serialize(response)
+
+    passthrough._pacache_passthrough = True  # type: ignore[attr-defined]
+    return passthrough
+
+
+async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """A request stream that raises INVALID_ARGUMENT at the first undecodable message."""
+    async for request in requests:
+        if isinstance(request, Undecodable):
+            raise request.error()
+        yield request
+
+
 def _wrap(handler: grpc.RpcMethodHandler, around: Any, method: str) -> grpc.RpcMethodHandler:
     """A handler whose behaviour runs inside ``around`` (unary) or ``around.stream``."""
+    deserializer = _safe_deserializer(handler.request_deserializer)
+    serializer = _passthrough_serializer(handler.response_serializer)
     if handler.unary_unary:
         inner = handler.unary_unary
 
         async def unary_unary(request: Any, context: aio.ServicerContext) -> Any:
             return await around(inner, request, context, method)
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary_unary, handler.request_deserializer, handler.response_serializer
-        )
+        return grpc.unary_unary_rpc_method_handler(unary_unary, deserializer, serializer)
     if handler.stream_unary:
         inner_su = handler.stream_unary
 
         async def stream_unary(requests: Any, context: aio.ServicerContext) -> Any:
             return await around(inner_su, requests, context, method)
 
-        return grpc.stream_unary_rpc_method_handler(
-            stream_unary, handler.request_deserializer, handler.response_serializer
-        )
+        return grpc.stream_unary_rpc_method_handler(stream_unary, deserializer, serializer)
     streaming = handler.unary_stream or handler.stream_stream
 
     async def stream(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
@@ -66,12 +122,8 @@ def _wrap(handler: grpc.RpcMethodHandler, around: Any, method: str) -> grpc.RpcM
             yield item
 
     if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(
-            stream, handler.request_deserializer, handler.response_serializer
-        )
-    return grpc.stream_stream_rpc_method_handler(
-        stream, handler.request_deserializer, handler.response_serializer
-    )
+        return grpc.unary_stream_rpc_method_handler(stream, deserializer, serializer)
+    return grpc.stream_stream_rpc_method_handler(stream, deserializer, serializer)
 
 
 class _Wrapping(aio.ServerInterceptor):  # type: ignore[misc]  # grpc.aio is untyped
@@ -165,23 +217,54 @@ class ObservabilityInterceptor(_Wrapping):
             self._done(method, context, started, request_id)
 
 
+#: The longest error message a caller gets (a message is sent as trailing metadata, which
+#: gRPC caps at 8 KB by default; a longer one would fail the call with another error).
+MAX_ERROR_MESSAGE = 1_000
+
+
+def _message(error: BaseException) -> str:
+    return shown(str(error), MAX_ERROR_MESSAGE, quote=False)
+
+
 class ErrorInterceptor(_Wrapping):
-    """Turns a :class:`PacacheError` into its status code (one table: server.errors)."""
+    """Turns a :class:`PacacheError` into its status code (one table: server.errors), and
+    an undecodable request into INVALID_ARGUMENT. Anything else escaping a handler is a
+    bug: logged with its traceback and answered INTERNAL, naming the request id."""
 
     async def __call__(self, behaviour: Any, request: Any, context: Any, method: str) -> Any:
+        if isinstance(request, Undecodable):
+            error = request.error()
+            await context.abort(status_of(error), _message(error))
+        if not isinstance(request, (Message, bytes)) and hasattr(request, "__aiter__"):
+            request = _checked(request)
         try:
             return await behaviour(request, context)
         except PacacheError as error:
-            await context.abort(status_of(error), str(error))
+            await context.abort(status_of(error), _message(error))
+        except (asyncio.CancelledError, aio.AbortError, aio.BaseError):
+            raise
+        except Exception:
+            log.exception("rpc method=%s failed unexpectedly", method)
+            await context.abort(grpc.StatusCode.INTERNAL, f"{method}: internal error (logged)")
 
     async def stream(
         self, behaviour: Any, request: Any, context: Any, method: str
     ) -> AsyncIterator[Any]:
+        if isinstance(request, Undecodable):
+            error = request.error()
+            await context.abort(status_of(error), _message(error))
+        if not isinstance(request, (Message, bytes)) and hasattr(request, "__aiter__"):
+            request = _checked(request)
         try:
             async for item in behaviour(request, context):
                 yield item
         except PacacheError as error:
-            await context.abort(status_of(error), str(error))
+            await context.abort(status_of(error), _message(error))
+        except (asyncio.CancelledError, aio.AbortError, aio.BaseError):
+            raise
+        except Exception:
+            log.exception("rpc method=%s failed unexpectedly", method)
+            await context.abort(grpc.StatusCode.INTERNAL, f"{method}: internal error (logged)")
 
 
 class LimitInterceptor(_Wrapping):

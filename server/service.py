@@ -1,31 +1,34 @@
 """gRPC handlers: convert → engine → convert, nothing else (DESIGN §8).
 
-Handlers are ``async`` (grpc.aio on uvloop). Engine calls are synchronous and short; they
-run on the event loop thread between two batches, so every answer comes from one state
-version. Errors are raised as :class:`engine.errors.PacacheError` and mapped to status
-codes by ``server.interceptors.ErrorInterceptor``.
+Handlers are ``async`` (grpc.aio on uvloop). The engine's work — reading the request's
+lines, pricing, ATP, building and serialising the answer — runs on the engine lane
+(``server.lane``), a thread of its own, inside ``host.reading()``: every answer comes from
+one state version, whole, and the event loop stays free to accept, admit or refuse calls
+and to answer health checks and Ping while a large quote is being computed. Errors are
+raised as :class:`engine.errors.PacacheError` and mapped to status codes by
+``server.interceptors.ErrorInterceptor``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import resource
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
 
 from engine.atp import availability, location_set
 from engine.deltas import day_number
-from engine.errors import InvalidInput, LimitExceeded, PacacheError
+from engine.errors import InvalidInput, LimitExceeded, PacacheError, UnknownCode
 from engine.promise import promise
 from engine.quote import disclose, quote
-from engine.state import Disclosure
-from loaders.events import DecodeError, decode, decode_one_by_one
+from engine.state import Disclosure, State
 from server import convert
 from server._proto.pacache.v1 import pacache_pb2 as pb
 from server._proto.pacache.v1 import pacache_pb2_grpc as pb_grpc
@@ -33,17 +36,27 @@ from server.auth import require_account
 from server.errors import status_of
 from server.host import StateHost
 from server.interceptors import Metrics
+from server.lane import EngineLane
 
 __all__ = ["AdminServicer", "IngestServicer", "Limits", "PriceAvailabilityServicer"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Request limits; each is named in the error a caller gets when it is exceeded."""
+    """Request limits; each is named in the error a caller gets when it is exceeded.
+
+    ``max_in_flight`` and ``max_queued_lines`` bound how long an admitted call can wait
+    for the engine lane (a worker process runs one call's engine work at a time): past
+    either, a call is refused at once with RESOURCE_EXHAUSTED instead of queueing. Sizing
+    is in the README (Configuration).
+    """
 
     max_lines: int = 5_000
     max_message_bytes: int = 16 * 1024 * 1024
-    max_in_flight: int = 256
+    max_in_flight: int = 64
+    max_queued_lines: int = 20_000
     max_hold_lines: int = 5_000
     max_watch_skus: int = 10_000
     max_ingest_events: int = 100_000  # per Ingest message
@@ -55,6 +68,12 @@ def _today(host: StateHost) -> int:
     return pinned if pinned is not None else day_number(dt.datetime.now(dt.UTC).date())
 
 
+def _deadline(context: Any) -> float | None:
+    """The call's deadline on the ``time.monotonic()`` clock (None: the caller set none)."""
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
+
+
 async def _at_version(host: StateHost, request: Any, context: Any) -> None:
     """Read-your-writes: wait (within the deadline) for ``min_version`` and
     ``min_stream_ids`` of the request."""
@@ -63,22 +82,39 @@ async def _at_version(host: StateHost, request: Any, context: Any) -> None:
         await host.wait_for_version(request.min_version, context.time_remaining(), wanted)
 
 
+def _known_account(state: State, account: str) -> None:
+    """NOT_FOUND for an account the state does not hold (it may be allowed by a token)."""
+    account_id = state.accounts.get(account)
+    if account_id < 0 or state.account_rows["version"][account_id] < 0:
+        raise UnknownCode("account", account)
+
+
 @dataclass
 class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
     """The portal-facing calls."""
 
     host: StateHost
     limits: Limits = field(default_factory=Limits)
+    lane: EngineLane | None = None
 
-    def _quote(self, request: Any, *, prices: bool, stock: bool, explain: bool = False) -> Any:
-        state = self.host.require()
+    def __post_init__(self) -> None:
+        if self.lane is None:
+            self.lane = EngineLane(self.limits.max_queued_lines)
+
+    async def _on_lane(self, lines: int, context: Any, work: Callable[[], T]) -> T:
+        assert self.lane is not None
+        return await self.lane.run(lines, work, _deadline(context))
+
+    def _quote(
+        self, state: State, request: Any, *, prices: bool, stock: bool, explain: bool = False
+    ) -> Any:
         self.host.require_streams("master", *(("pricing",) if prices else ()),
                                   *(("inventory",) if stock else ()))  # fmt: skip
         require_account(request.account)
         skus, quantities, uoms = convert.lines_from_proto(request.lines, self.limits.max_lines)
         today = _today(self.host)
         locations = list(request.locations) if stock else None
-        return state, quote(
+        return quote(
             state,
             account=request.account,
             skus=skus,
@@ -98,156 +134,226 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
             max_lines=self.limits.max_lines,
         )
 
-    async def Quote(self, request: pb.QuoteRequest, context: Any) -> pb.QuoteResponse:
-        await _at_version(self.host, request, context)
-        state, result = self._quote(request, prices=True, stock=True, explain=request.explain)
-        response = pb.QuoteResponse()
-        convert.quote_response(response, state, result, with_prices=True, with_availability=True)
-        return response
+    def _answer(self, request: Any, kind: Any, *, prices: bool, stock: bool) -> bytes:
+        """A Quote / GetPrices / GetAvailability answer, serialised (runs on the lane)."""
+        explain = getattr(request, "explain", False)
+        with self.host.reading() as state:
+            result = self._quote(state, request, prices=prices, stock=stock, explain=explain)
+            response = kind()
+            convert.quote_response(
+                response, state, result, with_prices=prices, with_availability=stock
+            )
+            return response.SerializeToString()  # type: ignore[no-any-return]
 
-    async def GetPrices(self, request: pb.GetPricesRequest, context: Any) -> pb.GetPricesResponse:
+    async def Quote(self, request: pb.QuoteRequest, context: Any) -> bytes:
         await _at_version(self.host, request, context)
-        state, result = self._quote(request, prices=True, stock=False, explain=request.explain)
-        response = pb.GetPricesResponse()
-        convert.quote_response(response, state, result, with_prices=True, with_availability=False)
-        return response
-
-    async def GetAvailability(
-        self, request: pb.GetAvailabilityRequest, context: Any
-    ) -> pb.GetAvailabilityResponse:
-        await _at_version(self.host, request, context)
-        state, result = self._quote(request, prices=False, stock=True)
-        response = pb.GetAvailabilityResponse()
-        convert.quote_response(response, state, result, with_prices=False, with_availability=True)
-        return response
-
-    async def Promise(self, request: pb.PromiseRequest, context: Any) -> pb.PromiseResponse:
-        await _at_version(self.host, request, context)
-        state = self.host.require()
-        require_account(request.account)
-        skus, quantities, uoms = convert.lines_from_proto(request.lines, self.limits.max_lines)
-        if request.max_shipments < 0:
-            raise InvalidInput("max_shipments", f"{request.max_shipments}", ">= 0 (0: no limit)")
-        today = _today(self.host)
-        plan = promise(
-            state,
-            skus=skus,
-            qty=quantities,
-            uoms=uoms,
-            region=request.region or None,
-            locations=list(request.locations) or None,
-            today=today,
-            ship_complete=request.ship_complete,
-            max_shipments=request.max_shipments or None,
-            need_by=convert.parse_date(request.need_by, "need_by", -1) if request.need_by else None,
+        return await self._on_lane(
+            len(request.lines.skus),
+            context,
+            lambda: self._answer(request, pb.QuoteResponse, prices=True, stock=True),
         )
-        return convert.promise_response(state, plan)
 
-    async def QuoteStream(
-        self, requests: AsyncIterator[pb.QuoteStreamRequest], context: Any
-    ) -> AsyncIterator[pb.QuoteStreamResponse]:
-        async for item in requests:
-            reply = pb.QuoteStreamResponse(request_id=item.request_id)
-            try:
-                await _at_version(self.host, item.quote, context)
-                state, result = self._quote(
-                    item.quote, prices=True, stock=True, explain=item.quote.explain
+    async def GetPrices(self, request: pb.GetPricesRequest, context: Any) -> bytes:
+        await _at_version(self.host, request, context)
+        return await self._on_lane(
+            len(request.lines.skus),
+            context,
+            lambda: self._answer(request, pb.GetPricesResponse, prices=True, stock=False),
+        )
+
+    async def GetAvailability(self, request: pb.GetAvailabilityRequest, context: Any) -> bytes:
+        await _at_version(self.host, request, context)
+        return await self._on_lane(
+            len(request.lines.skus),
+            context,
+            lambda: self._answer(request, pb.GetAvailabilityResponse, prices=False, stock=True),
+        )
+
+    def _promise(self, request: pb.PromiseRequest) -> bytes:
+        with self.host.reading() as state:
+            self.host.require_streams("master", "inventory")
+            require_account(request.account)
+            _known_account(state, request.account)
+            skus, quantities, uoms = convert.lines_from_proto(request.lines, self.limits.max_lines)
+            if request.max_shipments < 0:
+                raise InvalidInput(
+                    "max_shipments", f"{request.max_shipments}", ">= 0 (0: no limit)"
+                )
+            today = _today(self.host)
+            need_by = (
+                convert.parse_date(request.need_by, "need_by", -1) if request.need_by else None
+            )
+            plan = promise(
+                state,
+                skus=skus,
+                qty=quantities,
+                uoms=uoms,
+                region=request.region or None,
+                locations=list(request.locations) or None,
+                today=today,
+                ship_complete=request.ship_complete,
+                max_shipments=request.max_shipments or None,
+                need_by=need_by,
+            )
+            return convert.promise_response(state, plan).SerializeToString()  # type: ignore[no-any-return]
+
+    async def Promise(self, request: pb.PromiseRequest, context: Any) -> bytes:
+        await _at_version(self.host, request, context)
+        return await self._on_lane(len(request.lines.skus), context, lambda: self._promise(request))
+
+    def _stream_reply(self, item: pb.QuoteStreamRequest) -> bytes:
+        reply = pb.QuoteStreamResponse(request_id=item.request_id)
+        try:
+            with self.host.reading() as state:
+                result = self._quote(
+                    state, item.quote, prices=True, stock=True, explain=item.quote.explain
                 )
                 convert.quote_response(
                     reply.quote, state, result, with_prices=True, with_availability=True
                 )
-            except PacacheError as error:  # one bad request must not end the stream
-                reply.ClearField("quote")
-                reply.error_code = status_of(error).value[0]
-                reply.error_message = str(error)
-            yield reply
+        except PacacheError as error:  # one bad request must not end the stream
+            reply.ClearField("quote")
+            reply.error_code = status_of(error).value[0]
+            reply.error_message = convert.error_text(error)
+        return reply.SerializeToString()  # type: ignore[no-any-return]
 
-    def _watch_picture(self, request: Any, sku_ids: np.ndarray[Any, Any], locations: Any) -> Any:
-        state = self.host.require()
-        need = np.zeros(sku_ids.size, dtype=np.int64)
-        stock = availability(state, np.maximum(sku_ids, 0), need, locations, _today(self.host))
-        account = state.accounts.get(request.account)
-        mode = Disclosure(int(state.account_rows["disclosure"][account]))
-        cap = int(state.account_rows["disclosure_cap"][account])
-        shown, bucket = disclose(mode, cap, stock.available_now)
-        return stock, shown, bucket, mode
+    async def QuoteStream(
+        self, requests: AsyncIterator[pb.QuoteStreamRequest], context: Any
+    ) -> AsyncIterator[bytes]:
+        async for item in requests:
+            try:
+                await _at_version(self.host, item.quote, context)
+                yield await self._on_lane(
+                    len(item.quote.lines.skus), context, functools.partial(self._stream_reply, item)
+                )
+            except PacacheError as error:  # waiting or admission failed: this request only
+                reply = pb.QuoteStreamResponse(
+                    request_id=item.request_id,
+                    error_code=status_of(error).value[0],
+                    error_message=convert.error_text(error),
+                )
+                yield reply.SerializeToString()
+
+    def _watch_start(self, request: pb.WatchAvailabilityRequest) -> tuple[Any, dict[int, int]]:
+        """Check a Watch request; its locations and the position of each watched SKU id."""
+        with self.host.reading() as state:
+            require_account(request.account)
+            _known_account(state, request.account)
+            codes = list(request.skus)
+            if not codes:
+                raise InvalidInput("skus", "no SKUs to watch", "at least 1")
+            if len(codes) > self.limits.max_watch_skus:
+                raise LimitExceeded(
+                    "skus", f"{len(codes)}", f"at most {self.limits.max_watch_skus}"
+                )
+            locations = location_set(state, list(request.locations) or None, request.region or None)
+            sku_ids = state.skus.lookup(codes)
+            position = {int(s): i for i, s in enumerate(sku_ids.tolist()) if s >= 0}
+            return locations, position
+
+    def _watch_message(
+        self,
+        request: pb.WatchAvailabilityRequest,
+        codes: list[str],
+        sku_ids: Any,
+        locations: Any,
+        *,
+        snapshot: bool,
+    ) -> bytes:
+        with self.host.reading() as state:
+            need = np.zeros(len(sku_ids), dtype=np.int64)
+            stock = availability(state, np.maximum(sku_ids, 0), need, locations, _today(self.host))
+            account = state.accounts.get(request.account)
+            mode = Disclosure(int(state.account_rows["disclosure"][account]))
+            cap = int(state.account_rows["disclosure_cap"][account])
+            unknown = np.flatnonzero(np.asarray(sku_ids) < 0)
+            if unknown.size:  # SKU 0's row stood in for them: they have nothing
+                stock.available_now[unknown] = 0
+                stock.oversold[unknown] = False
+                stock.network_available[unknown] = 0
+                stock.earliest_date[unknown] = -1
+                stock.date_source[unknown] = 0
+            shown, bucket = disclose(mode, cap, stock.available_now)
+            message = pb.WatchAvailabilityResponse(snapshot=snapshot, skus=codes)
+            convert.fill_as_of(message.as_of, convert.as_of(state))
+            convert.availability_columns(message.availability, state, stock, shown, bucket, mode)
+            return message.SerializeToString()  # type: ignore[no-any-return]
 
     async def WatchAvailability(
         self, request: pb.WatchAvailabilityRequest, context: Any
-    ) -> AsyncIterator[pb.WatchAvailabilityResponse]:
-        state = self.host.require()
-        require_account(request.account)
-        if state.accounts.get(request.account) < 0:
-            from engine.errors import UnknownCode
-
-            raise UnknownCode("account", request.account)
-        codes = list(request.skus)
-        if not codes:
-            raise InvalidInput("skus", "no SKUs to watch", "at least 1")
-        if len(codes) > self.limits.max_watch_skus:
-            raise LimitExceeded("skus", f"{len(codes)}", f"at most {self.limits.max_watch_skus}")
-        locations = location_set(state, list(request.locations) or None, request.region or None)
+    ) -> AsyncIterator[bytes]:
+        size = len(request.skus)
         queue = self.host.subscribe()
         try:
-            sku_ids = state.skus.lookup(codes)
-            position = {int(s): i for i, s in enumerate(sku_ids.tolist()) if s >= 0}
+            locations, position = await self._on_lane(
+                size, context, lambda: self._watch_start(request)
+            )
+            codes = list(request.skus)
+
+            async def message(picked: list[int], *, snapshot: bool) -> bytes:
+                if snapshot:
+                    picked_codes = codes
+                    ids = np.array([s for s in self._ids_of(codes, position)], dtype=np.int64)
+                else:
+                    picked_codes = [codes[position[s]] for s in picked]
+                    ids = np.array(picked, dtype=np.int64)
+                return await self._on_lane(
+                    len(picked_codes),
+                    context,
+                    lambda: self._watch_message(
+                        request, picked_codes, ids, locations, snapshot=snapshot
+                    ),
+                )
+
             since = request.from_version
             history = self.host.changes_since(since) if since else None
             if history is None:
-                yield self._watch_message(request, codes, sku_ids, locations, snapshot=True)
+                yield await message([], snapshot=True)
             else:
                 pending = {s for c in history for s in c.skus.tolist() if s in position}
                 if pending or not history:
-                    picked = sorted(pending, key=position.__getitem__)
-                    yield self._watch_subset(request, codes, position, picked, locations)
+                    yield await message(sorted(pending, key=position.__getitem__), snapshot=False)
             while True:
                 change = await queue.get()
-                watched = (s for s in change.skus.tolist() if s in position)
-                hit = sorted(watched, key=position.__getitem__)
+                hit = sorted((s for s in change.skus.tolist() if s in position),
+                             key=position.__getitem__)  # fmt: skip
                 if hit:
-                    yield self._watch_subset(request, codes, position, hit, locations)
+                    yield await message(hit, snapshot=False)
         finally:
             self.host.unsubscribe(queue)
 
-    def _watch_subset(
-        self,
-        request: Any,
-        codes: list[str],
-        position: dict[int, int],
-        hit: list[int],
-        locations: Any,
-    ) -> pb.WatchAvailabilityResponse:
-        picked_codes = [codes[position[s]] for s in hit]
-        return self._watch_message(
-            request, picked_codes, np.array(hit, dtype=np.int64), locations, snapshot=False
-        )
+    @staticmethod
+    def _ids_of(codes: list[str], position: dict[int, int]) -> list[int]:
+        """SKU id per watched code, in request order (-1 where unknown)."""
+        by_position = {i: s for s, i in position.items()}
+        return [by_position.get(i, -1) for i in range(len(codes))]
 
-    def _watch_message(
-        self, request: Any, codes: list[str], sku_ids: Any, locations: Any, *, snapshot: bool
-    ) -> pb.WatchAvailabilityResponse:
-        state = self.host.require()
-        stock, shown, bucket, mode = self._watch_picture(request, sku_ids, locations)
-        message = pb.WatchAvailabilityResponse(snapshot=snapshot, skus=codes)
-        convert.fill_as_of(message.as_of, convert.as_of(state))
-        convert.availability_columns(message.availability, state, stock, shown, bucket, mode)
-        return message
+    def _hold_lines(self, request: pb.ReserveRequest) -> tuple[tuple[str, str, int], ...]:
+        with self.host.reading() as state:
+            require_account(request.account)
+            _known_account(state, request.account)
+            if not request.lines:
+                raise InvalidInput("lines", "no lines", "at least 1")
+            if len(request.lines) > self.limits.max_hold_lines:
+                raise LimitExceeded(
+                    "lines", f"{len(request.lines)}", f"at most {self.limits.max_hold_lines}"
+                )
+            return convert.hold_lines(state, request.lines)
 
-    async def Reserve(self, request: pb.ReserveRequest, context: Any) -> pb.ReserveResponse:
-        state = self.host.require()
-        require_account(request.account)
-        if not request.lines:
-            raise InvalidInput("lines", "no lines", "at least 1")
-        if len(request.lines) > self.limits.max_hold_lines:
-            raise LimitExceeded(
-                "lines", f"{len(request.lines)}", f"at most {self.limits.max_hold_lines}"
-            )
-        lines = convert.hold_lines(state, request.lines)
-        hold = await self.host.reserve(request.hold_key, lines, request.ttl_ms)
-        return convert.reserve_response(self.host.require(), hold)
+    def _reserve_answer(self, hold: Any) -> bytes:
+        with self.host.reading() as state:
+            return convert.reserve_response(state, hold).SerializeToString()  # type: ignore[no-any-return]
+
+    async def Reserve(self, request: pb.ReserveRequest, context: Any) -> bytes:
+        size = len(request.lines)
+        lines = await self._on_lane(size, context, lambda: self._hold_lines(request))
+        hold = await self.host.reserve(request.account, request.hold_key, lines, request.ttl_ms)
+        return await self._on_lane(size, context, lambda: self._reserve_answer(hold))
 
     async def Release(self, request: pb.ReleaseRequest, context: Any) -> pb.ReleaseResponse:
         require_account(request.account)
-        was_active = await self.host.release(request.hold_key)
+        _known_account(self.host.require(), request.account)
+        was_active = await self.host.release(request.account, request.hold_key)
         response = pb.ReleaseResponse(released=was_active)
         convert.fill_as_of(response.as_of, convert.as_of(self.host.require()))
         return response
@@ -255,7 +361,8 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
 
 @dataclass
 class IngestServicer(pb_grpc.IngestServiceServicer):
-    """Deltas pushed in over gRPC: each message is applied as one batch, in order."""
+    """Deltas pushed in over gRPC: each message is applied as one batch, in order, and
+    acknowledged only once durable (see ``StateHost.ingest_payload``)."""
 
     host: StateHost
     limits: Limits = field(default_factory=Limits)
@@ -266,23 +373,12 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
         response = pb.IngestResponse()
         position = 0
         async for message in requests:
-            try:
-                events = decode(message.payload)
-                bad: list[tuple[int, str]] = []
-            except DecodeError:
-                events, bad = decode_one_by_one(message.payload)
-            if len(events) > self.limits.max_ingest_events:
-                raise LimitExceeded(
-                    "payload", f"{len(events)} events", f"at most {self.limits.max_ingest_events}"
-                )
-            result = await self.host.ingest(events)
-            response.accepted += result.applied
-            response.stale += result.stale
-            for index, reason in bad:
+            outcome = await self.host.ingest_payload(message.payload, self.limits.max_ingest_events)
+            response.accepted += outcome.accepted
+            response.stale += outcome.stale
+            for index, reason in outcome.rejected:
                 response.rejections.add(index=position + index, reason=reason)
-            for index, reason in result.rejected:
-                response.rejections.add(index=position + index, reason=reason)
-            position += len(events) + len(bad)
+            position += outcome.events
         convert.fill_as_of(response.as_of, convert.as_of(self.host.require()))
         return response
 

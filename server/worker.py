@@ -29,7 +29,8 @@ import itertools
 import logging
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +42,7 @@ from engine.state import Hold, State
 from loaders.events import encode
 from loaders.stream_writer import StreamStats
 from server.errors import NotServing
-from server.host import Change, StateHost, freeze_long_lived
+from server.host import Change, IngestOutcome, StateHost, freeze_long_lived
 from server.ipc import error_from_wire, read_frame, write_frame
 
 __all__ = ["WorkerHost", "run_worker"]
@@ -84,6 +85,19 @@ class WorkerHost(StateHost):
         self.state = state
         return state
 
+    @contextmanager
+    def reading(self) -> Iterator[State]:
+        """The published state for one call's engine work (on the engine lane): pinned
+        for the block, so the writer leaves it alone until the block ends."""
+        reader = self.reader
+        if reader is None:
+            raise NotServing("state: waiting for the writer to publish it")
+        state, instance = reader.acquire()
+        try:
+            yield state
+        finally:
+            reader.release(instance)
+
     def _unpin(self) -> None:
         self._pinned = None
         if self.reader is not None:
@@ -121,23 +135,29 @@ class WorkerHost(StateHost):
         return reply
 
     async def ingest(self, events: Sequence[Any]) -> ApplyResult:
-        reply = await self._call("ingest", payload=encode(list(events)))
+        reply = await self._call("ingest", payload=encode(list(events)), max_events=len(events))
+        outcome = IngestOutcome.from_plain(reply["outcome"])
         return ApplyResult(
-            version=reply["version"],
-            applied=reply["applied"],
-            stale=reply["stale"],
-            rejected=[(int(i), str(reason)) for i, reason in reply["rejected"]],
+            version=outcome.version,
+            applied=outcome.accepted,
+            stale=outcome.stale,
+            rejected=outcome.rejected,
         )
 
+    async def ingest_payload(self, payload: bytes, max_events: int) -> IngestOutcome:
+        # the writer decodes: this process would only re-encode what it decoded
+        reply = await self._call("ingest", payload=payload, max_events=max_events)
+        return IngestOutcome.from_plain(reply["outcome"])
+
     async def reserve(
-        self, hold_key: str, lines: tuple[tuple[str, str, int], ...], ttl_ms: int
+        self, account: str, hold_key: str, lines: tuple[tuple[str, str, int], ...], ttl_ms: int
     ) -> Hold:
-        reply = await self._call("reserve", key=hold_key, lines=[list(x) for x in lines],
-                                 ttl_ms=ttl_ms)  # fmt: skip
+        reply = await self._call("reserve", account=account, key=hold_key,
+                                 lines=[list(x) for x in lines], ttl_ms=ttl_ms)  # fmt: skip
         return Hold.from_plain(reply["hold"])
 
-    async def release(self, hold_key: str) -> bool:
-        reply = await self._call("release", key=hold_key)
+    async def release(self, account: str, hold_key: str) -> bool:
+        reply = await self._call("release", account=account, key=hold_key)
         return bool(reply["was_active"])
 
     async def write_snapshot(self, root: str) -> tuple[str, State]:

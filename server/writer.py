@@ -32,7 +32,6 @@ from engine.errors import PacacheError
 from engine.shared import SharedWriter
 from engine.state import State
 from engine.validate import check_batch
-from loaders.events import decode
 from loaders.stream_writer import StreamWriter, WriterConfig, hold_publisher
 from server.checkpoint import CheckpointPolicy, checkpoint_loop
 from server.host import Change, StateHost
@@ -141,19 +140,14 @@ class _LockedSink:
 async def _answer(host: WriterHost, message: dict[str, Any]) -> dict[str, Any]:
     op = message["op"]
     if op == "ingest":
-        result = await host.ingest(decode(message["payload"]))
-        return {
-            "version": result.version,
-            "applied": result.applied,
-            "stale": result.stale,
-            "rejected": [[i, reason] for i, reason in result.rejected],
-        }
+        outcome = await host.ingest_payload(message["payload"], int(message["max_events"]))
+        return {"version": outcome.version, "outcome": outcome.to_plain()}
     if op == "reserve":
         lines = tuple((str(s), str(loc), int(q)) for s, loc, q in message["lines"])
-        hold = await host.reserve(message["key"], lines, message["ttl_ms"])
+        hold = await host.reserve(message["account"], message["key"], lines, message["ttl_ms"])
         return {"version": host.require().version, "hold": hold.to_plain()}
     if op == "release":
-        was_active = await host.release(message["key"])
+        was_active = await host.release(message["account"], message["key"])
         return {"version": host.require().version, "was_active": was_active}
     if op == "stats":
         stats = host.stats_message()

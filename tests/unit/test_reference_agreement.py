@@ -24,11 +24,11 @@ from engine import events as ev
 from engine.atp import DateSource
 from engine.contexts import Level
 from engine.deltas import apply_batch
-from engine.errors import UnknownCode
+from engine.errors import InvalidInput, UnknownCode
 from engine.pricing import Policy, Source
 from engine.quote import Bucket, LineStatus, QuoteResult, quote
 from engine.state import LineKind, State
-from tests.reference import QuoteLine, Reference, UnknownCodeError
+from tests.reference import InvalidRequestError, QuoteLine, Reference, UnknownCodeError
 from tests.strategies import D0_DAY, PROPERTIES, QuoteRequest, batches, quote_requests, worlds
 
 POLICY_NAMES = {Policy.PRIORITY: "priority", Policy.LOWEST_PRICE: "lowest_price"}
@@ -180,6 +180,8 @@ def reference_answer(reference: Reference, request: QuoteRequest, policy: Policy
         )
     except UnknownCodeError as unknown:
         return f"UnknownCode {unknown}"
+    except InvalidRequestError as invalid:
+        return f"InvalidInput {invalid}"
 
 
 def engine_answer(state: State, request: QuoteRequest, policy: Policy) -> Any:
@@ -200,6 +202,8 @@ def engine_answer(state: State, request: QuoteRequest, policy: Policy) -> Any:
         )
     except UnknownCode as unknown:
         return f"UnknownCode {unknown.code}"
+    except InvalidInput as invalid:
+        return f"InvalidInput {invalid.field}"
     return engine_view(state, request, result)
 
 
