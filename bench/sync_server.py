@@ -47,12 +47,9 @@ def _add_quote_servicer(servicer: SyncQuote, server: grpc.Server) -> None:
         request_deserializer=pb.QuoteRequest.FromString,
         response_serializer=lambda answer: answer,
     )
+    service = "pacache.v1.PriceAvailabilityService"
     server.add_generic_rpc_handlers(
-        (
-            grpc.method_handlers_generic_handler(
-                "pacache.v1.PriceAvailabilityService", {"Quote": handler}
-            ),
-        )  # fmt: skip
+        (grpc.method_handlers_generic_handler(service, {"Quote": handler}),)
     )
 
 

@@ -73,9 +73,7 @@ class EngineLane:
             loop = asyncio.get_running_loop()
             # the call's context goes along (the caller's principal lives in a ContextVar)
             context = contextvars.copy_context()
-            return await loop.run_in_executor(
-                self._executor, context.run, _on_time, work, deadline
-            )
+            return await loop.run_in_executor(self._executor, context.run, _on_time, work, deadline)
         finally:
             self.queued_lines -= lines
             self.queued_calls -= 1
