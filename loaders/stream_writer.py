@@ -323,6 +323,8 @@ class _Entry:
 def _entry(stream: str, raw_id: Any, fields: Mapping[Any, Any]) -> _Entry:
     """Decode one entry; whatever is wrong with it becomes its problems, never an error."""
     entry_id = _text(raw_id)
+    if not isinstance(fields, Mapping):  # not seen from XREAD; a reply to survive anyway
+        fields = {}
     payload = fields.get(FIELD)
     if not isinstance(payload, bytes):
         names = ", ".join(excerpt(name) for name in list(fields)[:5])
@@ -571,9 +573,8 @@ class StreamWriter:
 
     async def _dead_letter(self, client: aioredis.Redis, dead: list[_Entry]) -> None:
         pipe = client.pipeline(transaction=False)
-        for entry in dead:
-            reason = entry.reason()
-            log.warning("dead-lettered %s %s: %s", entry.stream, entry.entry_id, reason)
+        reasons = [entry.reason() for entry in dead]
+        for entry, reason in zip(dead, reasons, strict=True):
             fields: dict[Any, Any] = {
                 "stream": entry.stream,
                 "id": entry.entry_id,
@@ -584,8 +585,9 @@ class StreamWriter:
                 fields["truncated"] = str(len(entry.payload))  # still in its stream, has all
             pipe.xadd(self.dlq, fields, maxlen=self.config.dlq_maxlen, approximate=True)
         await pipe.execute()
-        for entry in dead:  # counted once Redis has them
+        for entry, reason in zip(dead, reasons, strict=True):  # once Redis has them
             self.stats[entry.stream].dead_lettered += 1
+            log.warning("dead-lettered %s %s: %s", entry.stream, entry.entry_id, reason)
 
     async def _check_streams(self, client: aioredis.Redis) -> None:
         """Lag and backlog age per stream, gap detection, and recovery from a Redis that
