@@ -183,7 +183,8 @@ def decode_one_by_one(payload: bytes) -> tuple[list[Any], list[tuple[int, str]]]
     except DecodeError as error:
         return [], [(0, str(error))]
     is_json = _looks_like_json(data)
-    array = data.lstrip()[:1] == b"[" if is_json else data[:1] and data[0] in _MSGPACK_ARRAY
+    head = data.lstrip()[:1] if is_json else data[:1]
+    array = head == b"[" if is_json else bool(head) and head[0] in _MSGPACK_ARRAY
     one = _JSON_ONE if is_json else _MSGPACK_ONE
     try:
         if not array:
