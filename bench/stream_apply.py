@@ -242,6 +242,9 @@ class TimedSink:
     def report_gap(self, stream: str, detail: str) -> None:
         self.host.report_gap(stream, detail)
 
+    def report_reader(self, error: str) -> None:
+        self.host.report_reader(error)
+
 
 def _proc_status() -> dict[str, int]:
     """VmRSS and VmHWM of this process, in bytes."""

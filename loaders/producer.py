@@ -43,7 +43,7 @@ import argparse
 import os
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, NamedTuple, Protocol
@@ -60,9 +60,11 @@ __all__ = [
     "PublishReport",
     "Sent",
     "add_publish_arguments",
+    "pack_entries",
     "publish_file",
     "publish_main",
     "shard_of",
+    "streams_for",
 ]
 
 FIELD = "e"  # the entry field the writer reads
@@ -105,6 +107,46 @@ def shard_of(sku: str, shards: int) -> int:
     return zlib.crc32(sku.encode()) % shards
 
 
+def streams_for(event: Any, prefix: str, inventory_shards: int = 0) -> list[str]:
+    """The stream(s) ``event`` goes to (several only for holds on sharded streams): the
+    routing table above. Raises ValueError for an object that is not a pacache event."""
+    kind = type(event).__name__
+    if kind in _MASTER:
+        return [f"{prefix}:master"]
+    if kind in _PRICING:
+        return [f"{prefix}:pricing"]
+    if kind not in _INVENTORY:
+        raise ValueError(f"{kind} is not a pacache event")
+    if not inventory_shards:
+        return [f"{prefix}:inventory"]
+    if kind == "HoldRelease":
+        numbers: Iterable[int] = range(inventory_shards)
+    elif kind == "HoldPlace":
+        numbers = sorted({shard_of(line[0], inventory_shards) for line in event.lines})
+    else:
+        numbers = [shard_of(event.sku, inventory_shards)]
+    return [f"{prefix}:inventory:{n}" for n in numbers]
+
+
+def pack_entries(
+    events: Iterable[Any], route: Callable[[Any], Iterable[str]], batch_size: int = DEFAULT_BATCH
+) -> Iterator[tuple[str, list[Any]]]:
+    """(stream, events) per entry: each stream's events in order (``route`` names an
+    event's streams), consecutive ones sharing an entry of at most ``batch_size``.
+
+    Entries come out in the order they fill up, then the partly filled ones in the order
+    their streams were first seen; each stream's entries are in its events' order.
+    """
+    pending: dict[str, list[Any]] = {}
+    for event in events:
+        for stream in route(event):
+            batch = pending.setdefault(stream, [])
+            batch.append(event)
+            if len(batch) == batch_size:
+                yield stream, pending.pop(stream)
+    yield from pending.items()
+
+
 class Producer:
     """Writes events to the change streams in batched, pipelined XADDs.
 
@@ -134,34 +176,10 @@ class Producer:
 
     def streams_for(self, event: Any) -> list[str]:
         """The stream(s) ``event`` goes to (several only for holds on sharded streams)."""
-        kind = type(event).__name__
-        if kind in _MASTER:
-            return [f"{self.prefix}:master"]
-        if kind in _PRICING:
-            return [f"{self.prefix}:pricing"]
-        if kind not in _INVENTORY:
-            raise ValueError(f"{kind} is not a pacache event")
-        shards = self.inventory_shards
-        if not shards:
-            return [f"{self.prefix}:inventory"]
-        if kind == "HoldRelease":
-            numbers: Iterable[int] = range(shards)
-        elif kind == "HoldPlace":
-            numbers = sorted({shard_of(line[0], shards) for line in event.lines})
-        else:
-            numbers = [shard_of(event.sku, shards)]
-        return [f"{self.prefix}:inventory:{n}" for n in numbers]
+        return streams_for(event, self.prefix, self.inventory_shards)
 
     def _entries(self, events: Iterable[Any]) -> Iterator[tuple[str, list[Any]]]:
-        """(stream, events) per entry: each stream's events in order, cut at batch_size."""
-        pending: dict[str, list[Any]] = {}
-        for event in events:
-            for stream in self.streams_for(event):
-                batch = pending.setdefault(stream, [])
-                batch.append(event)
-                if len(batch) == self.batch_size:
-                    yield stream, pending.pop(stream)
-        yield from pending.items()
+        return pack_entries(events, self.streams_for, self.batch_size)
 
     def send(self, events: Iterable[Any]) -> list[Sent]:
         """Add ``events`` (engine dataclasses or wire Structs); one pipelined round trip.

@@ -155,6 +155,7 @@ class StateHost:
     # wait, readers do not, since reads never change the state.
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     gaps: dict[str, str] = field(default_factory=dict)  # stream → what was lost
+    reader_error: str = ""  # why the stream reader is down ("" : healthy), as it reported
     streams: dict[str, Any] = field(default_factory=dict)  # writer's per-stream stats
     _watchers: set[asyncio.Queue[Change]] = field(default_factory=set)
     # set when the state is fed from Redis: holds are published there, then applied from it
@@ -234,6 +235,10 @@ class StateHost:
 
     def report_gap(self, stream: str, detail: str) -> None:
         self.gaps[stream] = detail
+
+    def report_reader(self, error: str) -> None:
+        """Recorded only; turning health NOT_SERVING while it is set is the server's part."""
+        self.reader_error = error
 
     def require_streams(self, *kinds: str) -> None:
         """Raise :class:`StaleData` when a stream feeding this data ("master", "pricing",

@@ -136,6 +136,9 @@ class _LockedSink:
     def report_gap(self, stream: str, detail: str) -> None:
         self.host.report_gap(stream, detail)
 
+    def report_reader(self, error: str) -> None:
+        self.host.report_reader(error)
+
 
 async def _answer(host: WriterHost, message: dict[str, Any]) -> dict[str, Any]:
     op = message["op"]

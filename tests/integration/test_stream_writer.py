@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +14,10 @@ from engine import events as ev
 from engine.deltas import apply_batch
 from engine.state import State
 from loaders.events import encode
-from loaders.stream_writer import FIELD, StreamWriter, WriterConfig
+from loaders.stream_writer import FIELD
 from server.host import StateHost
+from tests.integration.writer_harness import PREFIX, WriterThread, master, publish
 from tests.redis_process import RedisProcess
-
-PREFIX = "t"
 
 
 @pytest.fixture
@@ -29,49 +25,6 @@ def redis_proc(tmp_path: Path) -> Iterator[RedisProcess]:
     process = RedisProcess(tmp_path / "redis").start()
     yield process
     process.stop()
-
-
-class WriterThread:
-    """A StreamWriter running on its own event loop, as it runs beside the server."""
-
-    def __init__(self, url: str, host: StateHost, **config: Any) -> None:
-        config.setdefault("block_ms", 20)
-        config.setdefault("lag_every_s", 0.05)
-        self.writer = StreamWriter(url, host, WriterConfig(prefix=PREFIX, **config))
-        self.host = host
-        self.loop = asyncio.new_event_loop()
-        self.stop_event: asyncio.Event | None = None
-        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._main(),))
-
-    async def _main(self) -> None:
-        self.stop_event = asyncio.Event()
-        await self.writer.run(self.stop_event)
-
-    def __enter__(self) -> WriterThread:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        while self.stop_event is None:
-            time.sleep(0.01)
-        self.loop.call_soon_threadsafe(self.stop_event.set)
-        self.thread.join(20)
-        self.loop.close()
-
-    def wait(self, condition: Callable[[], bool], timeout: float = 15) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out; writer stats {self.writer.stats}")
-            time.sleep(0.01)
-
-
-def master() -> list[Any]:
-    return [
-        ev.LocationUpsert(location="DAL", version=1),
-        ev.LocationUpsert(location="ATL", version=1),
-        *[ev.ItemUpsert(sku=f"S{i}", version=1, uoms={"BX": 10}) for i in range(20)],
-    ]
 
 
 def inventory_events(rng: random.Random, count: int) -> list[Any]:
@@ -100,15 +53,6 @@ def inventory_events(rng: random.Random, count: int) -> list[Any]:
                 )
             )
     return out
-
-
-def publish(client: Any, stream: str, events: list[Any], per_entry: int = 7) -> list[str]:
-    ids = []
-    for start in range(0, len(events), per_entry):
-        ids.append(
-            client.xadd(f"{PREFIX}:{stream}", {FIELD: encode(events[start : start + per_entry])})
-        )
-    return [i.decode() for i in ids]
 
 
 def snapshot_of(state: State) -> dict[str, Any]:
