@@ -377,6 +377,9 @@ class Reference:
         self.adjusts: dict[str, ev.InventoryAdjust] = {}
         self.holds: dict[str, _Hold] = {}
         self.clock_ms = 0
+        # codes some valid event has named: a hold may only name these (it never creates one)
+        self.skus: set[str] = set()
+        self.locations: set[str] = set()
 
     # ---- applying events
 
@@ -396,12 +399,15 @@ class Reference:
         if clock_ms is None:
             clock_ms = max((e.ts_ms for e in events if problem(e) is None), default=0)
         self.clock_ms = max(self.clock_ms, clock_ms)
+        # holds are decided after the batch's other events, which may bring their codes
+        holds = [i for i, e in enumerate(events) if isinstance(e, (ev.HoldPlace, ev.HoldRelease))]
+        first = sorted(set(range(len(events))) - set(holds))
         rejected = []
-        for i, e in enumerate(events):
+        for i in first + holds:
             placed_at = event_ms[i] if event_ms is not None else None
-            if self.apply(e, placed_at) is not None:
+            if self.apply(events[i], placed_at) is not None:
                 rejected.append(i)
-        return rejected
+        return sorted(rejected)
 
     def apply(self, e: Any, placed_at_ms: int | None = None) -> str | None:
         """Apply one event at the current clock; returns why it was rejected, or None."""
@@ -416,6 +422,7 @@ class Reference:
             if e.hold_key in self.holds:
                 self.holds[e.hold_key].released = True
             return None
+        self._learn_codes(e)
         if isinstance(e, ev.InventoryAdjust):
             self.adjusts.setdefault(e.event_id, e)
             return None
@@ -425,12 +432,24 @@ class Reference:
             self.latest[key] = e
         return None
 
+    def _learn_codes(self, e: Any) -> None:
+        """Remember the SKU and location codes a valid non-hold event names."""
+        for name, known in (("sku", self.skus), ("location", self.locations)):
+            code = getattr(e, name, None)
+            if code is not None:
+                known.add(code)
+        if isinstance(e, ev.RegionUpsert):
+            self.locations.update(e.locations)
+
     def _place_hold(self, e: ev.HoldPlace, placed_at_ms: int) -> str | None:
-        """Same key and same lines: the same hold, unchanged; other lines: rejected."""
+        """Same key and same lines: the same hold, unchanged; other lines: rejected. A
+        hold naming a SKU or location no event has named is rejected."""
         lines = tuple(sorted(e.lines))
         existing = self.holds.get(e.hold_key)
         if existing is not None:
             return None if existing.lines == lines else "hold key reused with other lines"
+        if any(s not in self.skus or loc not in self.locations for s, loc, _ in lines):
+            return "hold names an unknown SKU or location"
         self.holds[e.hold_key] = _Hold(lines, placed_at_ms + e.ttl_ms)
         return None
 

@@ -16,7 +16,9 @@ duplicates and out-of-order delivery converge to one state:
   forgotten first) — feed periodic absolute counts, as WMS cycle counts do.
 - Unknown SKUs and locations in an event are **registered implicitly**: the event is stored
   and the SKU stays invisible to quotes (status UNKNOWN) until its ItemUpsert arrives, so
-  nothing is lost or parked. The count of such SKUs is in :func:`implicit_skus`.
+  nothing is lost or parked. The count of such SKUs is in :func:`implicit_skus`. A hold is
+  the exception: it never creates a code (a Reserve naming junk codes would otherwise grow
+  the state and make the junk price); a hold naming an unknown SKU or location is rejected.
 - Holds are decided in stream order, with time from the batch clock (stream ids), never the
   replica's wall clock; a hold key reused with other lines is rejected.
 
@@ -454,7 +456,7 @@ def apply_batch(
     for index, event in holds:
         if type(event).__name__ == "HoldPlace":
             placed = event_ms[index] if event_ms is not None else (event.ts_ms or clock)
-            problem = place_hold(state, event, clock, placed, _sku, _location)
+            problem = place_hold(state, event, clock, placed)
             if problem is not None:
                 result.rejected.append((index, problem))
                 continue

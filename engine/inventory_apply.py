@@ -363,25 +363,31 @@ def expire_holds(state: State, clock_ms: int) -> list[int]:
     return changed
 
 
-def place_hold(
-    state: State,
-    e: ev.HoldPlace,
-    clock_ms: int,
-    placed_ms: int,
-    sku_of: Interner,
-    loc_of: Interner,
-) -> str | None:
+def place_hold(state: State, e: ev.HoldPlace, clock_ms: int, placed_ms: int) -> str | None:
     """Place a hold at ``placed_ms`` (its own stream time), or return why not; it is
     active while the batch clock ``clock_ms`` is before its expiry. Same key and same
-    lines: the same hold, unchanged."""
+    lines: the same hold, unchanged.
+
+    A hold only lowers stock that the state already knows of: its SKUs and locations are
+    looked up, never interned, so a Reserve naming junk codes cannot grow the code tables
+    (nor make the junk price in a quote). An unknown code rejects the whole hold, naming
+    the line. Checked here, at hold-apply time, because holds are applied after the
+    master and inventory events of their batch, which may bring the codes.
+    """
     fingerprint = tuple(sorted((sku, loc, qty) for sku, loc, qty in e.lines))
     existing = state.holds.get(e.hold_key)
     if existing is not None:
         if existing.fingerprint != fingerprint:
             return f"hold_key: {e.hold_key!r} was already used with other lines"
         return None
-    sku = np.array([sku_of(state, line[0]) for line in e.lines], dtype=np.int64)
-    location = np.array([loc_of(state, line[1]) for line in e.lines], dtype=np.int64)
+    sku = np.array([state.skus.get(line[0]) for line in e.lines], dtype=np.int64)
+    location = np.array([state.locations.get(line[1]) for line in e.lines], dtype=np.int64)
+    unknown = np.flatnonzero((sku < 0) | (location < 0))
+    if unknown.size:  # the first line with an unknown code names the problem
+        i = int(unknown[0])
+        if sku[i] < 0:
+            return f"lines[{i}].sku: unknown SKU {e.lines[i][0]!r} (a hold never creates one)"
+        return f"lines[{i}].location: unknown location {e.lines[i][1]!r} (a hold never creates one)"
     qty = np.array([line[2] for line in e.lines], dtype=np.int64)
     hold = Hold(e.hold_key, sku, location, qty, placed_ms + e.ttl_ms, fingerprint, placed_ms)
     state.holds[e.hold_key] = hold

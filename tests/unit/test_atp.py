@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from engine.atp import DateSource
 from engine.errors import UnknownCode
-from engine.quote import Bucket
+from engine.quote import Bucket, LineStatus
 from tests.builders import SKU as BOLT
 from tests.builders import (
     TODAY,
@@ -322,6 +322,67 @@ def test_hold_on_several_lines_lowers_each_of_them():
     )
     line = quote_line(state, qty=1, locations=["DC-EAST", "DC-WEST"])
     assert line.available_now == {"DC-EAST": 90, "DC-WEST": 30}
+
+
+def _sizes(state):
+    """Every code table's size and the rows and cells grown from them."""
+    tables = ("skus", "locations", "accounts", "uoms", "currencies")
+    return (
+        {name: len(getattr(state, name)) for name in tables},
+        (state.items.n, state.location_rows.n),
+        (state.inventory.sku_capacity, state.inventory.location_capacity),
+    )
+
+
+def test_a_hold_naming_an_unknown_sku_is_rejected_naming_the_line_and_creates_nothing():
+    state = _held()
+    before = _sizes(state)
+    result = apply(
+        state,
+        make_hold("CART-2", (BOLT, "DC-EAST", 5), ("JUNK-0001", "DC-EAST", 2), ttl_ms=TTL_MS),
+    )
+    assert result.rejected == [
+        (0, "lines[1].sku: unknown SKU 'JUNK-0001' (a hold never creates one)")
+    ]
+    assert "JUNK-0001" not in state.skus
+    assert _sizes(state) == before
+    assert _east(state) == 70  # the hold's known line was not held either: all or nothing
+    assert quote_line(state, "JUNK-0001", qty=1).status == LineStatus.UNKNOWN_SKU
+
+
+def test_a_hold_naming_an_unknown_location_is_rejected_naming_the_line_and_creates_nothing():
+    state = _held()
+    before = _sizes(state)
+    result = apply(state, make_hold("CART-3", (BOLT, "DC-NOWHERE", 1), ttl_ms=TTL_MS))
+    assert result.rejected == [
+        (0, "lines[0].location: unknown location 'DC-NOWHERE' (a hold never creates one)")
+    ]
+    assert "DC-NOWHERE" not in state.locations
+    assert _sizes(state) == before
+
+
+def test_thousands_of_junk_hold_lines_leave_the_state_the_size_it_was():
+    state = _held()
+    before = _sizes(state)
+    junk = [(f"JUNK-{i:05d}", "DC-EAST", 1) for i in range(5_000)]  # MAX_HOLD_LINES
+    result = apply(state, make_hold("CART-JUNK", *junk, ttl_ms=TTL_MS))
+    assert [index for index, _ in result.rejected] == [0]
+    assert _sizes(state) == before
+    assert state.holds.keys() == {"CART-1"}
+
+
+def test_a_hold_on_a_sku_first_stocked_in_the_same_batch_is_placed():
+    # holds apply after the batch's master and inventory events, which may bring the codes
+    state = _held()
+    result = apply(
+        state,
+        make_hold("CART-4", ("NEW-SKU", "DC-NEW", 4), ttl_ms=TTL_MS, ts_ms=PLACED_MS),
+        make_stock("NEW-SKU", "DC-NEW", on_hand=10),
+        make_location("DC-NEW"),
+    )
+    assert result.rejected == []
+    cell = (state.skus.get("NEW-SKU"), state.locations.get("DC-NEW"))
+    assert state.inventory.held[cell] == 4
 
 
 # --- the engine agrees with a plain reference model -----------------------------------------
