@@ -20,6 +20,7 @@ from engine.errors import (
     StaleData,
     UnknownCode,
 )
+from engine.inventory_apply import hold_of
 from engine.pricing import Policy
 from engine.promise import PromisePlan
 from engine.quote import LineStatus, QuoteResult
@@ -41,4 +42,5 @@ __all__ = [
     "UnknownCode",
     "apply_batch",
     "day_number",
+    "hold_of",
 ]

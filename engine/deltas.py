@@ -20,7 +20,9 @@ duplicates and out-of-order delivery converge to one state:
   the exception: it never creates a code (a Reserve naming junk codes would otherwise grow
   the state and make the junk price); a hold naming an unknown SKU or location is rejected.
 - Holds are decided in stream order, with time from the batch clock (stream ids), never the
-  replica's wall clock; a hold key reused with other lines is rejected.
+  replica's wall clock. A hold belongs to an account: it is keyed by (account, hold key),
+  so another account's hold of the same key is another hold, and only its account releases
+  it; the same account reusing a key with other lines is rejected.
 
 Order inside a batch: master data, then pricing, then inventory, then holds — equivalent to
 stream order for versioned events, since each key converges to its highest version.
@@ -44,6 +46,7 @@ from engine.inventory_apply import (
     apply_sets,
     distinct_skus,
     expire_holds,
+    hold_of,
     place_hold,
     release_hold,
 )
@@ -461,9 +464,9 @@ def apply_batch(
                 result.rejected.append((index, problem))
                 continue
         else:
-            release_hold(state, event.hold_key)
+            release_hold(state, event.account, event.hold_key)
         result.applied += 1
-        hold = state.holds.get(event.hold_key)
+        hold = hold_of(state, event.account, event.hold_key)
         if hold is not None:
             changed.append(hold.sku)
 

@@ -27,6 +27,7 @@ __all__ = [
     "apply_sets",
     "distinct_skus",
     "expire_holds",
+    "hold_of",
     "place_hold",
     "release_hold",
     "set_positions",
@@ -375,7 +376,7 @@ def place_hold(state: State, e: ev.HoldPlace, clock_ms: int, placed_ms: int) -> 
     master and inventory events of their batch, which may bring the codes.
     """
     fingerprint = tuple(sorted((sku, loc, qty) for sku, loc, qty in e.lines))
-    existing = state.holds.get(e.hold_key)
+    existing = hold_of(state, e.account, e.hold_key)
     if existing is not None:
         if existing.fingerprint != fingerprint:
             return f"hold_key: {e.hold_key!r} was already used with other lines"
@@ -389,8 +390,10 @@ def place_hold(state: State, e: ev.HoldPlace, clock_ms: int, placed_ms: int) -> 
             return f"lines[{i}].sku: unknown SKU {e.lines[i][0]!r} (a hold never creates one)"
         return f"lines[{i}].location: unknown location {e.lines[i][1]!r} (a hold never creates one)"
     qty = np.array([line[2] for line in e.lines], dtype=np.int64)
-    hold = Hold(e.hold_key, sku, location, qty, placed_ms + e.ttl_ms, fingerprint, placed_ms)
-    state.holds[e.hold_key] = hold
+    hold = Hold(
+        e.hold_key, e.account, sku, location, qty, placed_ms + e.ttl_ms, fingerprint, placed_ms
+    )
+    state.holds[e.account, e.hold_key] = hold
     if hold.expires_at_ms > clock_ms:
         _hold_delta(state, hold, +1)
     else:
@@ -398,9 +401,16 @@ def place_hold(state: State, e: ev.HoldPlace, clock_ms: int, placed_ms: int) -> 
     return None
 
 
-def release_hold(state: State, hold_key: str) -> None:
-    """Release a hold early; releasing an unknown or inactive hold changes nothing."""
-    hold = state.holds.get(hold_key)
+def hold_of(state: State, account: str, hold_key: str) -> Hold | None:
+    """The hold ``account`` placed under ``hold_key``, or None: another account's hold of
+    the same key is not found (holds are keyed by (account, hold key))."""
+    return state.holds.get((account, hold_key))
+
+
+def release_hold(state: State, account: str, hold_key: str) -> None:
+    """Release ``account``'s hold ``hold_key`` early; releasing an unknown or inactive
+    hold (another account's included) changes nothing."""
+    hold = hold_of(state, account, hold_key)
     if hold is not None and hold.active:
         hold.active = False
         _hold_delta(state, hold, -1)

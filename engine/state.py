@@ -232,9 +232,11 @@ class Inventory:
 
 @dataclass(slots=True)
 class Hold:
-    """A soft hold placed through Reserve: stock lowered until released or expired."""
+    """A soft hold placed through Reserve: stock lowered until released or expired. It
+    belongs to ``account`` and is found by (account, key): ``State.holds``'s key."""
 
     key: str
+    account: str
     sku: I64
     location: I64
     qty: I64
@@ -247,6 +249,7 @@ class Hold:
         """Lists and ints only: for snapshot meta (JSON) and the writer → worker socket."""
         return {
             "key": self.key,
+            "account": self.account,
             "sku": self.sku.tolist(),
             "location": self.location.tolist(),
             "qty": self.qty.tolist(),
@@ -258,9 +261,11 @@ class Hold:
 
     @classmethod
     def from_plain(cls, plain: dict[str, Any]) -> Hold:
-        """The inverse of :meth:`to_plain`."""
+        """The inverse of :meth:`to_plain`; a hold written before holds had accounts
+        (no "account") belongs to the account "", as its stream entries decode."""
         return cls(
             plain["key"],
+            plain.get("account", ""),
             np.array(plain["sku"], dtype=np.int64),
             np.array(plain["location"], dtype=np.int64),
             np.array(plain["qty"], dtype=np.int64),
@@ -314,7 +319,8 @@ class State:
     region_versions: dict[int, int] = field(default_factory=dict)
     contract_accounts: dict[int, tuple[int, ...]] = field(default_factory=dict)
     contract_price_groups: dict[int, tuple[int, ...]] = field(default_factory=dict)
-    holds: dict[str, Hold] = field(default_factory=dict)
+    # by (account, hold key): another account's same key is another hold
+    holds: dict[tuple[str, str], Hold] = field(default_factory=dict)
 
     version: int = 0  # state version: +1 per applied batch
     pricing_epoch: int = 0  # +1 whenever accounts, contracts or assignments change

@@ -205,6 +205,8 @@ def _check(event: Any) -> None:
     elif kind == "HoldPlace":
         if not isinstance(event.hold_key, str) or not 1 <= len(event.hold_key) <= 128:
             raise InvalidInput("hold_key", "must be a string", "1..128 characters")
+        if event.account != "":  # "": an entry written before holds had accounts
+            validate_code("account", event.account)
         if not 1 <= len(event.lines) <= MAX_HOLD_LINES:
             raise InvalidInput("lines", f"{len(event.lines)} lines", f"1..{MAX_HOLD_LINES}")
         for i, line in enumerate(event.lines):
@@ -217,6 +219,8 @@ def _check(event: Any) -> None:
     elif kind == "HoldRelease":
         if not isinstance(event.hold_key, str) or not 1 <= len(event.hold_key) <= 128:
             raise InvalidInput("hold_key", "must be a string", "1..128 characters")
+        if event.account != "":
+            validate_code("account", event.account)
     else:
         raise InvalidInput("event", f"unknown event type {type(event).__name__}")
 

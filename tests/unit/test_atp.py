@@ -9,9 +9,11 @@ from hypothesis import strategies as st
 
 from engine.atp import DateSource
 from engine.errors import UnknownCode
+from engine.inventory_apply import hold_of
 from engine.quote import Bucket, LineStatus
-from tests.builders import SKU as BOLT
+from loaders.events import decode
 from tests.builders import (
+    ACCOUNT,
     TODAY,
     apply,
     day,
@@ -27,6 +29,7 @@ from tests.builders import (
     quote_line,
     quote_lines,
 )
+from tests.builders import SKU as BOLT
 
 
 def _warehouse(*events, item=None, account=None):
@@ -324,6 +327,62 @@ def test_hold_on_several_lines_lowers_each_of_them():
     assert line.available_now == {"DC-EAST": 90, "DC-WEST": 30}
 
 
+def test_another_account_using_the_same_hold_key_holds_on_its_own():
+    state = _held()  # ACCOUNT holds 30 under CART-1
+    result = apply(
+        state,
+        make_hold("CART-1", (BOLT, "DC-EAST", 10), ttl_ms=TTL_MS, account="OTHER-0002"),
+    )
+    assert result.rejected == []  # other lines under the same key: fine in another account
+    assert _east(state) == 60  # 100 − 30 − 10
+    mine, theirs = hold_of(state, ACCOUNT, "CART-1"), hold_of(state, "OTHER-0002", "CART-1")
+    assert (mine.account, mine.qty.tolist()) == (ACCOUNT, [30])
+    assert (theirs.account, theirs.qty.tolist()) == ("OTHER-0002", [10])
+    assert hold_of(state, "NOBODY", "CART-1") is None
+
+
+def test_only_the_account_that_placed_a_hold_releases_it():
+    state = _held()
+    apply(state, make_release("CART-1", account="OTHER-0002"))
+    assert _east(state) == 70  # still held: another account cannot find it, nor release it
+    assert hold_of(state, ACCOUNT, "CART-1").active
+    apply(state, make_release("CART-1", account=ACCOUNT))
+    assert _east(state) == 100
+
+
+def test_an_account_reusing_its_hold_key_with_other_lines_is_rejected_whoever_else_uses_it():
+    state = _held()
+    apply(state, make_hold("CART-1", (BOLT, "DC-EAST", 1), ttl_ms=TTL_MS, account="OTHER-0002"))
+    result = apply(state, make_hold("CART-1", (BOLT, "DC-EAST", 2), ttl_ms=TTL_MS))
+    assert result.rejected == [(0, "hold_key: 'CART-1' was already used with other lines")]
+    assert _east(state) == 69  # 100 − 30 − 1
+
+
+def test_a_hold_whose_account_is_not_a_valid_code_is_rejected_naming_the_field():
+    state = _held()
+    result = apply(
+        state,
+        make_hold("CART-5", (BOLT, "DC-EAST", 1), account=" ACME"),
+        make_release("CART-1", account="x" * 65),
+    )
+    reasons = dict(result.rejected)
+    assert reasons[0].startswith("account: ' ACME' is not printable ASCII without edge blanks")
+    assert reasons[1] == "account: length 65 out of range (limit: 1..64 characters)"
+    assert _east(state) == 70
+
+
+def test_a_hold_without_an_account_as_older_stream_entries_decode_is_its_own_hold():
+    # an entry written before holds had accounts has no "account" field on the wire
+    entry = b'{"type": "HoldPlace", "hold_key": "CART-1", "lines": [["BOLT-M8", "DC-EAST", 5]],'
+    [old] = decode(entry + b' "ttl_ms": 60000}')
+    assert old.account == ""
+    state = _held()
+    result = apply(state, old)
+    assert result.rejected == []
+    assert _east(state) == 65
+    assert hold_of(state, "", "CART-1").qty.tolist() == [5]
+
+
 def _sizes(state):
     """Every code table's size and the rows and cells grown from them."""
     tables = ("skus", "locations", "accounts", "uoms", "currencies")
@@ -368,7 +427,7 @@ def test_thousands_of_junk_hold_lines_leave_the_state_the_size_it_was():
     result = apply(state, make_hold("CART-JUNK", *junk, ttl_ms=TTL_MS))
     assert [index for index, _ in result.rejected] == [0]
     assert _sizes(state) == before
-    assert state.holds.keys() == {"CART-1"}
+    assert state.holds.keys() == {(ACCOUNT, "CART-1")}
 
 
 def test_a_hold_on_a_sku_first_stocked_in_the_same_batch_is_placed():
