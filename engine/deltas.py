@@ -19,6 +19,11 @@ duplicates and out-of-order delivery converge to one state:
   nothing is lost or parked. The count of such SKUs is in :func:`implicit_skus`. A hold is
   the exception: it never creates a code (a Reserve naming junk codes would otherwise grow
   the state and make the junk price); a hold naming an unknown SKU or location is rejected.
+- Code tables never outgrow how their ids are packed (``engine.state.CODE_TABLE_LIMITS``:
+  4096 locations, 2**31 SKUs, 2**30 contracts, 1024 currencies, …): validation
+  (``engine.validate.check_batch``) rejects, before anything is written, each event whose
+  new codes would take a table past its limit, naming the field and the limit; the rest of
+  the batch applies. A code id past its packing would alias another row or cell.
 - Holds are decided in stream order, with time from the batch clock (stream ids), never the
   replica's wall clock. A hold belongs to an account: it is keyed by (account, hold key),
   so another account's hold of the same key is another hold, and only its account releases
@@ -361,7 +366,7 @@ def apply_batch(
     holds: list[tuple[int, Any]] = []
     newest_ts = state.newest_ts_ms
     if checked is None:
-        checked = check_batch(events, state.skus, state.locations)
+        checked = check_batch(events, state)
     problems, groups, resolved = checked.problems, checked.groups, checked.resolved
     all_valid = problems.count(None) == len(events)
     valid: Sequence[Any] = events
