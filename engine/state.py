@@ -24,7 +24,7 @@ Dates are ``int32`` days since 1970-01-01; ``NO_END`` marks an open validity end
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from enum import IntEnum
 from typing import Any
 
@@ -54,6 +54,7 @@ __all__ = [
     "LineKind",
     "State",
     "cell_key",
+    "clone_state",
     "contract_line_key",
     "inbound_key",
     "price_key",
@@ -260,6 +261,17 @@ class Inventory:
     def _blank(self, fill: int) -> I64:
         return np.full((self.sku_capacity, self.location_capacity), fill, dtype=np.int64)
 
+    def copy(self) -> Inventory:
+        """An independent copy of every field, capacity included."""
+        inventory = Inventory.__new__(Inventory)
+        inventory.sku_capacity, inventory.location_capacity = (
+            self.sku_capacity,
+            self.location_capacity,
+        )
+        for name in self.FIELDS:
+            setattr(inventory, name, getattr(self, name).copy())
+        return inventory
+
     def ensure(self, skus: int, locations: int) -> None:
         """Grow to hold ``skus`` × ``locations`` cells (copying once per growth).
 
@@ -310,6 +322,12 @@ class Hold:
             "placed_at_ms": self.placed_at_ms,
             "active": self.active,
         }
+
+    def copy(self) -> Hold:
+        """An independent copy (its arrays copied)."""
+        return replace(
+            self, sku=self.sku.copy(), location=self.location.copy(), qty=self.qty.copy()
+        )
 
     @classmethod
     def from_plain(cls, plain: dict[str, Any]) -> Hold:
@@ -447,3 +465,38 @@ class State:
             seen = (chain[:, : depth + 1] == nxt[:, None]).any(axis=1)
             current = np.where(seen, -1, nxt)
         self.groups["chain"][:n] = chain
+
+
+def _copy_value(value: Any) -> Any:
+    """A deep copy of one value held by a :class:`State` (see :func:`clone_state`)."""
+    if isinstance(value, (CodeTable, Columns, KeyIndex, Inventory, Hold)):
+        return value.copy()
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {key: _copy_value(item) for key, item in value.items()}
+    if isinstance(value, (int, str, tuple)) or value is None:  # immutable (tuples of ints)
+        return value
+    raise TypeError(f"clone_state: no copy rule for {type(value).__name__}")
+
+
+def clone_state(state: State) -> State:
+    """A deep, independent copy of ``state``: every numpy array copied (so a copy of a
+    state whose arrays are shared-memory or snapshot mappings is private memory), code
+    tables copied (the same codes and ids, the bulk-lookup index built where the original
+    had one), dicts, holds and the adjust log copied. Caches are not: the adjust log's
+    cell index is rebuilt on first use and the pricing contexts start empty.
+
+    ``engine.shared`` restores a half-written instance from the published one with it.
+    O(state size) in time and memory. A new kind of field fails loudly (TypeError) rather
+    than being shared between the two.
+    """
+    copies: dict[str, Any] = {}
+    for item in fields(State):
+        if item.name == "contexts":
+            copies[item.name] = {}
+        elif item.name == "adjust_index":
+            copies[item.name] = None
+        else:
+            copies[item.name] = _copy_value(getattr(state, item.name))
+    return State(**copies)
