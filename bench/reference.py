@@ -10,9 +10,9 @@ only the event dataclasses (``engine.events``) and the ISO minor-unit table are 
 
 The state is *declarative*. For every entity key the model keeps the event with the highest
 version (the first one seen wins a tie), every ``InventoryAdjust`` by event id, and every
-hold by key; each answer is computed from those events when asked. Replays, duplicates and
-reordering therefore cannot change the model's state, by construction — which is what the
-engine has to match.
+hold by (account, key); each answer is computed from those events when asked. Replays,
+duplicates and reordering therefore cannot change the model's state, by construction —
+which is what the engine has to match.
 
 Decisions the reference takes where DESIGN leaves a choice (the tests' report lists the
 ones the engine does not share):
@@ -250,6 +250,7 @@ def problem(e: Any) -> str | None:
     elif isinstance(e, ev.HoldPlace):
         checks = [
             isinstance(e.hold_key, str) and 1 <= len(e.hold_key) <= 128,
+            e.account == "" or _code_ok("account", e.account),
             1 <= len(e.lines) <= MAX_HOLD_LINES,
             all(
                 _code_ok("sku", s) and _code_ok("location", loc) and _int_ok(q, 1, MAX_BASE_QTY)
@@ -258,7 +259,10 @@ def problem(e: Any) -> str | None:
             _int_ok(e.ttl_ms, 1, MAX_HOLD_TTL_MS),
         ]
     elif isinstance(e, ev.HoldRelease):
-        checks = [isinstance(e.hold_key, str) and 1 <= len(e.hold_key) <= 128]
+        checks = [
+            isinstance(e.hold_key, str) and 1 <= len(e.hold_key) <= 128,
+            e.account == "" or _code_ok("account", e.account),
+        ]
     else:
         return "unknown event type"
     return None if all(checks) else f"invalid {type(e).__name__}"
@@ -381,8 +385,11 @@ class Reference:
     def __init__(self) -> None:
         self.latest: dict[tuple[Any, ...], Any] = {}
         self.adjusts: dict[str, ev.InventoryAdjust] = {}
-        self.holds: dict[str, _Hold] = {}
+        self.holds: dict[tuple[str, str], _Hold] = {}  # by (account, hold key)
         self.clock_ms = 0
+        # codes some valid event has named: a hold may only name these (it never creates one)
+        self.skus: set[str] = set()
+        self.locations: set[str] = set()
 
     # ---- applying events
 
@@ -402,12 +409,15 @@ class Reference:
         if clock_ms is None:
             clock_ms = max((e.ts_ms for e in events if problem(e) is None), default=0)
         self.clock_ms = max(self.clock_ms, clock_ms)
+        # holds are decided after the batch's other events, which may bring their codes
+        holds = [i for i, e in enumerate(events) if isinstance(e, (ev.HoldPlace, ev.HoldRelease))]
+        first = sorted(set(range(len(events))) - set(holds))
         rejected = []
-        for i, e in enumerate(events):
+        for i in first + holds:
             placed_at = event_ms[i] if event_ms is not None else None
-            if self.apply(e, placed_at) is not None:
+            if self.apply(events[i], placed_at) is not None:
                 rejected.append(i)
-        return rejected
+        return sorted(rejected)
 
     def apply(self, e: Any, placed_at_ms: int | None = None) -> str | None:
         """Apply one event at the current clock; returns why it was rejected, or None."""
@@ -419,9 +429,10 @@ class Reference:
                 placed_at_ms = e.ts_ms or self.clock_ms
             return self._place_hold(e, placed_at_ms)
         if isinstance(e, ev.HoldRelease):
-            if e.hold_key in self.holds:
-                self.holds[e.hold_key].released = True
+            if (e.account, e.hold_key) in self.holds:
+                self.holds[e.account, e.hold_key].released = True
             return None
+        self._learn_codes(e)
         if isinstance(e, ev.InventoryAdjust):
             self.adjusts.setdefault(e.event_id, e)
             return None
@@ -431,13 +442,26 @@ class Reference:
             self.latest[key] = e
         return None
 
+    def _learn_codes(self, e: Any) -> None:
+        """Remember the SKU and location codes a valid non-hold event names."""
+        for name, known in (("sku", self.skus), ("location", self.locations)):
+            code = getattr(e, name, None)
+            if code is not None:
+                known.add(code)
+        if isinstance(e, ev.RegionUpsert):
+            self.locations.update(e.locations)
+
     def _place_hold(self, e: ev.HoldPlace, placed_at_ms: int) -> str | None:
-        """Same key and same lines: the same hold, unchanged; other lines: rejected."""
+        """Same account, key and lines: the same hold, unchanged; other lines: rejected;
+        another account's key is another hold. A hold naming a SKU or location no event has
+        named is rejected."""
         lines = tuple(sorted(e.lines))
-        existing = self.holds.get(e.hold_key)
+        existing = self.holds.get((e.account, e.hold_key))
         if existing is not None:
             return None if existing.lines == lines else "hold key reused with other lines"
-        self.holds[e.hold_key] = _Hold(lines, placed_at_ms + e.ttl_ms)
+        if any(s not in self.skus or loc not in self.locations for s, loc, _ in lines):
+            return "hold names an unknown SKU or location"
+        self.holds[e.account, e.hold_key] = _Hold(lines, placed_at_ms + e.ttl_ms)
         return None
 
     # ---- reading the current version of each entity

@@ -30,6 +30,10 @@ extract version). Equivalent events:
 Invalid rows are skipped exactly as ``apply_batch`` rejects the event, and reported to
 ``on_reject(table, rows, reason)``; without a handler the first one raises
 :class:`~engine.errors.InvalidInput`. Break rows whose id matches no row are reported too.
+An extract with more distinct codes of a kind than its code table may hold
+(``engine.state.CODE_TABLE_LIMITS``) fails the build with
+:class:`~engine.errors.LimitExceeded` before those codes are interned (the small master
+tables, applied as events, reject the rows past the limit instead).
 
 Input columns: a code column is a sequence of ``str`` (``None`` = null) or a :class:`Coded`
 (dictionary-encoded: what Parquet and Arrow hand over, so each distinct code is validated
@@ -57,9 +61,11 @@ from engine import events as ev
 from engine.catalog import MAX_BASE_QTY, MAX_UOM_FACTOR
 from engine.codes import CodeTable, validate_code
 from engine.deltas import EPOCH, apply_batch
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, LimitExceeded
 from engine.inventory_apply import set_positions
 from engine.state import (
+    CODE_TABLE_LIMIT_REASONS,
+    CODE_TABLE_LIMITS,
     GROUP_TARGET,
     MAX_TIERS,
     MAX_UOMS,
@@ -99,6 +105,19 @@ _BIG = np.iinfo(np.int64).max
 _MAX_VERSION = np.iinfo(np.int64).max
 _MIN_DAY = (dt.date.min - EPOCH).days
 _MAX_DAY = (dt.date.max - EPOCH).days
+#: code kind → the State's code table of it (``CODE_TABLE_LIMITS`` is by table)
+_TABLE_OF_KIND = {
+    "sku": "skus",
+    "location": "locations",
+    "region": "regions",
+    "account": "accounts",
+    "contract": "contracts",
+    "price_list": "price_lists",
+    "price_group": "price_groups",
+    "product_group": "product_groups",
+    "uom": "uoms",
+    "currency": "currencies",
+}
 
 #: Tables of an extract → column → kind (code, str, int, date, bool, codes); "?": optional.
 EXTRACT_SCHEMA: dict[str, dict[str, str]] = {
@@ -354,9 +373,24 @@ def _intern_in_order(table: CodeTable, values: list[object], sequence: I64) -> I
     if seq.size and new[seq].any():
         seq = seq[new[seq]]
         unique, first = np.unique(seq, return_index=True)
+        _check_room(table, unique.size)
         for value in unique[np.argsort(first)].tolist():
             ids[value] = table.intern(cast(str, values[value]))
     return ids
+
+
+def _check_room(table: CodeTable, new: int) -> None:
+    """Raise :class:`LimitExceeded` before interning ``new`` codes that would take
+    ``table`` past its limit (``engine.state.CODE_TABLE_LIMITS``): an extract that large
+    cannot be held, and a row must never alias another (see ``engine.validate``)."""
+    name = _TABLE_OF_KIND[table.kind]
+    limit = CODE_TABLE_LIMITS[name]
+    if len(table) + new > limit:
+        raise LimitExceeded(
+            name,
+            f"{len(table) + new} distinct {table.kind} codes",
+            f"at most {limit}: {CODE_TABLE_LIMIT_REASONS[name]}",
+        )
 
 
 def _ids(value_ids: I64, indices: I64) -> I64:

@@ -289,6 +289,16 @@ class CodeTable:
         except UnicodeEncodeError:  # a non-ASCII query: no code matches it, the dict says so
             return None
 
+    def copy(self) -> CodeTable:
+        """An independent table with the same codes and ids (its bulk-lookup index built
+        if this one has one; the recent-codes cache starts empty). O(codes)."""
+        table = CodeTable(self.kind)
+        table._codes = list(self._codes)
+        table._index = dict(self._index)
+        if self._bulk is not None:
+            table.prepare_bulk()
+        return table
+
     def code(self, code_id: int) -> str:
         """The code of ``code_id``."""
         return self._codes[code_id]

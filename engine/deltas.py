@@ -16,9 +16,18 @@ duplicates and out-of-order delivery converge to one state:
   forgotten first) — feed periodic absolute counts, as WMS cycle counts do.
 - Unknown SKUs and locations in an event are **registered implicitly**: the event is stored
   and the SKU stays invisible to quotes (status UNKNOWN) until its ItemUpsert arrives, so
-  nothing is lost or parked. The count of such SKUs is in :func:`implicit_skus`.
+  nothing is lost or parked. The count of such SKUs is in :func:`implicit_skus`. A hold is
+  the exception: it never creates a code (a Reserve naming junk codes would otherwise grow
+  the state and make the junk price); a hold naming an unknown SKU or location is rejected.
+- Code tables never outgrow how their ids are packed (``engine.state.CODE_TABLE_LIMITS``:
+  4096 locations, 2**31 SKUs, 2**30 contracts, 1024 currencies, …): validation
+  (``engine.validate.check_batch``) rejects, before anything is written, each event whose
+  new codes would take a table past its limit, naming the field and the limit; the rest of
+  the batch applies. A code id past its packing would alias another row or cell.
 - Holds are decided in stream order, with time from the batch clock (stream ids), never the
-  replica's wall clock; a hold key reused with other lines is rejected.
+  replica's wall clock. A hold belongs to an account: it is keyed by (account, hold key),
+  so another account's hold of the same key is another hold, and only its account releases
+  it; the same account reusing a key with other lines is rejected.
 
 Order inside a batch: master data, then pricing, then inventory, then holds — equivalent to
 stream order for versioned events, since each key converges to its highest version.
@@ -42,6 +51,7 @@ from engine.inventory_apply import (
     apply_sets,
     distinct_skus,
     expire_holds,
+    hold_of,
     place_hold,
     release_hold,
 )
@@ -356,7 +366,7 @@ def apply_batch(
     holds: list[tuple[int, Any]] = []
     newest_ts = state.newest_ts_ms
     if checked is None:
-        checked = check_batch(events, state.skus, state.locations)
+        checked = check_batch(events, state)
     problems, groups, resolved = checked.problems, checked.groups, checked.resolved
     all_valid = problems.count(None) == len(events)
     valid: Sequence[Any] = events
@@ -454,14 +464,14 @@ def apply_batch(
     for index, event in holds:
         if type(event).__name__ == "HoldPlace":
             placed = event_ms[index] if event_ms is not None else (event.ts_ms or clock)
-            problem = place_hold(state, event, clock, placed, _sku, _location)
+            problem = place_hold(state, event, clock, placed)
             if problem is not None:
                 result.rejected.append((index, problem))
                 continue
         else:
-            release_hold(state, event.hold_key)
+            release_hold(state, event.account, event.hold_key)
         result.applied += 1
-        hold = state.holds.get(event.hold_key)
+        hold = hold_of(state, event.account, event.hold_key)
         if hold is not None:
             changed.append(hold.sku)
 

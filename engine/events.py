@@ -26,7 +26,9 @@ the wire format straight into msgspec Structs generated from these classes (same
 same fields), skipping a copy per event on the hot ingest path.
 
 ``ProductGroupUpsert`` is not in DESIGN §6; it carries the product-group parent chain that
-group contract lines resolve through. Holds are decided in stream order, not by version.
+group contract lines resolve through. Holds are decided in stream order, not by version,
+and belong to an account: a hold is keyed by (``account``, ``hold_key``), so two accounts
+using the same key hold independently and one cannot release the other's.
 """
 
 from __future__ import annotations
@@ -213,6 +215,9 @@ class HoldPlace:
     ttl_ms: int
     version: int = 0
     ts_ms: int = 0
+    # the account the hold belongs to: a hold is found and released by (account, hold_key);
+    # "" (no account) is what stream entries written before holds had accounts decode to
+    account: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -220,6 +225,7 @@ class HoldRelease:
     hold_key: str
     version: int = 0
     ts_ms: int = 0
+    account: str = ""  # releases only this account's hold of that key
 
 
 Event = (

@@ -27,6 +27,7 @@ __all__ = [
     "apply_sets",
     "distinct_skus",
     "expire_holds",
+    "hold_of",
     "place_hold",
     "release_hold",
     "set_positions",
@@ -363,28 +364,36 @@ def expire_holds(state: State, clock_ms: int) -> list[int]:
     return changed
 
 
-def place_hold(
-    state: State,
-    e: ev.HoldPlace,
-    clock_ms: int,
-    placed_ms: int,
-    sku_of: Interner,
-    loc_of: Interner,
-) -> str | None:
+def place_hold(state: State, e: ev.HoldPlace, clock_ms: int, placed_ms: int) -> str | None:
     """Place a hold at ``placed_ms`` (its own stream time), or return why not; it is
     active while the batch clock ``clock_ms`` is before its expiry. Same key and same
-    lines: the same hold, unchanged."""
+    lines: the same hold, unchanged.
+
+    A hold only lowers stock that the state already knows of: its SKUs and locations are
+    looked up, never interned, so a Reserve naming junk codes cannot grow the code tables
+    (nor make the junk price in a quote). An unknown code rejects the whole hold, naming
+    the line. Checked here, at hold-apply time, because holds are applied after the
+    master and inventory events of their batch, which may bring the codes.
+    """
     fingerprint = tuple(sorted((sku, loc, qty) for sku, loc, qty in e.lines))
-    existing = state.holds.get(e.hold_key)
+    existing = hold_of(state, e.account, e.hold_key)
     if existing is not None:
         if existing.fingerprint != fingerprint:
             return f"hold_key: {e.hold_key!r} was already used with other lines"
         return None
-    sku = np.array([sku_of(state, line[0]) for line in e.lines], dtype=np.int64)
-    location = np.array([loc_of(state, line[1]) for line in e.lines], dtype=np.int64)
+    sku = np.array([state.skus.get(line[0]) for line in e.lines], dtype=np.int64)
+    location = np.array([state.locations.get(line[1]) for line in e.lines], dtype=np.int64)
+    unknown = np.flatnonzero((sku < 0) | (location < 0))
+    if unknown.size:  # the first line with an unknown code names the problem
+        i = int(unknown[0])
+        if sku[i] < 0:
+            return f"lines[{i}].sku: unknown SKU {e.lines[i][0]!r} (a hold never creates one)"
+        return f"lines[{i}].location: unknown location {e.lines[i][1]!r} (a hold never creates one)"
     qty = np.array([line[2] for line in e.lines], dtype=np.int64)
-    hold = Hold(e.hold_key, sku, location, qty, placed_ms + e.ttl_ms, fingerprint, placed_ms)
-    state.holds[e.hold_key] = hold
+    hold = Hold(
+        e.hold_key, e.account, sku, location, qty, placed_ms + e.ttl_ms, fingerprint, placed_ms
+    )
+    state.holds[e.account, e.hold_key] = hold
     if hold.expires_at_ms > clock_ms:
         _hold_delta(state, hold, +1)
     else:
@@ -392,9 +401,16 @@ def place_hold(
     return None
 
 
-def release_hold(state: State, hold_key: str) -> None:
-    """Release a hold early; releasing an unknown or inactive hold changes nothing."""
-    hold = state.holds.get(hold_key)
+def hold_of(state: State, account: str, hold_key: str) -> Hold | None:
+    """The hold ``account`` placed under ``hold_key``, or None: another account's hold of
+    the same key is not found (holds are keyed by (account, hold key))."""
+    return state.holds.get((account, hold_key))
+
+
+def release_hold(state: State, account: str, hold_key: str) -> None:
+    """Release ``account``'s hold ``hold_key`` early; releasing an unknown or inactive
+    hold (another account's included) changes nothing."""
+    hold = hold_of(state, account, hold_key)
     if hold is not None and hold.active:
         hold.active = False
         _hold_delta(state, hold, -1)

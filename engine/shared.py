@@ -16,6 +16,13 @@ Apply is deterministic (it takes the clock as an argument), so applying one batc
 equal states leaves two equal states. Readers never wait for the writer and never see half
 a batch: the instance they pinned is not written until they unpin it.
 
+A change that raises part-way leaves its instance half-written; the two instances must
+never stay apart. So the writer then restores that instance as a deep copy of the
+published one (``engine.state.clone_state``, moved into new files) and re-raises: failing
+in step 1 or 2, nothing was published and the batch is rejected whole; failing in step 4,
+the batch was published and both instances end up holding it. Either way both instances
+are equal again (``engine.checksum`` compares them) and the next batch can start.
+
 The header file holds the published sequence number (its parity names the active
 instance: even → A, odd → B), the writer's pid and heartbeat, and one *slot* per reader
 process with the sequence number it has pinned on each instance (-1: none). A reader pins
@@ -50,7 +57,7 @@ import numpy.typing as npt
 
 from engine.codes import CODE_LIMITS, CodeTable
 from engine.errors import SnapshotError
-from engine.state import Inventory, State
+from engine.state import Inventory, State, clone_state
 
 __all__ = [
     "DEFAULT_SHM",
@@ -259,26 +266,44 @@ class SharedWriter:
         The caller must have made sure :meth:`inactive_free` holds (and that the previous
         change was caught up, :meth:`catch_up`). Returns what ``change`` returned on the
         instance that was published.
+
+        If ``change`` raises (or moving the instance into its files does), nothing is
+        published and the exception is re-raised, after the instance it was writing —
+        possibly half-written — is restored from the published one (:meth:`_restore`): the
+        batch is rejected whole, the published instance and its readers never saw any of
+        it, both instances are equal again and the next apply can start.
         """
         assert self._pending is None, "catch_up() the previous change first"
         target = (self.seq + 1) & 1
-        state = self.instances[target]
-        result = change(state)
-        self._externalize(state, self.published[target])
-        self._write_manifest(target, self.seq + 1)
+        try:
+            result = change(self.instances[target])
+            self._externalize(self.instances[target], self.published[target])
+            self._write_manifest(target, self.seq + 1)
+        except BaseException:
+            self._restore(target)
+            raise
         self._flip(self.seq + 1)
         self._pending = change
         return result
 
     def catch_up(self) -> None:
-        """Apply the last change to the other instance (call once :meth:`inactive_free`)."""
+        """Apply the last change to the other instance (call once :meth:`inactive_free`).
+
+        If ``change`` raises here, the batch is already published: the lagging instance
+        is restored from the published one, which holds the batch, so both instances are
+        equal and hold it; then the exception is re-raised for the caller to log. The
+        batch is applied (and must not be applied again); the next apply can start.
+        """
         change, self._pending = self._pending, None
         if change is None:
             return
         target = (self.seq + 1) & 1
-        state = self.instances[target]
-        change(state)
-        self._externalize(state, self.published[target])
+        try:
+            change(self.instances[target])
+            self._externalize(self.instances[target], self.published[target])
+        except BaseException:
+            self._restore(target)
+            raise
 
     def wait_inactive_free(
         self, poll_s: float = 0.0001, sleep: Callable[[float], None] = time.sleep
@@ -293,6 +318,28 @@ class SharedWriter:
         shutil.rmtree(self.root, ignore_errors=True)
 
     # -- internals -----------------------------------------------------------------------
+
+    def _restore(self, target: int) -> None:
+        """Make instance ``target`` (not published, no reader on it) a deep copy of the
+        published instance, in new files of its own.
+
+        Every array of the copy is a new object, so :meth:`_externalize` moves each into a
+        new file and unlinks the old one. What the failed change left in the instance's
+        code-table and meta files is not trusted either: both are written afresh. The
+        instance's manifest is left as it is: no reader reads it before the next apply
+        writes it. Costs a private copy of the state on the way (O(state size)); if the
+        restore fails too, its error is raised (chained to the first) and the writer must
+        not go on.
+        """
+        record = self.published[target]
+        state = clone_state(self.active)
+        for file, _, _ in record.codes.values():
+            (record.directory / file).unlink(missing_ok=True)
+        record.codes.clear()
+        record.code_views.clear()
+        record.meta_key = None  # rewritten (and the old file unlinked) by _externalize
+        self.instances[target] = state
+        self._externalize(state, record)
 
     def _flip(self, seq: int) -> None:
         self.seq = seq

@@ -33,7 +33,9 @@ from engine.state import Hold, Inventory, State
 
 __all__ = ["FORMAT_VERSION", "latest", "load", "write"]
 
-FORMAT_VERSION = 3  # 2: adjust log live flag; 3: SKU-major price keys, per-SKU offsets
+# 2: adjust log live flag; 3: SKU-major price keys, per-SKU offsets; 4: holds belong to an
+# account (meta "holds" entries carry "account"; the state keys them by (account, key))
+FORMAT_VERSION = 4
 _CODE_TABLES = (
     "skus", "locations", "regions", "accounts", "contracts", "price_lists",
     "price_groups", "product_groups", "uoms", "currencies",
@@ -240,7 +242,8 @@ def load(
         int(k): tuple(v) for k, v in meta["contract_price_groups"].items()
     }
     state.adjust_ids = {event_id: i for i, event_id in enumerate(meta["adjust_ids"])}
-    state.holds = {h["key"]: Hold.from_plain(h) for h in meta["holds"]}
+    holds = map(Hold.from_plain, meta["holds"])
+    state.holds = {(hold.account, hold.key): hold for hold in holds}
     state.version = manifest["state_version"]
     state.pricing_epoch = manifest["pricing_epoch"]
     state.stream_ids = dict(manifest["stream_ids"])

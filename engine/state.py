@@ -24,7 +24,7 @@ Dates are ``int32`` days since 1970-01-01; ``NO_END`` marks an open validity end
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from enum import IntEnum
 from typing import Any
 
@@ -32,9 +32,12 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.codes import CodeTable
+from engine.errors import LimitExceeded
 from engine.table import Column, Columns, KeyIndex
 
 __all__ = [
+    "CODE_TABLE_LIMITS",
+    "CODE_TABLE_LIMIT_REASONS",
     "GROUP_TARGET",
     "LIST_CODE",
     "MAX_GROUPS_PER_ACCOUNT",
@@ -51,6 +54,7 @@ __all__ = [
     "LineKind",
     "State",
     "cell_key",
+    "clone_state",
     "contract_line_key",
     "inbound_key",
     "price_key",
@@ -63,7 +67,9 @@ MAX_TIERS = 6  # quantity breaks per price entry or contract line
 MAX_GROUPS_PER_ACCOUNT = 8  # ordered price groups per account
 MAX_PARENT_DEPTH = 8  # account parent chain (DESIGN §4)
 MAX_GROUP_DEPTH = 8  # product group chain, the group itself included
-MAX_LOCATIONS = 4096  # fits the 12 location bits of the inbound key
+_LOCATION_BITS = 12  # cell_key and inbound_key: the location id in the low 12 bits
+MAX_LOCATIONS = 1 << _LOCATION_BITS  # 4096: ids 0..4095
+_INBOUND_SKU_SHIFT = 32  # inbound_key: sku << 32 | date << 12 | location
 NO_END = np.iinfo(np.int32).max
 LIST_CODE = "LIST"  # the default price list of every currency
 GROUP_TARGET = 1 << 32  # contract line target: sku id, or GROUP_TARGET + product group id
@@ -76,6 +82,46 @@ _LINE_CONTRACT_BITS = 30
 #: copy writes all of it). Read when a state is created.
 LINE_DENSE_MIN_RUN = 128
 PRICE_BOOK_BITS = 31  # price key: sku << 31 | (price list × 1024 + currency)
+PRICE_CURRENCY_SLOTS = 1024  # price key: the currency id below the price list's
+
+_INT16_IDS = 1 << 15  # ids kept in int16 columns (UoMs, currencies): 0..32767
+# ids kept in int32 columns (product groups, accounts, price lists, price groups,
+# contracts); also every code table's bulk lookup index keeps ids as int32
+_INT32_IDS = 1 << 31
+
+#: How many codes each code table of a :class:`State` (by attribute name) may hold. An id
+#: past its limit does not fit where it is packed and would alias another row or cell (a
+#: 4,097th location id wraps into the next SKU's inventory cell), so ``engine.validate``
+#: rejects, before anything is written, an event whose new codes would pass a limit; the
+#: rest of its batch applies. A test may lower an entry to reach a limit quickly.
+CODE_TABLE_LIMITS: dict[str, int] = {
+    # inbound_key shifts the SKU id by 32 into int64, so ids stay below 2**31 (the price
+    # key, sku << 31, would allow 2**32; the bulk code index keeps ids as int32)
+    "skus": 1 << (63 - _INBOUND_SKU_SHIFT),
+    "locations": MAX_LOCATIONS,
+    "contracts": 1 << _LINE_CONTRACT_BITS,  # contract_line_key: the contract id, low 30 bits
+    "currencies": PRICE_CURRENCY_SLOTS,  # price_key: price list × 1024 + currency
+    # price_key: price list × 1024 + currency must fit its PRICE_BOOK_BITS (2**21 lists)
+    "price_lists": (1 << PRICE_BOOK_BITS) // PRICE_CURRENCY_SLOTS,
+    "product_groups": _INT32_IDS,  # int32 item and group columns (target: GROUP_TARGET + id)
+    "uoms": _INT16_IDS,  # int16 item, price and line columns
+    "accounts": _INT32_IDS,  # int32 parent column
+    "price_groups": _INT32_IDS,  # int32 account price-group columns
+    "regions": _INT32_IDS,  # not packed: the int32 ids of the bulk code index
+}
+#: Why each limit of :data:`CODE_TABLE_LIMITS` is what it is, for the rejection reason.
+CODE_TABLE_LIMIT_REASONS: dict[str, str] = {
+    "skus": "the SKU id is shifted by 32 bits into the int64 inbound key",
+    "locations": "12 location bits in cell_key and inbound_key",
+    "contracts": "30 contract bits in the contract-line key",
+    "currencies": "the price key packs price list × 1024 + currency",
+    "price_lists": "the price key packs price list × 1024 + currency into 31 bits",
+    "product_groups": "int32 product-group columns",
+    "uoms": "int16 UoM columns",
+    "accounts": "int32 account columns",
+    "price_groups": "int32 price-group columns",
+    "regions": "int32 code ids",
+}
 
 
 class ItemStatus(IntEnum):
@@ -106,7 +152,8 @@ class Disclosure(IntEnum):
 def price_key(price_list: I64 | int, currency: I64 | int, sku: I64 | int) -> Any:
     """Index key of a price entry: SKU first, then (price list, currency) — a SKU's
     prices are one short run, found through the index's per-SKU offsets."""
-    return (np.int64(sku) << PRICE_BOOK_BITS) | (np.int64(price_list) * 1024 + currency)
+    book = np.int64(price_list) * PRICE_CURRENCY_SLOTS + currency
+    return (np.int64(sku) << PRICE_BOOK_BITS) | book
 
 
 def contract_line_key(target: I64 | int, contract: I64 | int) -> Any:
@@ -116,7 +163,7 @@ def contract_line_key(target: I64 | int, contract: I64 | int) -> Any:
 
 def inbound_key(sku: I64 | int, date: I64 | int, location: I64 | int) -> Any:
     """Sort key of a receipt: SKU, then date, then location."""
-    return (np.int64(sku) << 32) | (np.int64(date) << 12) | location
+    return (np.int64(sku) << _INBOUND_SKU_SHIFT) | (np.int64(date) << _LOCATION_BITS) | location
 
 
 _TIERS = {
@@ -194,7 +241,7 @@ ADJUST_SCHEMA = {
 def cell_key(sku: I64, location: I64) -> I64:
     """One int64 per SKU × location cell that does not depend on the inventory's capacity
     (which grows): the SKU above the 12 location bits."""
-    return (sku << 12) | location
+    return (sku << _LOCATION_BITS) | location
 
 
 class Inventory:
@@ -214,8 +261,25 @@ class Inventory:
     def _blank(self, fill: int) -> I64:
         return np.full((self.sku_capacity, self.location_capacity), fill, dtype=np.int64)
 
+    def copy(self) -> Inventory:
+        """An independent copy of every field, capacity included."""
+        inventory = Inventory.__new__(Inventory)
+        inventory.sku_capacity, inventory.location_capacity = (
+            self.sku_capacity,
+            self.location_capacity,
+        )
+        for name in self.FIELDS:
+            setattr(inventory, name, getattr(self, name).copy())
+        return inventory
+
     def ensure(self, skus: int, locations: int) -> None:
-        """Grow to hold ``skus`` × ``locations`` cells (copying once per growth)."""
+        """Grow to hold ``skus`` × ``locations`` cells (copying once per growth).
+
+        More than :data:`MAX_LOCATIONS` locations raises :class:`LimitExceeded` rather
+        than clip: a location id past the 12 location bits would write into another cell
+        (validation rejects such an event first, so this is a last line of defence)."""
+        if locations > MAX_LOCATIONS:
+            raise LimitExceeded("locations", f"{locations} locations", f"at most {MAX_LOCATIONS}")
         if skus <= self.sku_capacity and locations <= self.location_capacity:
             return
         old_s, old_l = self.sku_capacity, self.location_capacity
@@ -232,9 +296,11 @@ class Inventory:
 
 @dataclass(slots=True)
 class Hold:
-    """A soft hold placed through Reserve: stock lowered until released or expired."""
+    """A soft hold placed through Reserve: stock lowered until released or expired. It
+    belongs to ``account`` and is found by (account, key): ``State.holds``'s key."""
 
     key: str
+    account: str
     sku: I64
     location: I64
     qty: I64
@@ -247,6 +313,7 @@ class Hold:
         """Lists and ints only: for snapshot meta (JSON) and the writer → worker socket."""
         return {
             "key": self.key,
+            "account": self.account,
             "sku": self.sku.tolist(),
             "location": self.location.tolist(),
             "qty": self.qty.tolist(),
@@ -256,11 +323,19 @@ class Hold:
             "active": self.active,
         }
 
+    def copy(self) -> Hold:
+        """An independent copy (its arrays copied)."""
+        return replace(
+            self, sku=self.sku.copy(), location=self.location.copy(), qty=self.qty.copy()
+        )
+
     @classmethod
     def from_plain(cls, plain: dict[str, Any]) -> Hold:
-        """The inverse of :meth:`to_plain`."""
+        """The inverse of :meth:`to_plain`; a hold written before holds had accounts
+        (no "account") belongs to the account "", as its stream entries decode."""
         return cls(
             plain["key"],
+            plain.get("account", ""),
             np.array(plain["sku"], dtype=np.int64),
             np.array(plain["location"], dtype=np.int64),
             np.array(plain["qty"], dtype=np.int64),
@@ -314,7 +389,8 @@ class State:
     region_versions: dict[int, int] = field(default_factory=dict)
     contract_accounts: dict[int, tuple[int, ...]] = field(default_factory=dict)
     contract_price_groups: dict[int, tuple[int, ...]] = field(default_factory=dict)
-    holds: dict[str, Hold] = field(default_factory=dict)
+    # by (account, hold key): another account's same key is another hold
+    holds: dict[tuple[str, str], Hold] = field(default_factory=dict)
 
     version: int = 0  # state version: +1 per applied batch
     pricing_epoch: int = 0  # +1 whenever accounts, contracts or assignments change
@@ -389,3 +465,38 @@ class State:
             seen = (chain[:, : depth + 1] == nxt[:, None]).any(axis=1)
             current = np.where(seen, -1, nxt)
         self.groups["chain"][:n] = chain
+
+
+def _copy_value(value: Any) -> Any:
+    """A deep copy of one value held by a :class:`State` (see :func:`clone_state`)."""
+    if isinstance(value, (CodeTable, Columns, KeyIndex, Inventory, Hold)):
+        return value.copy()
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {key: _copy_value(item) for key, item in value.items()}
+    if isinstance(value, (int, str, tuple)) or value is None:  # immutable (tuples of ints)
+        return value
+    raise TypeError(f"clone_state: no copy rule for {type(value).__name__}")
+
+
+def clone_state(state: State) -> State:
+    """A deep, independent copy of ``state``: every numpy array copied (so a copy of a
+    state whose arrays are shared-memory or snapshot mappings is private memory), code
+    tables copied (the same codes and ids, the bulk-lookup index built where the original
+    had one), dicts, holds and the adjust log copied. Caches are not: the adjust log's
+    cell index is rebuilt on first use and the pricing contexts start empty.
+
+    ``engine.shared`` restores a half-written instance from the published one with it.
+    O(state size) in time and memory. A new kind of field fails loudly (TypeError) rather
+    than being shared between the two.
+    """
+    copies: dict[str, Any] = {}
+    for item in fields(State):
+        if item.name == "contexts":
+            copies[item.name] = {}
+        elif item.name == "adjust_index":
+            copies[item.name] = None
+        else:
+            copies[item.name] = _copy_value(getattr(state, item.name))
+    return State(**copies)

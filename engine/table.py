@@ -78,6 +78,13 @@ class Columns:
         self.n = start + count
         return np.arange(start, start + count, dtype=np.int64)
 
+    def copy(self) -> Columns:
+        """An independent copy: every column copied whole (capacity included)."""
+        columns = Columns(self.schema, capacity=0)
+        columns.n, columns.capacity = self.n, self.capacity
+        columns.data = {name: array.copy() for name, array in self.data.items()}
+        return columns
+
     def arrays(self, prefix: str) -> dict[str, np.ndarray[Any, Any]]:
         """The used part of every column, named ``prefix.column``, for a snapshot."""
         return {f"{prefix}.{name}": self.data[name][: self.n] for name in self.schema}
@@ -123,6 +130,13 @@ class KeyIndex:
 
     def __len__(self) -> int:
         return int(self.keys.size)
+
+    def copy(self) -> KeyIndex:
+        """An independent copy: keys, rows, offsets and dense rows copied."""
+        index = KeyIndex(self.shift, self.prefix_limit, self.dense_min_run)
+        index.keys, index.rows, index.ptr = self.keys.copy(), self.rows.copy(), self.ptr.copy()
+        index.dense_slot, index.dense = self.dense_slot.copy(), self.dense.copy()
+        return index
 
     def find(self, keys: I64) -> I64:
         """Row of each key, or -1 where absent; O(m log n)."""

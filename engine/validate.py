@@ -3,13 +3,23 @@
 A rejected event goes to the dead-letter stream with this reason (DESIGN §6); the rest of its
 batch is applied. Limits here are the engine's storage limits (``engine.state``) and the
 quantity and money bounds that keep every product inside int64 (``engine.money``).
+
+Growth: applying a batch interns the new codes its events name (a new SKU, location,
+account, …). :func:`check_batch` also checks, before anything is written, that these fit
+the code tables' limits (``engine.state.CODE_TABLE_LIMITS``, set by how ids are packed):
+walking the batch in order, an event whose new codes would take a table past its limit is
+rejected, and the codes it names are not counted for the events after it. Every code a
+valid event names counts, whether or not its version then applies, so the count is an
+upper bound on what the apply interns. Inventory events whose codes are all known (the
+high-volume case, checked as columns) are not walked at all.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -19,7 +29,14 @@ import numpy.typing as npt
 from engine.catalog import MAX_BASE_QTY, MAX_UOM_FACTOR
 from engine.codes import CodeTable, validate_code
 from engine.errors import InvalidInput
-from engine.state import MAX_GROUPS_PER_ACCOUNT, MAX_TIERS, MAX_UOMS
+from engine.state import (
+    CODE_TABLE_LIMIT_REASONS,
+    CODE_TABLE_LIMITS,
+    MAX_GROUPS_PER_ACCOUNT,
+    MAX_TIERS,
+    MAX_UOMS,
+    State,
+)
 
 __all__ = [
     "MAX_BPS_COST_PLUS",
@@ -205,6 +222,8 @@ def _check(event: Any) -> None:
     elif kind == "HoldPlace":
         if not isinstance(event.hold_key, str) or not 1 <= len(event.hold_key) <= 128:
             raise InvalidInput("hold_key", "must be a string", "1..128 characters")
+        if event.account != "":  # "": an entry written before holds had accounts
+            validate_code("account", event.account)
         if not 1 <= len(event.lines) <= MAX_HOLD_LINES:
             raise InvalidInput("lines", f"{len(event.lines)} lines", f"1..{MAX_HOLD_LINES}")
         for i, line in enumerate(event.lines):
@@ -217,6 +236,8 @@ def _check(event: Any) -> None:
     elif kind == "HoldRelease":
         if not isinstance(event.hold_key, str) or not 1 <= len(event.hold_key) <= 128:
             raise InvalidInput("hold_key", "must be a string", "1..128 characters")
+        if event.account != "":
+            validate_code("account", event.account)
     else:
         raise InvalidInput("event", f"unknown event type {type(event).__name__}")
 
@@ -327,23 +348,24 @@ class CheckedBatch:
     resolved: Resolved
 
 
-def check_batch(events: Sequence[Any], skus: CodeTable, locations: CodeTable) -> CheckedBatch:
-    """Validate a batch (see :func:`event_problems`) keeping what the apply can reuse."""
+def check_batch(events: Sequence[Any], state: State) -> CheckedBatch:
+    """Validate a batch against ``state`` (see :func:`event_problems`), keeping what the
+    apply can reuse."""
     groups = group_by_kind(events)
     resolved: Resolved = {}
-    problems = event_problems(events, skus, locations, resolved, groups)
+    problems = event_problems(events, state, resolved, groups)
     return CheckedBatch(problems, groups, resolved)
 
 
 def event_problems(
     events: Sequence[Any],
-    skus: CodeTable,
-    locations: CodeTable,
+    state: State,
     resolved: Resolved | None = None,
     groups: dict[str, list[int]] | None = None,
 ) -> list[str | None]:
-    """:func:`event_problem` for a batch, with inventory events whose codes are already
-    known (``skus``/``locations``: the state's code tables) checked as columns.
+    """:func:`event_problem` for a batch, then the growth check against ``state``'s code
+    tables (see the module docstring). Inventory events whose codes ``state`` already
+    knows are checked as columns and cost no more.
 
     ``resolved`` (if given) receives, per inventory kind, the positions of its events in
     the batch and the columns read (see :class:`CheckedBatch`). ``groups``:
@@ -351,16 +373,164 @@ def event_problems(
     problems: list[str | None] = [None] * len(events)
     if groups is None:
         groups = group_by_kind(events)
+    naming: list[int] = []  # valid events that name a code the state does not know
     for name, indices in groups.items():
         if name in _COLUMNAR:
+            # plainly valid ones have known codes (and name no others): not walked below
             batch = [events[i] for i in indices]
-            good, columns = _plainly_valid(batch, name, skus, locations)
+            good, columns = _plainly_valid(batch, name, state.skus, state.locations)
             if resolved is not None and columns:
                 resolved[name] = (np.asarray(indices, dtype=np.int64), columns)
             indices = [indices[i] for i in np.flatnonzero(~good).tolist()]
         for index in indices:
             problems[index] = event_problem(events[index])
+        spec = _INTERNED.get(name)
+        if spec is not None:
+            valid = [index for index in indices if problems[index] is None]
+            naming += _naming_new_codes(events, valid, spec, state)
+    if naming:
+        naming.sort()  # batch order decides which event finds a table full
+        _check_growth(events, naming, state, problems)
     return problems
+
+
+#: The codes each kind of event interns when applied, as (code table, field) pairs; the
+#: field holds one code or None, except the fields of :data:`_MANY`. Holds intern nothing
+#: (``engine.inventory_apply.place_hold``).
+_INTERNED: dict[str, tuple[tuple[str, str], ...]] = {
+    "ItemUpsert": (
+        ("skus", "sku"),
+        ("uoms", "base_uom"),
+        ("uoms", "uoms"),
+        ("product_groups", "product_group"),
+        ("currencies", "cost_currency"),
+    ),
+    "ProductGroupUpsert": (("product_groups", "product_group"), ("product_groups", "parent")),
+    "LocationUpsert": (("locations", "location"),),
+    "RegionUpsert": (("regions", "region"), ("locations", "locations")),
+    "AccountUpsert": (
+        ("accounts", "account"),
+        ("accounts", "parent"),
+        ("price_groups", "price_groups"),
+        ("price_lists", "price_list"),
+        ("currencies", "currency"),
+    ),
+    "InventorySet": (("skus", "sku"), ("locations", "location")),
+    "InventoryAdjust": (("skus", "sku"), ("locations", "location")),
+    "InboundSet": (("skus", "sku"), ("locations", "location")),
+    "PriceSet": (
+        ("price_lists", "price_list"),
+        ("currencies", "currency"),
+        ("skus", "sku"),
+        ("uoms", "uom"),
+    ),
+    "PriceDelete": (("price_lists", "price_list"), ("currencies", "currency"), ("skus", "sku")),
+    "ContractUpsert": (
+        ("contracts", "contract"),
+        ("currencies", "currency"),
+        ("accounts", "accounts"),
+        ("price_groups", "price_groups"),
+    ),
+    "ContractDelete": (("contracts", "contract"),),
+    "ContractLineSet": (
+        ("contracts", "contract"),
+        ("skus", "sku"),
+        ("product_groups", "product_group"),
+        ("uoms", "uom"),
+    ),
+    "ContractLineDelete": (
+        ("contracts", "contract"),
+        ("skus", "sku"),
+        ("product_groups", "product_group"),
+    ),
+}
+#: Fields holding several codes: a sequence, or a dict keyed by codes (ItemUpsert.uoms).
+_MANY = frozenset({"uoms", "locations", "price_groups", "accounts"})
+#: What a table's codes are called in a reason: (one, many).
+_NOUNS = {
+    "skus": ("SKU", "SKUs"),
+    "locations": ("location", "locations"),
+    "regions": ("region", "regions"),
+    "accounts": ("account", "accounts"),
+    "contracts": ("contract", "contracts"),
+    "price_lists": ("price list", "price lists"),
+    "price_groups": ("price group", "price groups"),
+    "product_groups": ("product group", "product groups"),
+    "uoms": ("UoM", "UoMs"),
+    "currencies": ("currency", "currencies"),
+}
+
+
+def _naming_new_codes(
+    events: Sequence[Any], indices: list[int], spec: tuple[tuple[str, str], ...], state: State
+) -> list[int]:
+    """The events of ``indices`` (valid, of one kind) that name a code ``state`` does not
+    know: the only ones :func:`_check_growth` needs to walk. One C-level pass per field
+    (a set of its codes, less the table's); the events are looked at one by one only for
+    a field that does name a new code."""
+    batch = [events[i] for i in indices]
+    naming = np.zeros(len(batch), dtype=np.bool_)
+    for table, field in spec:
+        values: list[Any] = list(map(attrgetter(field), batch))
+        owner = None
+        if field in _MANY:  # one row per code, and the event it came from
+            owner = np.repeat(np.arange(len(batch)), np.fromiter(map(len, values), np.int64))
+            values = list(chain.from_iterable(values))  # a dict gives its keys: the codes
+        new = set(values).difference(getattr(state, table).index)
+        new.discard(None)
+        if new:
+            hit = np.fromiter(map(new.__contains__, values), np.bool_, len(values))
+            naming[hit if owner is None else owner[hit]] = True
+    return [indices[i] for i in np.flatnonzero(naming).tolist()]
+
+
+def _named_codes(event: Any) -> Iterable[tuple[str, str, str]]:
+    """(code table, field, code) for every code a valid ``event`` names, in field order."""
+    for table, field in _INTERNED[type(event).__name__]:
+        value = getattr(event, field)
+        if value is None:
+            continue
+        if field not in _MANY:
+            yield table, field, value
+        elif isinstance(value, Mapping):
+            for code in sorted(value):  # the apply interns alternate UoMs in code order
+                yield table, f"{field}.{code}", code
+        else:
+            for i, code in enumerate(value):
+                yield table, f"{field}[{i}]", code
+
+
+def _check_growth(
+    events: Sequence[Any], indices: list[int], state: State, problems: list[str | None]
+) -> None:
+    """Reject (in ``problems``) each event of ``indices`` (valid, in batch order) whose new
+    codes would take a code table past its limit; the new codes of the others add up."""
+    added: dict[str, set[str]] = {}  # new codes of the events accepted so far, per table
+    for index in indices:
+        new: dict[str, dict[str, str]] = {}  # table → new code → the field naming it first
+        for table, field, code in _named_codes(events[index]):
+            if code in getattr(state, table).index or code in added.get(table, ()):
+                continue
+            new.setdefault(table, {}).setdefault(code, field)
+        problem = None
+        for table, codes in new.items():
+            have = len(getattr(state, table)) + len(added.get(table, ()))
+            limit = CODE_TABLE_LIMITS[table]
+            if have + len(codes) > limit:
+                position = max(limit - have, 0)  # the first new code past the limit
+                code, field = list(codes.items())[position]
+                one, many = _NOUNS[table]
+                problem = InvalidInput(
+                    field,
+                    f"new {one} {code!r} would be {one} number {have + position + 1}",
+                    f"at most {limit} {many}: {CODE_TABLE_LIMIT_REASONS[table]}",
+                )
+                break
+        if problem is not None:
+            problems[index] = str(problem)
+            continue
+        for table, codes in new.items():
+            added.setdefault(table, set()).update(codes)
 
 
 def event_problem(event: Any) -> str | None:

@@ -365,15 +365,21 @@ def make_inbound(
 
 
 def make_hold(
-    key: str, *lines: tuple[str, str, int], ttl_ms: int = 600_000, ts_ms: int = 0
+    key: str,
+    *lines: tuple[str, str, int],
+    ttl_ms: int = 600_000,
+    ts_ms: int = 0,
+    account: str = ACCOUNT,
 ) -> ev.HoldPlace:
-    """A soft hold on (sku, location, base qty) lines."""
-    return ev.HoldPlace(hold_key=key, lines=tuple(lines), ttl_ms=ttl_ms, ts_ms=ts_ms)
+    """A soft hold of ``account`` on (sku, location, base qty) lines."""
+    return ev.HoldPlace(
+        hold_key=key, lines=tuple(lines), ttl_ms=ttl_ms, ts_ms=ts_ms, account=account
+    )
 
 
-def make_release(key: str) -> ev.HoldRelease:
-    """Release a hold early."""
-    return ev.HoldRelease(hold_key=key)
+def make_release(key: str, *, account: str = ACCOUNT) -> ev.HoldRelease:
+    """Release ``account``'s hold early."""
+    return ev.HoldRelease(hold_key=key, account=account)
 
 
 # --- applying ----------------------------------------------------------------------------

@@ -31,6 +31,7 @@ __all__ = [
     "ACCOUNTS",
     "D0",
     "D0_DAY",
+    "HOLD_ACCOUNTS",
     "HOLD_KEYS",
     "LOCATIONS",
     "PROPERTIES",
@@ -60,6 +61,8 @@ CURRENCIES = ("USD",) * 6 + ("JPY", "KWD")
 CONTRACTS = ("K2", "K1", "K3", "B9")  # listed out of code order on purpose
 ALT_UOMS = ("BX", "CS", "PL")
 HOLD_KEYS = ("h1", "h2", "h3")
+# a key is per account; "" is what an entry written before holds had accounts decodes to
+HOLD_ACCOUNTS = ("A1", "A2", "")
 
 
 @dataclass(frozen=True)
@@ -445,7 +448,8 @@ class HoldStream:
 @st.composite
 def hold_streams(draw: Any) -> HoldStream:
     """Stock for two SKUs at two locations, then batches of HoldPlace / HoldRelease in
-    stream order (exact duplicates, reused keys, invalid TTLs, holds placed in the past)
+    stream order (exact duplicates, reused keys, the same key in other accounts, invalid
+    TTLs, holds placed in the past)
     with a clock that moves forward: explicit stream times, or the events' own ts_ms."""
     setup: list[Any] = [ev.LocationUpsert(location=loc, version=1) for loc in LOCATIONS[:2]]
     setup.append(ev.AccountUpsert(account="A1", version=1))
@@ -462,8 +466,9 @@ def hold_streams(draw: Any) -> HoldStream:
         events: list[Any] = []
         for _ in range(_between(draw, 1, 4)):
             key = _pick(draw, HOLD_KEYS)
+            account = _pick(draw, HOLD_ACCOUNTS)
             if _between(draw, 0, 3) == 0:
-                events.append(ev.HoldRelease(hold_key=key, ts_ms=clock))
+                events.append(ev.HoldRelease(hold_key=key, ts_ms=clock, account=account))
                 continue
             lines = tuple(
                 (_pick(draw, SKUS[:2]), _pick(draw, LOCATIONS[:2]), _between(draw, 1, 12))
@@ -472,6 +477,7 @@ def hold_streams(draw: Any) -> HoldStream:
             events.append(
                 ev.HoldPlace(
                     hold_key=key,
+                    account=account,
                     lines=lines,
                     ttl_ms=_pick(draw, (1000, 1, 500, 3000, 0)),  # 0 is invalid
                     ts_ms=_pick(draw, (0, clock, clock - 700)),

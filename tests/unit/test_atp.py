@@ -9,9 +9,11 @@ from hypothesis import strategies as st
 
 from engine.atp import DateSource
 from engine.errors import UnknownCode
-from engine.quote import Bucket
-from tests.builders import SKU as BOLT
+from engine.inventory_apply import hold_of
+from engine.quote import Bucket, LineStatus
+from loaders.events import decode
 from tests.builders import (
+    ACCOUNT,
     TODAY,
     apply,
     day,
@@ -27,6 +29,7 @@ from tests.builders import (
     quote_line,
     quote_lines,
 )
+from tests.builders import SKU as BOLT
 
 
 def _warehouse(*events, item=None, account=None):
@@ -322,6 +325,123 @@ def test_hold_on_several_lines_lowers_each_of_them():
     )
     line = quote_line(state, qty=1, locations=["DC-EAST", "DC-WEST"])
     assert line.available_now == {"DC-EAST": 90, "DC-WEST": 30}
+
+
+def test_another_account_using_the_same_hold_key_holds_on_its_own():
+    state = _held()  # ACCOUNT holds 30 under CART-1
+    result = apply(
+        state,
+        make_hold("CART-1", (BOLT, "DC-EAST", 10), ttl_ms=TTL_MS, account="OTHER-0002"),
+    )
+    assert result.rejected == []  # other lines under the same key: fine in another account
+    assert _east(state) == 60  # 100 − 30 − 10
+    mine, theirs = hold_of(state, ACCOUNT, "CART-1"), hold_of(state, "OTHER-0002", "CART-1")
+    assert (mine.account, mine.qty.tolist()) == (ACCOUNT, [30])
+    assert (theirs.account, theirs.qty.tolist()) == ("OTHER-0002", [10])
+    assert hold_of(state, "NOBODY", "CART-1") is None
+
+
+def test_only_the_account_that_placed_a_hold_releases_it():
+    state = _held()
+    apply(state, make_release("CART-1", account="OTHER-0002"))
+    assert _east(state) == 70  # still held: another account cannot find it, nor release it
+    assert hold_of(state, ACCOUNT, "CART-1").active
+    apply(state, make_release("CART-1", account=ACCOUNT))
+    assert _east(state) == 100
+
+
+def test_an_account_reusing_its_hold_key_with_other_lines_is_rejected_whoever_else_uses_it():
+    state = _held()
+    apply(state, make_hold("CART-1", (BOLT, "DC-EAST", 1), ttl_ms=TTL_MS, account="OTHER-0002"))
+    result = apply(state, make_hold("CART-1", (BOLT, "DC-EAST", 2), ttl_ms=TTL_MS))
+    assert result.rejected == [(0, "hold_key: 'CART-1' was already used with other lines")]
+    assert _east(state) == 69  # 100 − 30 − 1
+
+
+def test_a_hold_whose_account_is_not_a_valid_code_is_rejected_naming_the_field():
+    state = _held()
+    result = apply(
+        state,
+        make_hold("CART-5", (BOLT, "DC-EAST", 1), account=" ACME"),
+        make_release("CART-1", account="x" * 65),
+    )
+    reasons = dict(result.rejected)
+    assert reasons[0].startswith("account: ' ACME' is not printable ASCII without edge blanks")
+    assert reasons[1] == "account: length 65 out of range (limit: 1..64 characters)"
+    assert _east(state) == 70
+
+
+def test_a_hold_without_an_account_as_older_stream_entries_decode_is_its_own_hold():
+    # an entry written before holds had accounts has no "account" field on the wire
+    entry = b'{"type": "HoldPlace", "hold_key": "CART-1", "lines": [["BOLT-M8", "DC-EAST", 5]],'
+    [old] = decode(entry + b' "ttl_ms": 60000}')
+    assert old.account == ""
+    state = _held()
+    result = apply(state, old)
+    assert result.rejected == []
+    assert _east(state) == 65
+    assert hold_of(state, "", "CART-1").qty.tolist() == [5]
+
+
+def _sizes(state):
+    """Every code table's size and the rows and cells grown from them."""
+    tables = ("skus", "locations", "accounts", "uoms", "currencies")
+    return (
+        {name: len(getattr(state, name)) for name in tables},
+        (state.items.n, state.location_rows.n),
+        (state.inventory.sku_capacity, state.inventory.location_capacity),
+    )
+
+
+def test_a_hold_naming_an_unknown_sku_is_rejected_naming_the_line_and_creates_nothing():
+    state = _held()
+    before = _sizes(state)
+    result = apply(
+        state,
+        make_hold("CART-2", (BOLT, "DC-EAST", 5), ("JUNK-0001", "DC-EAST", 2), ttl_ms=TTL_MS),
+    )
+    assert result.rejected == [
+        (0, "lines[1].sku: unknown SKU 'JUNK-0001' (a hold never creates one)")
+    ]
+    assert "JUNK-0001" not in state.skus
+    assert _sizes(state) == before
+    assert _east(state) == 70  # the hold's known line was not held either: all or nothing
+    assert quote_line(state, "JUNK-0001", qty=1).status == LineStatus.UNKNOWN_SKU
+
+
+def test_a_hold_naming_an_unknown_location_is_rejected_naming_the_line_and_creates_nothing():
+    state = _held()
+    before = _sizes(state)
+    result = apply(state, make_hold("CART-3", (BOLT, "DC-NOWHERE", 1), ttl_ms=TTL_MS))
+    assert result.rejected == [
+        (0, "lines[0].location: unknown location 'DC-NOWHERE' (a hold never creates one)")
+    ]
+    assert "DC-NOWHERE" not in state.locations
+    assert _sizes(state) == before
+
+
+def test_thousands_of_junk_hold_lines_leave_the_state_the_size_it_was():
+    state = _held()
+    before = _sizes(state)
+    junk = [(f"JUNK-{i:05d}", "DC-EAST", 1) for i in range(5_000)]  # MAX_HOLD_LINES
+    result = apply(state, make_hold("CART-JUNK", *junk, ttl_ms=TTL_MS))
+    assert [index for index, _ in result.rejected] == [0]
+    assert _sizes(state) == before
+    assert state.holds.keys() == {(ACCOUNT, "CART-1")}
+
+
+def test_a_hold_on_a_sku_first_stocked_in_the_same_batch_is_placed():
+    # holds apply after the batch's master and inventory events, which may bring the codes
+    state = _held()
+    result = apply(
+        state,
+        make_hold("CART-4", ("NEW-SKU", "DC-NEW", 4), ttl_ms=TTL_MS, ts_ms=PLACED_MS),
+        make_stock("NEW-SKU", "DC-NEW", on_hand=10),
+        make_location("DC-NEW"),
+    )
+    assert result.rejected == []
+    cell = (state.skus.get("NEW-SKU"), state.locations.get("DC-NEW"))
+    assert state.inventory.held[cell] == 4
 
 
 # --- the engine agrees with a plain reference model -----------------------------------------

@@ -10,7 +10,9 @@ import pytest
 from engine import snapshot
 from engine.deltas import apply_batch
 from engine.errors import SnapshotError
+from engine.inventory_apply import hold_of
 from engine.pricing import Policy
+from engine.state import Hold
 from tests.builders import (
     ACCOUNT,
     SKU,
@@ -206,3 +208,20 @@ def test_snapshot_keeps_holds_and_their_expiry(tmp_path):
     east = quote_lines(loaded, [(SKU, 1)], locations=["DC-EAST"])[0]
     assert east.available_now == {"DC-EAST": 106}
     assert ACCOUNT in loaded.accounts
+
+
+def test_snapshot_keeps_which_account_each_hold_belongs_to(tmp_path):
+    state = _busy_state()
+    apply_batch(state, [make_hold("CART-1", ("NUT-M8", "DC-WEST", 2), account="HQ-0001")])
+    loaded = snapshot.load(snapshot.write(state, tmp_path))
+    assert sorted(loaded.holds) == [("ACME-0001", "CART-1"), ("HQ-0001", "CART-1")]
+    for account, lines in (("ACME-0001", [6]), ("HQ-0001", [2])):
+        assert hold_of(loaded, account, "CART-1").qty.tolist() == lines
+    meta = json.loads(next(tmp_path.glob("v*/meta.json")).read_text())
+    assert sorted(h["account"] for h in meta["holds"]) == ["ACME-0001", "HQ-0001"]
+
+
+def test_a_hold_written_before_holds_had_accounts_belongs_to_no_account():
+    plain = hold_of(_busy_state(), ACCOUNT, "CART-1").to_plain()
+    del plain["account"]
+    assert Hold.from_plain(plain).account == ""
