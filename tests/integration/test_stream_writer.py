@@ -12,6 +12,7 @@ import pytest
 
 from engine import events as ev
 from engine.deltas import apply_batch
+from engine.inventory_apply import hold_of
 from engine.state import State
 from loaders.events import encode
 from loaders.stream_writer import FIELD
@@ -182,12 +183,16 @@ def test_the_batch_clock_comes_from_stream_ids_not_the_local_clock(
     publish(client, "master", master())
     entry = client.xadd(
         f"{PREFIX}:inventory",
-        {FIELD: encode([ev.HoldPlace(hold_key="h", lines=(("S1", "DAL", 1),), ttl_ms=60_000)])},
+        {
+            FIELD: encode(
+                [ev.HoldPlace(hold_key="h", account="A1", lines=(("S1", "DAL", 1),), ttl_ms=60_000)]
+            )
+        },
         id="1700000000000-0",
     ).decode()
     host = StateHost(State(), clock_ms=lambda: 0)
     with WriterThread(redis_proc.url, host) as running:
         running.wait(lambda: host.require().stream_ids.get(f"{PREFIX}:inventory") == entry)
-    hold = host.require().holds["h"]
+    hold = hold_of(host.require(), "A1", "h")
     assert hold.placed_at_ms == 1_700_000_000_000
     assert np.array_equal(hold.qty, [1])
