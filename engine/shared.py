@@ -63,6 +63,7 @@ __all__ = [
     "DEFAULT_SHM",
     "SharedReader",
     "SharedWriter",
+    "published_version",
     "shared_paths",
 ]
 
@@ -438,6 +439,21 @@ def _headroom(state: State) -> dict[str, tuple[int, Any]]:
         layout[f"inventory.{name}"] = (skus, -1 if name == "set_version" else 0)
     inventory.sku_capacity = skus
     return layout
+
+
+def published_version(root: str | os.PathLike[str]) -> int | None:
+    """The state version a writer last published under ``root`` (None: nothing readable
+    there). A restarted writer starts above it, so versions never go down for readers."""
+    try:
+        header = _Header(Path(root) / "header", create=False)
+        seq = header.seq
+        if seq < 0:
+            return None
+        with (Path(root) / "ab"[seq & 1] / "manifest").open("rb") as handle:
+            manifest = pickle.load(handle)
+    except (OSError, SnapshotError, pickle.UnpicklingError, EOFError):
+        return None
+    return int(manifest["version"])
 
 
 class SharedReader:

@@ -31,7 +31,7 @@ from engine.codes import CodeTable
 from engine.errors import SnapshotError
 from engine.state import Hold, Inventory, State
 
-__all__ = ["FORMAT_VERSION", "latest", "load", "write"]
+__all__ = ["FORMAT_VERSION", "latest", "load", "write", "written_at"]
 
 # 2: adjust log live flag; 3: SKU-major price keys, per-SKU offsets; 4: holds belong to an
 # account (meta "holds" entries carry "account"; the state keys them by (account, key))
@@ -131,6 +131,7 @@ def write(state: State, root: str | os.PathLike[str], keep: int = 2) -> Path:
         "stream_ids": state.stream_ids,
         "newest_ts_ms": state.newest_ts_ms,
         "clock_ms": state.clock_ms,
+        "wal_lsn": state.wal_lsn,
         "written_at_ms": int(time.time() * 1000),
         "counts": {**state.counts(), "holds": len(state.holds)},
         "rows": {name: getattr(state, name).n for name in _COLUMNS},
@@ -161,6 +162,12 @@ def latest(root: str | os.PathLike[str]) -> Path | None:
         return None
     complete = [p for p in sorted(root.glob("v*")) if (p / "manifest.json").is_file()]
     return complete[-1] if complete else None
+
+
+def written_at(path: str | os.PathLike[str]) -> int:
+    """When the snapshot at ``path`` was written (ms since the epoch, from its manifest):
+    of a bulk build and a checkpoint, the newer one is the state to start from."""
+    return int(_read_manifest(Path(path)).get("written_at_ms", 0))
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
@@ -249,4 +256,5 @@ def load(
     state.stream_ids = dict(manifest["stream_ids"])
     state.newest_ts_ms = manifest["newest_ts_ms"]
     state.clock_ms = manifest["clock_ms"]
+    state.wal_lsn = int(manifest.get("wal_lsn", 0))
     return state

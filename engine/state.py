@@ -397,6 +397,9 @@ class State:
     stream_ids: dict[str, str] = field(default_factory=dict)
     newest_ts_ms: int = 0
     clock_ms: int = 0  # stream time of the newest batch: hold expiry uses it, not the wall
+    # the write-ahead log position of the newest batch applied from it (server.wal): a
+    # restart replays the log's records after it
+    wal_lsn: int = 0
     contexts: dict[Any, Any] = field(default_factory=dict, repr=False)  # pricing cache
 
     def counts(self) -> dict[str, int]:

@@ -4,7 +4,9 @@ The serving process forks; the child holds a copy-on-write image of the state ex
 it was between two batches, writes it with ``engine.snapshot.write`` and exits. The parent
 goes on reading streams and answering calls at once — the fork costs a page-table copy,
 not a state copy (Redis's BGSAVE does the same). Restart = load the newest snapshot, then
-replay every stream from the positions in its manifest.
+replay every stream from the positions in its manifest, or the write-ahead log from the
+position in it (``State.wal_lsn``). Checkpoints run whenever ``--snapshot-dir`` is set,
+with or without Redis; without Redis each one lets the log drop the segments it covers.
 
 A crash mid-checkpoint leaves only a ``.tmp-`` directory, which never loads and is swept
 by the next checkpoint.
@@ -40,17 +42,28 @@ async def write_checkpoint(host: StateHost, root: str, keep: int = 2) -> bool:
 
     A host whose arrays are shared mappings (``checkpoint_holds_writes``, the
     multi-process writer) keeps its write lock until the child is done: fork freezes
-    private memory, not a shared mapping.
+    private memory, not a shared mapping. With a write-ahead log, the log moves to a new
+    segment first and, once the snapshot is in place, drops the segments it covers.
     """
+    wal = host.wal
+    if wal is not None:
+        wal.rotate()
     if not host.checkpoint_holds_writes:
-        return await _fork_and_write(host, root, keep)
-    async with host.write_lock:
-        return await _fork_and_write(host, root, keep)
+        ok, lsn = await _fork_and_write(host, root, keep)
+    else:
+        async with host.write_lock:
+            ok, lsn = await _fork_and_write(host, root, keep)
+    if ok and wal is not None:
+        wal.truncate(lsn)
+    return ok
 
 
-async def _fork_and_write(host: StateHost, root: str, keep: int) -> bool:
-    state = host.require()
-    pid = os.fork()
+async def _fork_and_write(host: StateHost, root: str, keep: int) -> tuple[bool, int]:
+    state = host.writable_state()
+    # the lane thread may be reading; fork between two of its reads, never mid-way
+    with host._state_lock:
+        lsn = state.wal_lsn
+        pid = os.fork()
     if pid == 0:  # child: write and leave without running the parent's cleanup
         code = 1
         try:
@@ -64,7 +77,7 @@ async def _fork_and_write(host: StateHost, root: str, keep: int) -> bool:
         log.info("checkpoint at version %d written under %s", state.version, root)
     else:
         log.error("checkpoint child failed with status %d", status)
-    return ok
+    return ok, lsn
 
 
 async def checkpoint_loop(host: StateHost, policy: CheckpointPolicy) -> None:
@@ -72,14 +85,14 @@ async def checkpoint_loop(host: StateHost, policy: CheckpointPolicy) -> None:
     Path(policy.root).mkdir(parents=True, exist_ok=True)
     last_time = time.monotonic()
     last_events = host.applied_total
-    last_version = host.require().version
+    last_version = host.writable_state().version
     while True:
         await asyncio.sleep(min(1.0, policy.every_s))
         due = (
             time.monotonic() - last_time >= policy.every_s
             or host.applied_total - last_events >= policy.every_events
         )
-        if due and host.require().version != last_version:
-            last_version = host.require().version
+        if due and host.writable_state().version != last_version:
+            last_version = host.writable_state().version
             await write_checkpoint(host, policy.root, policy.keep)
             last_time, last_events = time.monotonic(), host.applied_total

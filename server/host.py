@@ -1,10 +1,28 @@
 """The state holder of one serving process: reads, the single writer, and change feeds.
 
 :class:`StateHost` owns the live :class:`engine.State`. Every change goes through
-:meth:`StateHost.apply`, which runs ``engine.deltas.apply_batch`` synchronously on the event
-loop thread: a whole batch lands between two reads, so no reader ever sees half of one,
-and no lock is needed. After each batch it wakes ``min_version`` waiters and records which
-SKUs changed for ``WatchAvailability``.
+:meth:`StateHost.apply`, which runs ``engine.deltas.apply_batch`` on the event loop thread
+under the state lock: the engine lane (``server.lane``) reads under the same lock, so no
+reader ever sees half a batch. After each batch it wakes ``min_version`` waiters and
+records which SKUs changed for ``WatchAvailability``.
+
+What the API changes (Ingest, Reserve, Release) is acknowledged only once durable:
+
+- with ``--redis-url`` it is XADDed to the streams and answered once this state has
+  applied it from there (every replica applies the same entries in the same order);
+- otherwise it is appended to the write-ahead log (``server.wal``: fsynced, group commit)
+  and applied in log order; a restart replays the log after the newest checkpoint;
+- with neither, it is refused (:class:`~server.errors.NotDurable`, FAILED_PRECONDITION)
+  rather than acknowledged and lost at the next restart.
+
+Versions: before a batch may publish a version past the lease (``server.versions``), the
+lease is extended durably, so a restarted writer starts above every published version.
+
+Health (:meth:`StateHost.health_problems`): NOT_SERVING while the state is loading or
+catching up with the streams, when a stream has a gap, when the stream reader is down,
+when a stream's oldest unapplied entry is older than the staleness limit, when the
+write-ahead log cannot be written, or after an apply failed part-way on a single-instance
+state (``--workers 0``: it cannot be rolled back, so it is not served).
 
 Time: hold placement and expiry use the batch clock. In-process (Ingest, Reserve) that is
 this server's clock at the moment the batch is formed; the Redis writer passes stream-id
@@ -15,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import threading
 import time
 from collections import deque
@@ -28,12 +47,16 @@ import numpy.typing as npt
 
 from engine import events as ev
 from engine.deltas import ApplyResult, apply_batch
-from engine.errors import Conflict, InvalidInput, LimitExceeded, StaleData
+from engine.errors import Conflict, InvalidInput, LimitExceeded, StaleData, UnknownCode
+from engine.inventory_apply import hold_of
 from engine.pricing import Policy
 from engine.state import Hold, State
-from engine.validate import event_problems
-from loaders.events import DecodeError, decode, decode_one_by_one
-from server.errors import NotServing, VersionTimeout
+from engine.validate import event_problem, event_problems
+from loaders.events import DecodeError, decode, decode_one_by_one, encode
+from loaders.stream_writer import SinkUnavailable
+from server.errors import NotDurable, NotServing, VersionTimeout
+from server.versions import VersionLease
+from server.wal import WriteAheadLog
 
 __all__ = [
     "Change",
@@ -42,9 +65,12 @@ __all__ = [
     "StateHost",
     "decode_payload",
     "freeze_long_lived",
+    "replay_log",
 ]
 
+log = logging.getLogger("pacache.host")
 HOLD_STREAM_TIMEOUT_S = 30.0  # a Reserve waits this long for its entry to come back applied
+INGEST_STREAM_TIMEOUT_S = 60.0  # an Ingest waits this long for its entries to be applied
 
 I64 = npt.NDArray[np.int64]
 
@@ -133,8 +159,28 @@ class HostConfig:
 
     policy: Policy = Policy.PRIORITY
     change_history: int = 10_000  # versions kept for WatchAvailability resume
-    staleness_limit_ms: int = 0  # 0: never degrade health for staleness
+    # health turns NOT_SERVING when the writer (workers) or a stream's oldest unapplied
+    # entry is silent/older than this; 0: never
+    staleness_limit_ms: int = 0
     today: int | None = None  # pin "today" (days since 1970) — demo data and benchmarks
+
+
+def replay_log(state: State, wal: WriteAheadLog) -> int:
+    """Apply to ``state`` every write-ahead log record after its ``wal_lsn`` (a restart);
+    returns how many. Deterministic: each record at its own batch clock, in log order."""
+    replayed = 0
+    for record in wal.records(state.wal_lsn):
+        events, _, _, _ = decode_payload(record.events)
+        try:
+            apply_batch(state, events, clock_ms=record.clock_ms)
+        except Exception as error:
+            raise RuntimeError(
+                f"write-ahead log {wal.directory}: record {record.lsn} failed to apply again "
+                f"({type(error).__name__}: {error}); the state cannot be rebuilt past it"
+            ) from error
+        state.wal_lsn = record.lsn
+        replayed += 1
+    return replayed
 
 
 @dataclass
@@ -155,23 +201,68 @@ class StateHost:
     # wait, readers do not, since reads never change the state.
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     gaps: dict[str, str] = field(default_factory=dict)  # stream → what was lost
-    reader_error: str = ""  # why the stream reader is down ("" : healthy), as it reported
     streams: dict[str, Any] = field(default_factory=dict)  # writer's per-stream stats
     _watchers: set[asyncio.Queue[Change]] = field(default_factory=set)
-    # set when the state is fed from Redis: holds are published there, then applied from it
+    # set when the state is fed from Redis: changes are published there, then applied
+    # from it (holds on the first inventory stream, Ingest routed like the producer's)
     hold_publisher: Callable[[Any], Awaitable[tuple[str, str]]] | None = None
+    event_publisher: Callable[[Sequence[Any]], Awaitable[dict[str, str]]] | None = None
+    # without Redis: the write-ahead log every API change goes through (None: refused)
+    wal: WriteAheadLog | None = None
+    lease: VersionLease = field(default_factory=VersionLease)
+    reader_error: str = ""  # why the stream reader is down, as it reported ("" : it runs)
+    catching_up: str = ""  # set while a (re)started state replays the streams
+    broken: str = ""  # an apply failed part-way on a state that cannot roll back
     # The engine lane (server.lane) reads the state on its own thread; a batch must not
     # land in the middle of such a read, so applies and reads take this lock.
     _state_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def serving(self) -> bool:
-        return self.state is not None
+        return not self.health_problems()
+
+    def health_problems(self) -> list[str]:
+        """Why this host must not be SERVING now, one reason each ([] when it may)."""
+        problems: list[str] = []
+        if self.state is None:
+            problems.append("state: not loaded yet")
+        if self.catching_up:
+            problems.append(self.catching_up)
+        if self.broken:
+            problems.append(self.broken)
+        problems += [f"{stream}: {detail}" for stream, detail in self.gaps.items()]
+        if self.reader_error:
+            problems.append(f"stream reader down: {self.reader_error}")
+        limit = self.config.staleness_limit_ms
+        now = int(time.time() * 1000)
+        for name, stats in self.streams.items():
+            oldest = getattr(stats, "oldest_unapplied_ms", 0)
+            if limit and oldest and now - oldest > limit:
+                problems.append(
+                    f"{name}: an entry of {now - oldest} ms ago is not applied yet "
+                    f"(staleness limit {limit} ms)"
+                )
+        if self.wal is not None and self.wal.broken:
+            problems.append(self.wal.broken)
+        return problems
 
     def require(self) -> State:
-        """The state, or :class:`NotServing` while none is loaded."""
+        """The state, or :class:`NotServing` while none is loaded (or while it is still
+        catching up with the streams, or broken)."""
         if self.state is None:
             raise NotServing("state: not loaded yet")
+        if self.catching_up:
+            raise NotServing(self.catching_up)
+        if self.broken:
+            raise NotServing(self.broken)
+        return self.state
+
+    def writable_state(self) -> State:
+        """The state for a change: also while catching up (that is how it catches up)."""
+        if self.state is None:
+            raise NotServing("state: not loaded yet")
+        if self.broken:
+            raise NotServing(self.broken)
         return self.state
 
     @contextmanager
@@ -196,17 +287,33 @@ class StateHost:
         stream_ids: dict[str, str] | None = None,
         clock_ms: int | None = None,
         event_ms: Sequence[int] | None = None,
+        wal_lsn: int | None = None,
     ) -> ApplyResult:
-        """Apply one batch (the only way the state changes) and wake readers waiting on it."""
-        state = self.require()
+        """Apply one batch (the only way the state changes) and wake readers waiting on it.
+
+        An exception from the engine leaves a single-instance state half-applied: the
+        host marks itself broken (NOT_SERVING, reads refused) rather than serve it; a
+        restart rebuilds the state from the checkpoint and the log or streams."""
+        state = self.writable_state()
+        self.lease.ensure(state.version + 1)
         with self._state_lock:
-            result = apply_batch(
-                state,
-                events,
-                stream_ids=stream_ids,
-                clock_ms=self.clock_ms() if clock_ms is None else clock_ms,
-                event_ms=event_ms,
-            )
+            try:
+                result = apply_batch(
+                    state,
+                    events,
+                    stream_ids=stream_ids,
+                    clock_ms=self.clock_ms() if clock_ms is None else clock_ms,
+                    event_ms=event_ms,
+                )
+            except Exception as error:
+                self.broken = (
+                    f"state: a batch failed part-way ({type(error).__name__}: {error}); "
+                    "restart the server to rebuild it"
+                )
+                log.exception("apply failed part-way: NOT_SERVING until a restart")
+                raise
+            if wal_lsn is not None:
+                state.wal_lsn = wal_lsn
         self.applied_total += result.applied
         self.rejected_total += len(result.rejected)
         self._notify(Change(result.version, result.skus_changed))
@@ -219,9 +326,17 @@ class StateHost:
 
     # -- the Redis writer's sink (loaders.stream_writer.Sink) ---------------------------
 
+    def _sink_state(self) -> State:
+        """The state for the stream writer; :class:`SinkUnavailable` (keep the entries,
+        retry later) while there is none to apply to."""
+        try:
+            return self.writable_state()
+        except NotServing as error:
+            raise SinkUnavailable(str(error)) from None
+
     def positions(self) -> dict[str, str]:
         """Last applied id per stream, as recorded in the state (and its snapshots)."""
-        return dict(self.require().stream_ids)
+        return dict(self._sink_state().stream_ids)
 
     def apply_batch(
         self,
@@ -231,13 +346,14 @@ class StateHost:
         clock_ms: int,
         event_ms: Sequence[int],
     ) -> ApplyResult:
+        self._sink_state()
         return self.apply(events, stream_ids=stream_ids, clock_ms=clock_ms, event_ms=event_ms)
 
     def report_gap(self, stream: str, detail: str) -> None:
         self.gaps[stream] = detail
 
     def report_reader(self, error: str) -> None:
-        """Recorded only; turning health NOT_SERVING while it is set is the server's part."""
+        """The stream reader failed (``error``: health NOT_SERVING) or runs again (``""``)."""
         self.reader_error = error
 
     def require_streams(self, *kinds: str) -> None:
@@ -250,32 +366,52 @@ class StateHost:
     def tick(self) -> ApplyResult | None:
         """Advance the batch clock when a hold is due to expire (an empty batch)."""
         state = self.state
-        if state is None:
+        if state is None or self.broken or self.catching_up:
             return None
         now = self.clock_ms()
         due = any(h.active and h.expires_at_ms <= now for h in state.holds.values())
         return self.apply([], clock_ms=now) if due else None
 
-    def place_hold(
-        self, hold_key: str, lines: tuple[tuple[str, str, int], ...], ttl_ms: int
-    ) -> Hold:
-        """Place (or find again) a hold; :class:`Conflict` when the key has other lines."""
-        now = self.clock_ms()
-        event = ev.HoldPlace(hold_key=hold_key, lines=lines, ttl_ms=ttl_ms, ts_ms=now)
-        result = self.apply([event], clock_ms=now)
-        if result.rejected:
-            reason = result.rejected[0][1]
-            if "already used" in reason:
-                raise Conflict(reason)
-            field, _, problem = reason.partition(": ")  # engine reasons start with the field
-            raise InvalidInput(field, problem)
-        return self.require().holds[hold_key]
-
     # -- what the API changes: one method each, so a worker process can forward them -------
 
-    async def ingest(self, events: Sequence[Any]) -> ApplyResult:
-        """Apply one Ingest message as one batch."""
-        return await self.apply_async(events)
+    async def _commit(self, events: Sequence[Any], payload: bytes | None = None) -> ApplyResult:
+        """An API change without Redis: logged and fsynced, then applied in log order."""
+        if self.wal is None:
+            raise NotDurable(
+                "changes: this server has neither --redis-url nor --snapshot-dir, so a "
+                "change could not survive a restart; it is refused rather than acknowledged"
+            )
+        self.writable_state()
+        clock = self.clock_ms()
+        data = payload if payload is not None else encode(list(events))
+
+        def apply(lsn: int) -> ApplyResult:
+            return self.apply(events, clock_ms=clock, wal_lsn=lsn)
+
+        return await self.wal.commit(clock, data, apply, self.write_lock)
+
+    async def _publish(self, events: Sequence[Any]) -> ApplyResult:
+        """An API change with Redis: checked, XADDed, answered once applied from there."""
+        assert self.event_publisher is not None
+        state = self.writable_state()
+        problems = event_problems(list(events), state)
+        valid = [event for event, problem in zip(events, problems, strict=True) if not problem]
+        rejected = [(i, problem) for i, problem in enumerate(problems) if problem]
+        if valid:
+            written = await self.event_publisher(valid)
+            await self.wait_for_version(0, INGEST_STREAM_TIMEOUT_S, written, writable=True)
+        return ApplyResult(version=self.writable_state().version, applied=len(valid),
+                           rejected=rejected)  # fmt: skip
+
+    async def ingest(self, events: Sequence[Any], payload: bytes | None = None) -> ApplyResult:
+        """Apply one Ingest message as one batch, durably (see the module doc).
+
+        With Redis, ``applied`` counts the events written to the streams (whether each was
+        newer than the state's version of its key is the stream writer's to decide, and
+        anything it refuses is in the dead-letter stream); ``stale`` is not reported."""
+        if self.event_publisher is not None:
+            return await self._publish(events)
+        return await self._commit(events, payload)
 
     async def ingest_payload(self, payload: bytes, max_events: int) -> IngestOutcome:
         """Decode one Ingest message (never raises for its content: an undecodable event
@@ -283,7 +419,7 @@ class StateHost:
         events, positions, rejected, total = decode_payload(payload)
         if total > max_events:
             raise LimitExceeded("payload", f"{total} events", f"at most {max_events}")
-        result = await self.ingest(events)
+        result = await self.ingest(events, payload if not rejected else None)
         rejected += [(positions[index], reason) for index, reason in result.rejected]
         rejected.sort()
         return IngestOutcome(total, result.applied, result.stale, rejected, result.version)
@@ -291,46 +427,56 @@ class StateHost:
     async def reserve(
         self, account: str, hold_key: str, lines: tuple[tuple[str, str, int], ...], ttl_ms: int
     ) -> Hold:
-        """Place (or find again) a hold, between two batches — through the stream when the
-        server reads one (:attr:`hold_publisher`), so every replica decides it alike."""
-        if self.hold_publisher is None:
-            async with self.write_lock:
-                return self.place_hold(hold_key, lines, ttl_ms)
+        """Place (or find again) ``account``'s hold ``hold_key``, durably, between two
+        batches — through the stream when the server reads one, so every replica decides
+        it alike. :class:`Conflict` when the account used the key with other lines."""
         fingerprint = tuple(sorted(lines))
-        state = self.require()
-        found = state.holds.get(hold_key)
-        if found is not None and found.fingerprint == fingerprint:
-            return found  # idempotent: nothing new to publish
+        found = hold_of(self.writable_state(), account, hold_key)
         if found is not None:
-            raise Conflict(f"hold_key: {hold_key!r} was already used with other lines")
-        event = ev.HoldPlace(hold_key=hold_key, lines=lines, ttl_ms=ttl_ms, ts_ms=self.clock_ms())
-        problem = event_problems([event], state.skus, state.locations)[0]
+            if found.fingerprint != fingerprint:
+                raise Conflict(f"hold_key: {hold_key!r} was already used with other lines")
+            return found  # idempotent: nothing new to apply
+        event = ev.HoldPlace(
+            account=account, hold_key=hold_key, lines=lines, ttl_ms=ttl_ms, ts_ms=self.clock_ms()
+        )
+        problem = event_problem(event)
         if problem is not None:
             field, _, detail = problem.partition(": ")
             raise InvalidInput(field, detail)
-        await self._through_stream(event)
-        placed = self.require().holds.get(hold_key)
-        if placed is None or placed.fingerprint != fingerprint:
-            # another Reserve with this key and other lines reached the stream first
+        if self.hold_publisher is not None:
+            await self._through_stream(event)
+        else:
+            result = await self._commit([event])
+            if result.rejected:
+                _raise_hold_problem(result.rejected[0][1])
+        placed = hold_of(self.writable_state(), account, hold_key)
+        if placed is not None and placed.fingerprint == fingerprint:
+            return placed
+        if placed is not None:  # another Reserve of this key, other lines, came first
             raise Conflict(f"hold_key: {hold_key!r} was already used with other lines")
-        return placed
+        raise InvalidInput("lines", "the hold was refused when applied (see the dead letters)")
 
     async def release(self, account: str, hold_key: str) -> bool:
-        """Release a hold; True if it was active."""
-        hold = self.require().holds.get(hold_key)
-        was_active = hold is not None and hold.active
-        release = ev.HoldRelease(hold_key=hold_key, ts_ms=self.clock_ms())
-        if self.hold_publisher is None:
-            await self.apply_async([release])
-        elif hold is not None:
+        """Release ``account``'s hold ``hold_key``; True if it was active. NOT_FOUND for a
+        key the account never used — the same answer whether or not another account has
+        a hold of that key, so a caller learns nothing about other accounts' keys."""
+        hold = hold_of(self.writable_state(), account, hold_key)
+        if hold is None:
+            raise UnknownCode("hold_key", hold_key)
+        if not hold.active:
+            return False
+        release = ev.HoldRelease(account=account, hold_key=hold_key, ts_ms=self.clock_ms())
+        if self.hold_publisher is not None:
             await self._through_stream(release)
-        return was_active
+        else:
+            await self._commit([release])
+        return True
 
     async def _through_stream(self, event: Any) -> None:
         """XADD ``event`` and return once this state has applied its entry."""
         assert self.hold_publisher is not None
         stream, entry = await self.hold_publisher(event)
-        await self.wait_for_version(0, HOLD_STREAM_TIMEOUT_S, {stream: entry})
+        await self.wait_for_version(0, HOLD_STREAM_TIMEOUT_S, {stream: entry}, writable=True)
 
     async def write_snapshot(self, root: str) -> tuple[str, State]:
         """Write a snapshot under ``root``; no batch lands while the files are written."""
@@ -361,9 +507,12 @@ class StateHost:
         for queue in self._watchers:
             queue.put_nowait(change)
 
-    def reached(self, version: int, stream_ids: Mapping[str, str]) -> bool:
-        """True once the state is at ``version`` and past every given stream position."""
-        state = self.require()
+    def reached(
+        self, version: int, stream_ids: Mapping[str, str], *, writable: bool = False
+    ) -> bool:
+        """True once the state is at ``version`` and past every given stream position
+        (``writable``: also while it catches up, for a change waiting to be applied)."""
+        state = self.writable_state() if writable else self.require()
         if state.version < version:
             return False
         return all(
@@ -372,20 +521,26 @@ class StateHost:
         )
 
     async def wait_for_version(
-        self, version: int, timeout: float | None, stream_ids: Mapping[str, str] | None = None
+        self,
+        version: int,
+        timeout: float | None,
+        stream_ids: Mapping[str, str] | None = None,
+        *,
+        writable: bool = False,
     ) -> None:
         """Return once :meth:`reached`; :class:`VersionTimeout` if not within ``timeout``
         seconds (None: wait as long as it takes)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         wanted = stream_ids or {}
-        while not self.reached(version, wanted):
+        while not self.reached(version, wanted, writable=writable):
             if self._changed is None:
                 self._changed = asyncio.Event()
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
+                state = self.writable_state()
                 raise VersionTimeout(
-                    f"min_version: state is at {self.require().version} with stream ids "
-                    f"{dict(self.require().stream_ids)}; {version} / {dict(wanted)} not "
+                    f"min_version: state is at {state.version} with stream ids "
+                    f"{dict(state.stream_ids)}; {version} / {dict(wanted)} not "
                     "reached before the deadline"
                 )
             try:
@@ -407,3 +562,13 @@ class StateHost:
         if not self.changes or self.changes[0].version > version + 1:
             return None
         return [c for c in self.changes if c.version > version]
+
+
+def _raise_hold_problem(reason: str) -> None:
+    """The error a Reserve gets for the engine's reason to refuse its hold."""
+    if "already used" in reason:
+        raise Conflict(reason)
+    field, _, problem = reason.partition(": ")  # engine reasons start with the field
+    if problem.startswith("unknown"):
+        raise UnknownCode(field, problem.split("'")[1] if "'" in problem else problem)
+    raise InvalidInput(field, problem)

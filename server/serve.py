@@ -20,21 +20,33 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine import snapshot
 from engine.deltas import day_number
+from engine.errors import InvalidInput
 from engine.pricing import Policy
 from engine.shared import DEFAULT_SHM
 from engine.state import State
-from loaders.stream_writer import StreamWriter, WriterConfig, hold_publisher
+from loaders.stream_writer import (
+    StreamWriter,
+    WriterConfig,
+    event_publisher,
+    hold_publisher,
+    stream_names,
+)
 from server.app import Server, ServerConfig, create_server
 from server.auth import TokenTable
 from server.checkpoint import CheckpointPolicy, checkpoint_loop
-from server.host import HostConfig, StateHost
+from server.host import HostConfig, StateHost, replay_log
 from server.service import Limits
+from server.streams import catch_up
+from server.supervisor import ensure_port_free
+from server.versions import VersionLease
+from server.wal import WriteAheadLog
 
-__all__ = ["add_arguments", "main", "run_server"]
+__all__ = ["Startup", "add_arguments", "main", "run_server"]
 
 log = logging.getLogger("pacache.serve")
 DEFAULT_PORT = 50051
@@ -56,14 +68,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-cert", default=os.environ.get("PACACHE_TLS_CERT"))
     parser.add_argument("--tls-key", default=os.environ.get("PACACHE_TLS_KEY"))
     parser.add_argument("--tls-client-ca", default=os.environ.get("PACACHE_TLS_CLIENT_CA"))
-    parser.add_argument("--snapshot-dir", default=os.environ.get("PACACHE_SNAPSHOT_DIR"))
+    parser.add_argument(
+        "--snapshot-dir", default=os.environ.get("PACACHE_SNAPSHOT_DIR"),
+        help="checkpoints, Admin snapshots, and (without --redis-url) the write-ahead log "
+        "that makes Ingest/Reserve/Release durable; without it and without Redis, changes "
+        "are refused",
+    )  # fmt: skip
     parser.add_argument(
         "--policy",
         choices=("priority", "lowest_price"),
         default=os.environ.get("PACACHE_POLICY", "priority"),
     )
     parser.add_argument("--max-lines", type=int, default=_env_int("PACACHE_MAX_LINES", 5_000))
-    parser.add_argument("--max-in-flight", type=int, default=_env_int("PACACHE_MAX_IN_FLIGHT", 256))
+    parser.add_argument(
+        "--max-in-flight", type=int, default=_env_int("PACACHE_MAX_IN_FLIGHT", 64),
+        help="unary calls in flight per worker process before RESOURCE_EXHAUSTED",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-queued-lines", type=int, default=_env_int("PACACHE_MAX_QUEUED_LINES", 20_000),
+        help="request lines waiting for the engine per worker before RESOURCE_EXHAUSTED",
+    )  # fmt: skip
     parser.add_argument(
         "--max-message-bytes",
         type=int,
@@ -104,8 +128,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--staleness-limit-s", type=float,
         default=float(os.environ.get("PACACHE_STALENESS_LIMIT_S", "30")),
-        help="with --workers: health turns NOT_SERVING once the writer has been silent this "
-        "long (workers keep answering from the last state); 0 = never",
+        help="health turns NOT_SERVING once the writer has been silent this long (workers "
+        "keep answering from the last state) or a stream entry this old is not applied yet; "
+        "0 = never",
     )  # fmt: skip
     parser.add_argument(
         "--writer-restarts", type=int, default=_env_int("PACACHE_WRITER_RESTARTS", 3),
@@ -122,11 +147,32 @@ def _read(path: str | None) -> bytes | None:
     return Path(path).read_bytes() if path else None
 
 
+class ConfigError(ValueError):
+    """A flag combination that cannot be served as asked: the message says what to fix."""
+
+
+def _check_tls(args: argparse.Namespace) -> None:
+    if bool(args.tls_cert) != bool(args.tls_key):
+        given, missing = (
+            ("--tls-cert", "--tls-key") if args.tls_cert else ("--tls-key", "--tls-cert")
+        )
+        raise ConfigError(
+            f"{given} without {missing}: TLS needs both (refusing to serve plaintext)"
+        )
+    if args.tls_client_ca and not args.tls_cert:
+        raise ConfigError("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS)")
+
+
 def config_from(args: argparse.Namespace) -> tuple[ServerConfig, HostConfig]:
+    _check_tls(args)
+    for name in ("max_lines", "max_in_flight", "max_queued_lines", "max_message_bytes"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
     limits = Limits(
         max_lines=args.max_lines,
         max_message_bytes=args.max_message_bytes,
         max_in_flight=args.max_in_flight,
+        max_queued_lines=args.max_queued_lines,
     )
     server_config = ServerConfig(
         limits=limits,
@@ -143,14 +189,15 @@ def config_from(args: argparse.Namespace) -> tuple[ServerConfig, HostConfig]:
 
         today = REFERENCE_DATE.isoformat()
     pinned = day_number(dt.date.fromisoformat(today)) if today else None
-    return server_config, HostConfig(policy=policy, today=pinned)
+    staleness_ms = int(args.staleness_limit_s * 1000)
+    return server_config, HostConfig(policy=policy, today=pinned, staleness_limit_ms=staleness_ms)
 
 
 DEMO_SCALE = "small"
 
 
-def demo_state(cache_dir: str) -> State:
-    """The seeded small dataset: from the cached snapshot, else generated and cached."""
+def demo_snapshot(cache_dir: str) -> Path:
+    """The seeded small dataset's snapshot directory (generated and cached on first use)."""
     from bench.datagen import generate
     from loaders.extract import build_snapshot
 
@@ -162,7 +209,51 @@ def demo_state(cache_dir: str) -> State:
         build_snapshot(extract, root / "snapshot", progress=sys.stderr.isatty())
         found = snapshot.latest(root / "snapshot")
         assert found is not None
-    return snapshot.load(found)
+    return found
+
+
+@dataclass(frozen=True)
+class Startup:
+    """Where the served state comes from and where changes are kept (DESIGN §7).
+
+    The state is the newest of the start-up source (``--snapshot`` or ``--demo``) and the
+    checkpoints under ``--snapshot-dir`` (by the time each was written), with the
+    write-ahead log replayed on it (without Redis) and its version raised to the lease's
+    floor. A fresh bulk build is newer than old checkpoints, so starting from one works;
+    its log replay re-applies changes newer than the build, idempotently by version."""
+
+    source: Callable[[], Path]
+    snapshot_dir: str | None = None
+    redis: bool = False
+
+    def durable(self) -> tuple[WriteAheadLog | None, VersionLease]:
+        """The write-ahead log (None with Redis, or without a snapshot dir) and the version
+        lease; opened by the process that writes."""
+        if not self.snapshot_dir:
+            return None, VersionLease()
+        root = Path(self.snapshot_dir) / "wal"
+        root.mkdir(parents=True, exist_ok=True)
+        wal = None if self.redis else WriteAheadLog(root)
+        return wal, VersionLease(root / "version.lease")
+
+    def newest(self) -> Path:
+        candidates = [self.source()]
+        if self.snapshot_dir:
+            found = snapshot.latest(self.snapshot_dir)
+            if found is not None:
+                candidates.append(found)
+        return max(candidates, key=snapshot.written_at)
+
+    def load(self, wal: WriteAheadLog | None, floor: int) -> State:
+        """Load, replay the log, raise the version to ``floor``: a fresh, equal state on
+        every call (the multi-process writer loads one per left-right instance)."""
+        path = self.newest()
+        state = snapshot.load(path)
+        replayed = replay_log(state, wal) if wal is not None else 0
+        state.version = max(state.version, floor)
+        log.info("state from %s, %d logged batches replayed, version %d",
+                 path, replayed, state.version)  # fmt: skip
+        return state
 
 
 async def run_server(
@@ -172,13 +263,14 @@ async def run_server(
     *,
     grace: float = 10.0,
     on_started: Callable[[Server], None] | None = None,
-    load: Callable[[], State] | None = None,
+    startup: Startup | None = None,
     writer: WriterConfig | None = None,
     redis_url: str | None = None,
     checkpoints: CheckpointPolicy | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT. ``load`` builds the state after the port is bound, so
-    health answers NOT_SERVING while a large state loads."""
+    """Serve until SIGTERM/SIGINT, everything in this process. The state is loaded (and
+    caught up with the streams) after the port is bound, so health answers NOT_SERVING
+    while a large state loads."""
     server = create_server(address, host, config)
     await server.set_serving(False)
     await server.grpc_server.start()
@@ -187,13 +279,12 @@ async def run_server(
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stopping.set)
-    if load is not None:
+    if startup is not None:
         started = time.monotonic()
-        host.load(await asyncio.to_thread(load))
+        host.wal, host.lease = startup.durable()
+        floor = host.lease.floor
+        host.load(await asyncio.to_thread(startup.load, host.wal, floor))
         log.info("state loaded in %.1fs", time.monotonic() - started)
-    await server.set_serving(host.serving)
-    if on_started is not None:
-        on_started(server)
 
     async def tick() -> None:
         while True:
@@ -201,37 +292,53 @@ async def run_server(
             async with host.write_lock:
                 host.tick()
 
-    async def health() -> None:
-        serving = host.serving
-        while True:
-            await asyncio.sleep(1.0)
-            now = host.serving and not host.gaps
-            if now != serving:
-                serving = now
-                await server.set_serving(now)
-
-    tasks = [asyncio.create_task(tick()), asyncio.create_task(health())]
+    tasks = [asyncio.create_task(tick())]
     writer_stop = asyncio.Event()
+    writer_config = writer or WriterConfig()
     if redis_url:
-        stream_writer = StreamWriter(redis_url, host, writer or WriterConfig())
+        stream_writer = StreamWriter(redis_url, host, writer_config)
         host.streams = stream_writer.stats
         host.hold_publisher = hold_publisher(redis_url, stream_writer.config)
+        host.event_publisher = event_publisher(redis_url, stream_writer.config)
         tasks.append(asyncio.create_task(stream_writer.run(writer_stop)))
-    if checkpoints is not None:
+        names = stream_names(writer_config.prefix, writer_config.inventory_shards)
+        catching = asyncio.create_task(catch_up(host, redis_url, names))
+        await asyncio.wait([catching, asyncio.create_task(stopping.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+    if checkpoints is not None and not stopping.is_set():
         tasks.append(asyncio.create_task(checkpoint_loop(host, checkpoints)))
+
+    async def health() -> None:
+        serving = None
+        while True:
+            problems = host.health_problems()
+            if (not problems) != serving:
+                serving = not problems
+                if problems:
+                    log.warning("health NOT_SERVING: %s", "; ".join(problems))
+                else:
+                    log.info("health SERVING")
+                await server.set_serving(serving)
+            await asyncio.sleep(0.25)
+
+    tasks.append(asyncio.create_task(health()))
+    if on_started is not None and not stopping.is_set():
+        on_started(server)
     await stopping.wait()
     log.info("stopping: health NOT_SERVING, draining in-flight calls (grace %.0fs)", grace)
     writer_stop.set()
     for task in tasks:
         task.cancel()
     await server.stop(grace)
+    if host.wal is not None:
+        host.wal.close()
 
 
 def serve_multi(
     args: argparse.Namespace,
     server_config: ServerConfig,
     host_config: HostConfig,
-    load: Callable[[], State],
+    startup: Startup,
     announce: Callable[[int, str], None],
     writer_config: WriterConfig,
     checkpoints: CheckpointPolicy | None,
@@ -242,33 +349,20 @@ def serve_multi(
     reservation, port = reserve_port(args.bind, args.port)
     address = f"{args.bind}:{port}"
 
-    def writer_load() -> State:
-        # a restarted writer resumes from the newest checkpoint, like a restarted server
-        if args.snapshot_dir and generation() > 0:
-            found = snapshot.latest(args.snapshot_dir)
-            if found is not None:
-                return snapshot.load(found)
-        return load()
-
-    current_root = [""]
-
-    def generation() -> int:
-        return int(current_root[0].rsplit("-", 1)[1])
-
     def writer_main(shm_root: str, socket_path: str, ready_fd: int) -> None:
         import uvloop
 
         from server.writer import WriterHost, run_writer
 
         reservation.close()
-        current_root[0] = shm_root
+        generation = shm_root.rsplit("-", 1)[1]
         uvloop.run(
             run_writer(
-                writer_load,
+                startup,
                 WriterHost(config=host_config),
                 shm_root,
                 socket_path,
-                ready=lambda: _report(ready_fd, f"writer {generation()}"),
+                ready=lambda: _report(ready_fd, f"writer {generation}"),
                 writer_config=writer_config,
                 redis_url=args.redis_url,
                 checkpoints=checkpoints,
@@ -319,6 +413,21 @@ def _report(fd: int, line: str) -> None:
     os.write(fd, f"{line}\n".encode())
 
 
+def _warn_about_exposure(args: argparse.Namespace, server_config: ServerConfig) -> None:
+    if server_config.tokens is None:
+        log.warning("AUTH IS OFF: any caller may read every account's prices (use --auth)")
+    elif server_config.tls_cert is None:
+        log.warning(
+            "AUTH WITHOUT TLS: bearer tokens cross the network in plaintext, where anyone on "
+            "the path can read and replay them; serve with --tls-cert and --tls-key"
+        )
+    if not args.snapshot_dir and not args.redis_url:
+        log.warning(
+            "CHANGES ARE REFUSED: without --snapshot-dir (write-ahead log) or --redis-url "
+            "nothing could keep an Ingest, Reserve or Release across a restart"
+        )
+
+
 def main(args: argparse.Namespace) -> int:
     """Entry point of ``pacache serve``."""
     logging.basicConfig(
@@ -326,9 +435,12 @@ def main(args: argparse.Namespace) -> int:
         format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
         stream=sys.stderr,
     )
-    server_config, host_config = config_from(args)
-    if server_config.tokens is None:
-        log.warning("AUTH IS OFF: any caller may read every account's prices (use --auth)")
+    try:
+        server_config, host_config = config_from(args)
+    except (ConfigError, InvalidInput, ValueError, OSError) as error:
+        log.error("cannot serve: %s", error)
+        return 2
+    _warn_about_exposure(args, server_config)
     if args.snapshot:
         found = snapshot.latest(args.snapshot)
         if found is None:
@@ -336,16 +448,22 @@ def main(args: argparse.Namespace) -> int:
             return 2
         path = found
 
-        def load() -> State:
-            return snapshot.load(path)
+        def source() -> Path:
+            return path
     elif args.demo:
 
-        def load() -> State:
-            return demo_state(args.demo_cache)
+        def source() -> Path:
+            return demo_snapshot(args.demo_cache)
     else:
         log.error("nothing to serve: pass --demo or --snapshot DIR")
         return 2
+    startup = Startup(source, args.snapshot_dir, bool(args.redis_url))
     address = f"{args.bind}:{args.port}"
+    try:
+        ensure_port_free(args.bind, args.port)
+    except OSError as error:
+        log.error("cannot serve on %s: %s", address, error)
+        return 2
 
     example = (
         "--account C000001 --region EAST --line FAST-0000001:30 --line PLMB-0000002:2:BX"
@@ -365,15 +483,14 @@ def main(args: argparse.Namespace) -> int:
         announce(server.port)
 
     checkpoints = None
-    if args.snapshot_dir and args.redis_url:
+    if args.snapshot_dir:
         checkpoints = CheckpointPolicy(
             args.snapshot_dir, args.checkpoint_seconds, args.checkpoint_events
         )
     writer_config = WriterConfig(prefix=args.stream_prefix, inventory_shards=args.inventory_shards)
     if args.workers > 0:
-        host_config.staleness_limit_ms = int(args.staleness_limit_s * 1000)
         return serve_multi(
-            args, server_config, host_config, load, announce, writer_config, checkpoints
+            args, server_config, host_config, startup, announce, writer_config, checkpoints
         )
 
     import uvloop
@@ -385,7 +502,7 @@ def main(args: argparse.Namespace) -> int:
             server_config,
             grace=args.grace,
             on_started=started,
-            load=load,
+            startup=startup,
             writer=writer_config,
             redis_url=args.redis_url,
             checkpoints=checkpoints,
@@ -395,6 +512,6 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # `python -m server.serve …`: the same as `pacache serve …`
-    _parser = argparse.ArgumentParser(prog="pacache serve")
+    _parser = argparse.ArgumentParser(prog="python -m server.serve")
     add_arguments(_parser)
     sys.exit(main(_parser.parse_args()))

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Supervisor", "reserve_port", "sweep_orphans"]
+__all__ = ["Supervisor", "ensure_port_free", "reserve_port", "sweep_orphans"]
 
 log = logging.getLogger("pacache.supervisor")
 _PR_SET_PDEATHSIG = 1
@@ -49,6 +49,27 @@ def die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:  # not Linux: the supervisor's SIGTERM path still stops children
         pass
+
+
+def ensure_port_free(bind: str, port: int) -> None:
+    """Raise ``OSError`` (EADDRINUSE) if something already listens on ``bind:port``.
+
+    The workers share their port through SO_REUSEPORT, and so would a second ``pacache
+    serve`` started on the same port: two unrelated states would then answer behind one
+    address, each for part of the connections. A plain bind (SO_REUSEADDR only, so
+    leftover TIME_WAIT connections of a previous run do not count) fails when any socket
+    listens there, ours included, so a second server stops here with a clear error."""
+    if port == 0:
+        return
+    family, kind, proto, _, address = socket.getaddrinfo(bind, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise OSError(
+                error.errno, f"port {port} is already in use ({error.strerror})"
+            ) from None
 
 
 def reserve_port(bind: str, port: int) -> tuple[socket.socket, int]:

@@ -59,6 +59,7 @@ class WorkerHost(StateHost):
     socket_path: str = ""
     reader: SharedReader | None = None
     holds_active_count: int = 0
+    writer_problems: list[str] = field(default_factory=list)  # from the writer's heartbeat
     last_heard_ms: int = 0
     _pinned: State | None = None
     _conn: asyncio.StreamWriter | None = None
@@ -67,12 +68,16 @@ class WorkerHost(StateHost):
 
     # -- reads ---------------------------------------------------------------------------
 
-    @property
-    def serving(self) -> bool:
+    def health_problems(self) -> list[str]:
+        """The writer's own reasons (from its last message), plus its silence."""
         if self.reader is None:
-            return False
+            return ["state: waiting for the writer to publish it"]
+        problems = list(self.writer_problems)
         limit = self.config.staleness_limit_ms
-        return not (limit and self.writer_silence_ms() > limit)
+        silence = self.writer_silence_ms()
+        if limit and silence > limit:
+            problems.append(f"writer: silent for {silence} ms (staleness limit {limit} ms)")
+        return problems
 
     def require(self) -> State:
         reader = self.reader
@@ -134,8 +139,9 @@ class WorkerHost(StateHost):
         await self.wait_for_version(int(reply["version"]), READ_YOUR_WRITES_S)
         return reply
 
-    async def ingest(self, events: Sequence[Any]) -> ApplyResult:
-        reply = await self._call("ingest", payload=encode(list(events)), max_events=len(events))
+    async def ingest(self, events: Sequence[Any], payload: bytes | None = None) -> ApplyResult:
+        data = payload if payload is not None else encode(list(events))
+        reply = await self._call("ingest", payload=data, max_events=max(len(events), 1))
         outcome = IngestOutcome.from_plain(reply["outcome"])
         return ApplyResult(
             version=outcome.version,
@@ -209,6 +215,7 @@ class WorkerHost(StateHost):
         self.rejected_total = message["rejected_total"]
         self.holds_active_count = message["holds_active"]
         self.gaps = dict(message["gaps"])
+        self.writer_problems = list(message.get("problems", ()))
         self.streams = {name: StreamStats(**s) for name, s in message["streams"].items()}
 
     async def refresh_stats(self) -> None:
@@ -269,12 +276,13 @@ async def run_worker(
         serving = host.serving
         while True:
             await asyncio.sleep(0.25)
-            now = host.serving and not host.gaps
+            problems = host.health_problems()
+            now = not problems
             if now != serving:
                 serving = now
                 state = "SERVING" if now else "NOT_SERVING"
-                silent = host.writer_silence_ms()
-                log.warning("worker %d: health %s (writer silent %d ms)", host.slot, state, silent)
+                log.warning("worker %d: health %s%s", host.slot, state,
+                            f" ({'; '.join(problems)})" if problems else "")  # fmt: skip
                 await server.set_serving(now)
 
     tasks = [asyncio.create_task(host.connect_forever(stop)), asyncio.create_task(health())]

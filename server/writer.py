@@ -25,17 +25,27 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.deltas import ApplyResult, apply_batch
 from engine.errors import PacacheError
-from engine.shared import SharedWriter
+from engine.shared import SharedWriter, published_version
 from engine.state import State
 from engine.validate import check_batch
-from loaders.stream_writer import StreamWriter, WriterConfig, hold_publisher
+from loaders.stream_writer import (
+    StreamWriter,
+    WriterConfig,
+    event_publisher,
+    hold_publisher,
+    stream_names,
+)
 from server.checkpoint import CheckpointPolicy, checkpoint_loop
 from server.host import Change, StateHost
 from server.ipc import error_to_wire, read_frame, write_frame
+from server.streams import catch_up
+
+if TYPE_CHECKING:
+    from server.serve import Startup
 
 __all__ = ["WriterHost", "run_writer"]
 
@@ -65,30 +75,47 @@ class WriterHost(StateHost):
         stream_ids: dict[str, str] | None = None,
         clock_ms: int | None = None,
         event_ms: Sequence[int] | None = None,
+        wal_lsn: int | None = None,
     ) -> ApplyResult:
+        """Apply one batch to both instances, left-right. If the engine raises on the
+        first instance, :class:`SharedWriter` restores it from the published one and the
+        batch is rejected whole (the error is raised here); if it raises while the second
+        instance catches up, that instance is restored from the published one, which has
+        the batch, and the batch stands."""
         shared = self.shared
         assert shared is not None, "adopt() a SharedWriter first"
         clock = self.clock_ms() if clock_ms is None else clock_ms
+        current = self.writable_state()
+        self.lease.ensure(current.version + 1)
         # validation depends only on the code tables, equal in both instances before the
         # batch: validate once, for the first instance, and reuse it for the second
-        checked = check_batch(events, self.require().skus, self.require().locations)
+        checked = check_batch(events, current)
 
         def change(state: State) -> ApplyResult:
-            return apply_batch(
+            result = apply_batch(
                 state, events, stream_ids=stream_ids, clock_ms=clock, event_ms=event_ms,
                 checked=checked,
             )  # fmt: skip
+            if wal_lsn is not None:
+                state.wal_lsn = wal_lsn
+            return result
 
         shared.wait_inactive_free()
-        result = shared.apply(change)
-        self.state = shared.active
+        try:
+            result = shared.apply(change)
+        finally:
+            self.state = shared.active
         self.applied_total += result.applied
         self.rejected_total += len(result.rejected)
         self._notify(Change(result.version, result.skus_changed))
         # the readers of the old instance leave it within one call; then it catches up,
         # so the next batch finds the inactive instance equal and free
         shared.wait_inactive_free()
-        shared.catch_up()
+        try:
+            shared.catch_up()
+        except Exception:
+            log.exception("writer: catching the second instance up failed; it was restored "
+                          "from the published one (which has the batch)")  # fmt: skip
         return result
 
     def _notify(self, change: Change) -> None:
@@ -105,8 +132,9 @@ class WriterHost(StateHost):
             "op": "stats",
             "applied_total": self.applied_total,
             "rejected_total": self.rejected_total,
-            "holds_active": self.holds_active(),
+            "holds_active": self.holds_active() if self.state is not None else 0,
             "gaps": dict(self.gaps),
+            "problems": self.health_problems(),
             "streams": {name: dataclasses.asdict(s) for name, s in self.streams.items()},
         }
 
@@ -129,7 +157,7 @@ class _LockedSink:
         event_ms: Sequence[int],
     ) -> ApplyResult:
         async with self.host.write_lock:
-            return self.host.apply(
+            return self.host.apply_batch(
                 events, stream_ids=stream_ids, clock_ms=clock_ms, event_ms=event_ms
             )
 
@@ -195,8 +223,19 @@ async def _serve_worker(
         writer.close()
 
 
+def _previous_version(shm_root: str) -> int:
+    """The newest version any earlier writer of this server published (0: none), read
+    from the shared directories the supervisor keeps until this writer is ready."""
+    versions = [
+        published_version(other)
+        for other in Path(shm_root).parent.glob("state-*")
+        if str(other) != shm_root
+    ]
+    return max((v for v in versions if v is not None), default=0)
+
+
 async def run_writer(
-    load: Callable[[], State],
+    startup: Startup,
     host: WriterHost,
     shm_root: str,
     socket_path: str,
@@ -206,18 +245,21 @@ async def run_writer(
     redis_url: str | None = None,
     checkpoints: CheckpointPolicy | None = None,
 ) -> None:
-    """Load, publish, serve the workers' socket and the streams until SIGTERM."""
+    """Load, catch up, publish, serve the workers' socket and the streams until SIGTERM.
+
+    The workers hear of this writer only once its state has caught up with the streams
+    (a restarted writer: they keep serving the previous one's state until then), and its
+    versions start above everything published before (the lease, and the previous
+    writer's last version when there is no lease file)."""
     started = time.monotonic()
-    shared = await asyncio.to_thread(SharedWriter, shm_root, load)
+    host.wal, host.lease = startup.durable()
+    floor = max(host.lease.floor, _previous_version(shm_root) + 1)
+    shared = await asyncio.to_thread(SharedWriter, shm_root, lambda: startup.load(host.wal, floor))
     host.adopt(shared)
     log.info(
-        "writer: state at version %d published in %s in %.1fs",
-        host.require().version, shm_root, time.monotonic() - started,
+        "writer: state at version %d loaded in %s in %.1fs",
+        host.writable_state().version, shm_root, time.monotonic() - started,
     )  # fmt: skip
-    Path(socket_path).unlink(missing_ok=True)
-    server = await asyncio.start_unix_server(
-        lambda r, w: _serve_worker(host, shm_root, r, w), path=socket_path
-    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -242,13 +284,25 @@ async def run_writer(
     tasks = [asyncio.create_task(heartbeat()), asyncio.create_task(tick())]
     writer_stop = asyncio.Event()
     if redis_url:
-        stream_writer = StreamWriter(redis_url, _LockedSink(host), writer_config or WriterConfig())
+        config = writer_config or WriterConfig()
+        stream_writer = StreamWriter(redis_url, _LockedSink(host), config)
         host.streams = stream_writer.stats
         host.hold_publisher = hold_publisher(redis_url, stream_writer.config)
+        host.event_publisher = event_publisher(redis_url, stream_writer.config)
         tasks.append(asyncio.create_task(stream_writer.run(writer_stop)))
+        names = stream_names(config.prefix, config.inventory_shards)
+        catching = asyncio.create_task(catch_up(host, redis_url, names))
+        await asyncio.wait([catching, asyncio.create_task(stopping.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
     if checkpoints is not None:
         tasks.append(asyncio.create_task(checkpoint_loop(host, checkpoints)))
-    ready()
+    Path(socket_path).unlink(missing_ok=True)
+    server = await asyncio.start_unix_server(
+        lambda r, w: _serve_worker(host, shm_root, r, w), path=socket_path
+    )
+    if not stopping.is_set():
+        log.info("writer: serving state version %d to the workers", host.writable_state().version)
+        ready()
     await stopping.wait()
     log.info("writer: stopping")
     writer_stop.set()
@@ -257,4 +311,6 @@ async def run_writer(
     server.close()
     async with host.write_lock:  # let a running checkpoint or batch finish
         pass
+    if host.wal is not None:
+        host.wal.close()
     shared.close()

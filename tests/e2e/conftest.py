@@ -70,10 +70,15 @@ Running = Spawned
 def start_server(
     tmp: Path, *extra: str, state: State | None = None, env: dict[str, str] | None = None
 ) -> Spawned:
-    """Write ``state`` (default: :func:`world_state`) as a snapshot and serve it."""
+    """Write ``state`` (default: :func:`world_state`) as a snapshot and serve it, with a
+    ``--snapshot-dir`` of its own (so changes are durable and accepted) unless ``extra``
+    names one, or ``--no-snapshot-dir`` asks for none."""
     root = tmp / "snapshots"
     snapshot.write(state if state is not None else world_state(), root)
-    running = spawn(["--snapshot", str(root), "--port", "0", "--grace", "5", *extra], env=env)
+    flags = [flag for flag in extra if flag != "--no-snapshot-dir"]
+    if "--snapshot-dir" not in flags and "--no-snapshot-dir" not in extra:
+        flags += ["--snapshot-dir", str(tmp / "data")]
+    running = spawn(["--snapshot", str(root), "--port", "0", "--grace", "5", *flags], env=env)
     _started.append(running)
     return running
 
