@@ -244,13 +244,15 @@ class Startup:
                 candidates.append(found)
         return max(candidates, key=snapshot.written_at)
 
-    def load(self, wal: WriteAheadLog | None, floor: int) -> State:
+    def load(self, wal: WriteAheadLog | None, lease: VersionLease, floor: int) -> State:
         """Load, replay the log, raise the version to ``floor``: a fresh, equal state on
-        every call (the multi-process writer loads one per left-right instance)."""
+        every call (the multi-process writer loads one per left-right instance). The
+        lease then covers that version, so the next start begins above it."""
         path = self.newest()
         state = snapshot.load(path)
         replayed = replay_log(state, wal) if wal is not None else 0
         state.version = max(state.version, floor)
+        lease.ensure(state.version)
         log.info("state from %s, %d logged batches replayed, version %d",
                  path, replayed, state.version)  # fmt: skip
         return state
@@ -283,7 +285,7 @@ async def run_server(
         started = time.monotonic()
         host.wal, host.lease = startup.durable()
         floor = host.lease.floor
-        host.load(await asyncio.to_thread(startup.load, host.wal, floor))
+        host.load(await asyncio.to_thread(startup.load, host.wal, host.lease, floor))
         log.info("state loaded in %.1fs", time.monotonic() - started)
 
     async def tick() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from bench.procstat import children
 from engine import events as ev
 from engine import snapshot
 from engine.deltas import apply_batch
@@ -65,6 +66,24 @@ def world_state() -> State:
 
 
 Running = Spawned
+#: channel options that give a client a TCP connection of its own: with SO_REUSEPORT
+#: workers, a new connection may land on another worker
+OWN_CONNECTION = (("grpc.use_local_subchannel_pool", 1),)
+
+
+def worker_pids(running: Spawned, tries: int = 40) -> set[int]:
+    """The pids of the workers that answer on fresh connections."""
+    seen = set()
+    for _ in range(tries):
+        with Client(running.target, options=OWN_CONNECTION, timeout=5) as client:
+            seen.add(int(client.stats().counts["pid"]))
+    return seen
+
+
+def writer_pid(running: Spawned) -> int:
+    """The supervisor's child that is not one of the workers."""
+    workers = worker_pids(running)
+    return next(p for p in children(running.process.pid) if p not in workers)
 
 
 def start_server(

@@ -25,24 +25,17 @@ from engine import events as ev
 from loaders.events import encode
 from server.client import Client
 from server.spawn import Spawned
-from tests.e2e.conftest import start_server, world_state
+from tests.e2e.conftest import (
+    OWN_CONNECTION,
+    start_server,
+    worker_pids,
+    world_state,
+    writer_pid,
+)
 
 FLIP_SKUS = [f"FLIP-{i:03d}" for i in range(150)]
-OWN_CONNECTION = (("grpc.use_local_subchannel_pool", 1),)
-
-
-def _worker_pids(running: Spawned, tries: int = 40) -> set[int]:
-    """The pids of the workers that answer on fresh connections."""
-    seen = set()
-    for _ in range(tries):
-        with Client(running.target, options=OWN_CONNECTION, timeout=5) as client:
-            seen.add(int(client.stats().counts["pid"]))
-    return seen
-
-
-def _writer_pid(running: Spawned) -> int:
-    workers = _worker_pids(running)
-    return next(p for p in children(running.process.pid) if p not in workers)
+_worker_pids = worker_pids
+_writer_pid = writer_pid
 
 
 def _worker_clients(running: Spawned, tries: int = 60) -> dict[int, Client]:
