@@ -40,6 +40,7 @@ from fractions import Fraction
 from typing import Any
 
 from engine import events as ev
+from engine.inventory_apply import HOLD_RETENTION_MS
 from engine.money import CURRENCY_EXPONENTS, ISO_4217
 
 __all__ = [
@@ -409,6 +410,12 @@ class Reference:
         if clock_ms is None:
             clock_ms = max((e.ts_ms for e in events if problem(e) is None), default=0)
         self.clock_ms = max(self.clock_ms, clock_ms)
+        # a hold's record is forgotten a day after it expired (the key is free again)
+        self.holds = {
+            key: hold
+            for key, hold in self.holds.items()
+            if hold.expires_at_ms + HOLD_RETENTION_MS > self.clock_ms
+        }
         # holds are decided after the batch's other events, which may bring their codes
         holds = [i for i, e in enumerate(events) if isinstance(e, (ev.HoldPlace, ev.HoldRelease))]
         first = sorted(set(range(len(events))) - set(holds))

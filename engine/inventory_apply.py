@@ -21,6 +21,7 @@ from engine.table import KeyIndex
 
 __all__ = [
     "ADJUST_LOG_LIMIT",
+    "HOLD_RETENTION_MS",
     "adjust_positions",
     "apply_adjusts",
     "apply_inbound",
@@ -35,6 +36,8 @@ __all__ = [
 
 I64 = npt.NDArray[np.int64]
 ADJUST_LOG_LIMIT = 1_000_000
+#: How long a hold's record outlives its expiry (see :func:`expire_holds`).
+HOLD_RETENTION_MS = 86_400_000
 Interner = Callable[[State, str], int]
 #: columns of a batch already read by validation (``engine.validate.CheckedBatch``)
 Known = dict[str, I64] | None
@@ -354,13 +357,24 @@ def _hold_delta(state: State, hold: Hold, sign: int) -> None:
 
 
 def expire_holds(state: State, clock_ms: int) -> list[int]:
-    """Release every active hold whose expiry is at or before ``clock_ms``."""
+    """Release every active hold whose expiry is at or before ``clock_ms``, and forget the
+    holds that expired :data:`HOLD_RETENTION_MS` or more before it.
+
+    Why forget: a hold record is kept after it ends so a Reserve retried with the same key
+    gets the same (inactive) hold back instead of holding stock twice; kept for ever, the
+    records of every order ever reserved would grow the state without bound. After the
+    retention the key is free: a Reserve with it places a new hold. Time is the batch
+    clock (stream time), so every replica forgets the same holds in the same batch."""
     changed: list[int] = []
     for hold in state.holds.values():
         if hold.active and hold.expires_at_ms <= clock_ms:
             hold.active = False
             _hold_delta(state, hold, -1)
             changed.extend(hold.sku.tolist())
+    stale = [key for key, hold in state.holds.items()
+             if not hold.active and hold.expires_at_ms + HOLD_RETENTION_MS <= clock_ms]  # fmt: skip
+    for key in stale:
+        del state.holds[key]
     return changed
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from engine.atp import DateSource
 from engine.errors import UnknownCode
-from engine.inventory_apply import hold_of
+from engine.inventory_apply import HOLD_RETENTION_MS, hold_of
 from engine.quote import Bucket, LineStatus
 from loaders.events import decode
 from tests.builders import (
@@ -293,6 +293,22 @@ def test_hold_lasts_until_its_expiry_by_stream_time():
     assert _east(state) == 70
     apply(state, clock_ms=PLACED_MS + TTL_MS)  # expires at placed + ttl
     assert _east(state) == 100
+
+
+def test_an_ended_hold_is_remembered_for_a_day_then_its_key_is_free():
+    state = _held()
+    expired = PLACED_MS + TTL_MS
+    apply(state, clock_ms=expired + HOLD_RETENTION_MS - 1)
+    retried = apply(state, make_hold("CART-1", (BOLT, "DC-EAST", 40), ttl_ms=TTL_MS))
+    [(_, reason)] = retried.rejected
+    assert reason.startswith("hold_key:")
+    assert len(state.holds) == 1  # still known: a retry is not a new hold
+    apply(state, clock_ms=expired + HOLD_RETENTION_MS)
+    assert state.holds == {}  # forgotten: the state does not grow with every order
+    placed = apply(state, make_hold("CART-1", (BOLT, "DC-EAST", 40), ttl_ms=TTL_MS,
+                                    ts_ms=expired + HOLD_RETENTION_MS))  # fmt: skip
+    assert placed.rejected == []
+    assert _east(state) == 60  # a new hold of the key, with its own lines
 
 
 def test_released_hold_gives_its_stock_back():
