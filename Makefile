@@ -136,9 +136,11 @@ check-proto:
 	fi; \
 	echo "$(BUF) lint"; $(BUF) lint
 
-# run: serve the built-in demo data set locally (the quickest way to poke the API).
+# run: serve the built-in demo data set locally (the quickest way to poke the API). Changes
+# (Ingest, Reserve, Release) are kept in a write-ahead log and checkpoints under .data/run,
+# so they survive a restart; delete that directory to start from the demo data again.
 run: install proto
-	$(BIN)/pacache serve --demo
+	$(BIN)/pacache serve --demo --snapshot-dir .data/run
 
 # bench-engine: engine micro-benchmarks under pytest-benchmark, outside the default test
 # run; the JSON lands in bench/results/ for comparison across commits.
