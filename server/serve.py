@@ -63,7 +63,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("PACACHE_POLICY", "priority"),
     )
     parser.add_argument("--max-lines", type=int, default=_env_int("PACACHE_MAX_LINES", 5_000))
-    parser.add_argument("--max-in-flight", type=int, default=_env_int("PACACHE_MAX_IN_FLIGHT", 256))
+    parser.add_argument(
+        "--max-in-flight", type=int, default=_env_int("PACACHE_MAX_IN_FLIGHT", 256),
+        help="unary calls in flight per serving process before RESOURCE_EXHAUSTED",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-queued-lines", type=int, default=_env_int("PACACHE_MAX_QUEUED_LINES", 20_000),
+        help="request lines queued for a serving process's engine lane before "
+        "RESOURCE_EXHAUSTED (a call alone on an idle lane is always admitted)",
+    )  # fmt: skip
     parser.add_argument(
         "--max-message-bytes",
         type=int,
@@ -127,6 +135,7 @@ def config_from(args: argparse.Namespace) -> tuple[ServerConfig, HostConfig]:
         max_lines=args.max_lines,
         max_message_bytes=args.max_message_bytes,
         max_in_flight=args.max_in_flight,
+        max_queued_lines=args.max_queued_lines,
     )
     server_config = ServerConfig(
         limits=limits,
