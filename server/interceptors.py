@@ -7,8 +7,9 @@ principal) is what the handler sees.
 
 Order (outermost first): :class:`ObservabilityInterceptor` (request id, log line, metrics),
 :class:`ErrorInterceptor` (engine/server errors → status via ``server.errors``),
-:class:`LimitInterceptor` (concurrent calls), :class:`AuthInterceptor` (token → principal,
-scope per service).
+:class:`LimitInterceptor` (concurrent calls of the portal and ingest services; health,
+reflection and Admin are never refused for load), :class:`AuthInterceptor` (token →
+principal, scope per service).
 
 Wire edges (:func:`_wrap`): every wrapped method decodes its requests with a deserializer
 that never raises — bytes that are not a valid message become an :class:`Undecodable`,
@@ -267,13 +268,24 @@ class ErrorInterceptor(_Wrapping):
             await context.abort(grpc.StatusCode.INTERNAL, f"{method}: internal error (logged)")
 
 
+#: The services whose unary calls :class:`LimitInterceptor` counts and refuses: the calls
+#: that wait for the engine lane (PriceAvailability) or apply changes (Ingest). Health,
+#: reflection and Admin (Ping, Stats, Freshness, Snapshot) are left out: they are how a
+#: balancer and an operator see an overloaded server, so load must never refuse them.
+LIMITED_SERVICES = frozenset({"pacache.v1.PriceAvailabilityService", "pacache.v1.IngestService"})
+
+
 class LimitInterceptor(_Wrapping):
-    """At most ``max_in_flight`` unary calls at once; the next fails fast (overload)."""
+    """At most ``max_in_flight`` unary calls of :data:`LIMITED_SERVICES` at once; the next
+    fails fast (overload)."""
 
     def __init__(self, max_in_flight: int) -> None:
         super().__init__()
         self.max_in_flight = max_in_flight
         self.in_flight = 0
+
+    def applies_to(self, method: str) -> bool:
+        return method.split("/")[1] in LIMITED_SERVICES
 
     async def __call__(self, behaviour: Any, request: Any, context: Any, method: str) -> Any:
         if self.in_flight >= self.max_in_flight:
