@@ -13,24 +13,30 @@ Ping is timed, one more process of its own (the prober):
    engine lane runs one call at a time per worker, so ``workers ÷ calls/s`` at the
    saturating concurrency is the lane's service time per 50-line Quote: what the limits
    are sized from (queueing delay ≈ calls ahead × service time).
-2. **flood**: ``--flood-callers`` closed-loop callers of 50-line Quotes (no backoff: a
-   refused caller sends its next call at once), for each ``--max-in-flight`` value, while
-   the prober sends Admin Ping and the standard health Check (alternating, open loop at
-   ``--probe-rate``/s, latency from the intended send time). Counted by status code (only
-   OK and RESOURCE_EXHAUSTED may occur; any other is reported); latency p50/p99/max of
-   the refusals (the "refused in under 5 ms" figure) and of the answers; the probes' codes
-   and latency. Then the issue's case: ``--max-in-flight 1`` and 64 callers.
-3. **saturation**: for each ``--max-queued-lines`` value, the prober alone against the idle
-   server (baseline), then ``--heavy-loops`` callers sending ``--heavy-lines``-line Quotes
-   with ``explain`` (distinct SKUs) back to back with the prober beside them → Ping and
-   health p50/p99/max idle vs saturated, and the heavy calls answered / refused.
+2. **flood**: ``--flood-callers`` closed-loop callers of 50-line Quotes for each
+   ``--max-in-flight`` value, then the issue's case (``--max-in-flight 1``, 64 callers);
+   each once without backoff (a refused caller sends its next call at once) and once
+   with ``--backoff-ms`` (gRPC's retry backoff: random up to 50 ms, doubling to 1 s, as
+   the refusal's message asks), while the prober sends Admin Ping and the standard health
+   Check (alternating, open loop at ``--probe-rate``/s, latency from the intended send
+   time). Calls by status code (only OK and RESOURCE_EXHAUSTED may occur; any other is
+   reported), latency p50/p99/max of the refusals (the "refused in under 5 ms" figure) and
+   of the answers, the probes' codes and latency.
+3. **saturation**: for each ``--heavy-loops`` × ``--max-queued-lines`` value, the prober
+   alone against the idle server (baseline), then that many callers sending
+   ``--heavy-lines``-line Quotes with ``explain`` (distinct SKUs) back to back with the
+   prober beside them → Ping and health p50/p99/max idle vs saturated, and the heavy
+   calls answered / refused.
 
-Both cores of this machine are shared by the load processes, the prober and the server:
-the report carries the load processes' CPU and the prober's dispatch lateness, so a
-starved client shows as such.
+The machine's cores are shared by the load processes, the prober and the server (and by
+whatever else runs on the machine): every window also records the CPU the server used,
+the cores the whole machine was busy (/proc/stat) and the share of the window in which a
+runnable task waited for a core (/proc/pressure/cpu), and the prober's dispatch lateness,
+so a starved client or a busy machine shows as such.
 
     python -m bench.overload --extract DIR --snapshot DIR [--workers N] [--seconds S]
-        [--max-in-flight 16,64,256] [--max-queued-lines 5000,20000,100000] [--json FILE]
+        [--max-in-flight 16,64,256] [--max-queued-lines 5000,20000,100000]
+        [--heavy-loops 4,8] [--backoff-ms 50] [--json FILE]
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ from bench.histogram import summary_ms
 from bench.loadgen import LoadProcesses, LoadSpec, RunResult
 from bench.machine import machine_info
 from bench.mix import fixed_quotes, probe_pool
-from bench.procstat import tree_cpu_seconds
+from bench.procstat import cpu_stall_seconds, machine_busy_seconds, tree_cpu_seconds
 from server._proto.pacache.v1 import pacache_pb2 as pb
 from server.service import Limits
 from server.spawn import REPO, Spawned, spawn
@@ -133,21 +139,37 @@ def _probe_spec(settings: Settings, target: str) -> LoadSpec:
     )
 
 
+def _cpu_now(server: Spawned) -> tuple[float, float, float | None]:
+    return tree_cpu_seconds(server.process.pid), machine_busy_seconds(), cpu_stall_seconds()
+
+
 def _together(
     server: Spawned, runs: Sequence[tuple[LoadProcesses, LoadSpec]]
-) -> tuple[list[RunResult], float]:
-    """Start every run on one window; their results and the server's CPU in the window."""
+) -> tuple[list[RunResult], dict[str, Any]]:
+    """Start every run on one window; their results and the window's CPU: the server's,
+    the whole machine's (busy cores: the server, the load processes, the prober and
+    anything else running here) and the share of the window in which some runnable task
+    waited for a core (PSI)."""
     start_at = time.monotonic() + START_DELAY_S
     specs = [(load, load.start(replace(spec, start_at=start_at))) for load, spec in runs]
     begin, end = specs[0][1].window
     _sleep_until(begin)
-    cpu_before = tree_cpu_seconds(server.process.pid)
+    before = _cpu_now(server)
     _sleep_until(end)
-    cpu = tree_cpu_seconds(server.process.pid) - cpu_before
+    after = _cpu_now(server)
+    seconds = end - begin
+    cpu = after[0] - before[0]
     results = [load.result(spec) for load, spec in specs]
     for result in results:
         result.server_cpu_s = cpu
-    return results, cpu
+    stall = None if after[2] is None or before[2] is None else after[2] - before[2]
+    return results, {
+        "server_cpu_s": cpu,
+        "server_cores": round(cpu / seconds, 2),
+        "machine_busy_cores": round((after[1] - before[1]) / seconds, 2),
+        "cpu_stall_share": None if stall is None else round(stall / seconds, 2),
+        "client_cores": round(sum(r.client_cpu_s for r in results) / (end - start_at), 2),
+    }
 
 
 def _sleep_until(moment: float) -> None:
@@ -164,7 +186,6 @@ def _codes(result: RunResult) -> dict[str, Any]:
         "by_code": counts,
         "latency_ms": {code: result.latency_of(code) for code in counts if counts[code]},
         "ok_per_s": round(result.completed / result.spec.seconds, 1),
-        "client_cpu_share": round(result.client_cpu_s / result.spec.seconds, 2),
     }
 
 
@@ -189,7 +210,8 @@ def capacity(
     try:
         for concurrency in concurrencies:
             spec = _spec(settings, server.target, f"quote{QUOTE_LINES}", concurrency=concurrency)
-            (result,), cpu = _together(server, [(load, spec)])
+            (result,), window = _together(server, [(load, spec)])
+            cpu = window.pop("server_cpu_s")
             calls = result.completed + result.error_count
             throughput = result.completed / settings.seconds
             runs.append(
@@ -199,8 +221,7 @@ def capacity(
                     "latency_ms": result.latency_ms(),
                     "errors": result.errors,
                     "server_cpu_us_per_call": round(cpu * 1e6 / max(calls, 1), 1),
-                    "server_cpu_share": round(cpu / settings.seconds, 2),
-                    "client_cpu_share": round(result.client_cpu_s / settings.seconds, 2),
+                    "cpu": window,
                     # one call at a time per worker's lane: its service time at saturation
                     "lane_ms_per_call": round(settings.workers * 1000 / max(throughput, 1e-9), 3)
                     if settings.workers
@@ -234,7 +255,7 @@ def flood(
             settings, server.target, f"quote{QUOTE_LINES}", concurrency=callers,
             backoff_s=backoff_ms / 1000, seed=3,
         )  # fmt: skip
-        (quotes, probes), cpu = _together(
+        (quotes, probes), window = _together(
             server, [(load, spec), (prober, _probe_spec(settings, server.target))]
         )
     finally:
@@ -247,8 +268,9 @@ def flood(
         "max_backoff_ms": spec.max_backoff_s * 1000 if backoff_ms else None,
         "quotes": _codes(quotes),
         "probes": _probes(probes),
-        "server_cpu_share": round(cpu / settings.seconds, 2),
+        "cpu": window,
     }
+    window.pop("server_cpu_s")
     out["unexpected_codes"] = {
         code: n for code, n in quotes.errors.items() if code != "RESOURCE_EXHAUSTED"
     }
@@ -266,22 +288,26 @@ def saturation(
 ) -> dict[str, Any]:
     server, flags = _serve(settings, max_in_flight, max_queued_lines)
     try:
-        (idle,), _ = _together(server, [(prober, _probe_spec(settings, server.target))])
+        (idle,), idle_window = _together(server, [(prober, _probe_spec(settings, server.target))])
         spec = _spec(settings, server.target, heavy_pool, concurrency=loops)
-        (heavy, probes), cpu = _together(
+        (heavy, probes), window = _together(
             server, [(load, spec), (prober, _probe_spec(settings, server.target))]
         )
     finally:
         server.stop()
-    return {
+    out = {
         "server_flags": flags,
         "max_queued_lines": max_queued_lines,
         "heavy_loops": loops,
         "idle_probes": _probes(idle),
         "saturated_probes": _probes(probes),
         "heavy_quotes": _codes(heavy),
-        "server_cpu_share": round(cpu / settings.seconds, 2),
+        "idle_cpu": idle_window,
+        "cpu": window,
     }
+    for cpu in (idle_window, window):
+        cpu.pop("server_cpu_s")
+    return out
 
 
 def single_calls(settings: Settings, pools: dict[str, Any], limits: Limits) -> dict[str, Any]:
@@ -327,6 +353,12 @@ def _ms(summary: dict[str, Any] | None, key: str) -> str:
     return f"{summary[key]:.2f}"
 
 
+def _cores(cpu: dict[str, Any]) -> str:
+    """server / machine busy cores (of the machine's), and the CPU-stall share."""
+    stall = "–" if cpu["cpu_stall_share"] is None else f"{cpu['cpu_stall_share']:.0%}"
+    return f"{cpu['server_cores']:.2f}/{cpu['machine_busy_cores']:.2f} {stall}"
+
+
 def print_report(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -344,6 +376,7 @@ def print_report(report: dict[str, Any]) -> None:
         "server CPU µs/call",
         "lane ms/call",
         "errors",
+        "cores server/machine, stall",
     ):
         table.add_column(column, justify="right")
     for run in cap["runs"]:
@@ -355,6 +388,7 @@ def print_report(report: dict[str, Any]) -> None:
             f"{run['server_cpu_us_per_call']:.0f}",
             f"{run['lane_ms_per_call']:.3f}",
             str(sum(run["errors"].values())),
+            _cores(run["cpu"]),
         )
     console.print(table)
 
@@ -371,6 +405,7 @@ def print_report(report: dict[str, Any]) -> None:
         "Ping p50/p99 ms",
         "health p99 ms",
         "probe errors",
+        "cores server/machine, stall",
     ):
         table.add_column(column, justify="right")
     for run in report["flood"]:
@@ -390,6 +425,7 @@ def print_report(report: dict[str, Any]) -> None:
             f"{_ms(probes.get('ping'), 'p50')}/{_ms(probes.get('ping'), 'p99')}",
             _ms(probes.get("health"), "p99"),
             str(run["probes"]["errors"] or "none"),
+            _cores(run["cpu"]),
         )
     console.print(table)
 
@@ -408,6 +444,7 @@ def print_report(report: dict[str, Any]) -> None:
         "health idle p99",
         "health sat. p99/max",
         "probe errors",
+        "cores idle, sat.",
     ):
         table.add_column(column, justify="right")
     for run in report["saturation"]:
@@ -427,6 +464,7 @@ def print_report(report: dict[str, Any]) -> None:
             _ms(idle.get("health"), "p99"),
             f"{_ms(busy.get('health'), 'p99')}/{_ms(busy.get('health'), 'max')}",
             str(run["saturated_probes"]["errors"] or "none"),
+            f"{_cores(run['idle_cpu'])}, {_cores(run['cpu'])}",
         )
     console.print(table)
     sizes = ", ".join(
@@ -434,6 +472,11 @@ def print_report(report: dict[str, Any]) -> None:
         for name, s in report["single_calls"].items()
     )
     console.print(f"lone calls (idle server, best of 5): {sizes}")
+    console.print(
+        f"cores: CPU the server used / the whole machine was busy, of {report['machine']['cores']}"
+        " (load processes, prober and anything else running here share them); stall: share "
+        "of the window in which a runnable task waited for a core"
+    )
     worst = max(
         (run["quotes"]["latency_ms"].get("RESOURCE_EXHAUSTED") or {}).get("p99") or 0.0
         for run in report["flood"]
@@ -475,7 +518,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="saturation: one run per value (comma-separated)",
     )
     parser.add_argument("--heavy-lines", type=int, default=5_000)
-    parser.add_argument("--heavy-loops", type=int, default=4)
+    parser.add_argument(
+        "--heavy-loops", default="4", help="saturation: callers of heavy Quotes (comma-separated)"
+    )
     parser.add_argument("--probe-rate", type=float, default=200.0, help="probes/s")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
@@ -549,12 +594,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 say(f"flood: max_in_flight {limit}, {callers} callers, backoff {backoff_ms:g} "
                     f"ms: {codes}, probe errors {probe_errors}")  # fmt: skip
         report["saturation"] = []
-        for limit in _ints(args.max_queued_lines):
-            run = saturation(
-                settings, load, prober, heavy.name, args.heavy_loops, defaults.max_in_flight, limit
-            )
-            report["saturation"].append(run)
-            say(f"saturation max_queued_lines {limit}: {run['heavy_quotes']['by_code']}")
+        for loops in _ints(args.heavy_loops):
+            for limit in _ints(args.max_queued_lines):
+                run = saturation(
+                    settings, load, prober, heavy.name, loops, defaults.max_in_flight, limit
+                )
+                report["saturation"].append(run)
+                ping = run["saturated_probes"]["by_kind_ms"].get("ping") or {}
+                say(f"saturation: {loops} loops, max_queued_lines {limit}: "
+                    f"{run['heavy_quotes']['by_code']}, Ping p99 {ping.get('p99')} ms")  # fmt: skip
     report["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(report, indent=1) + "\n")
