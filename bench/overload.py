@@ -9,7 +9,8 @@ Ping is timed, one more process of its own (the prober):
 
 1. **capacity**: closed loop of 50-line Quotes (seeded carts of distinct SKUs from the
    extract's workload, ``bench.mix.fixed_quotes``) at each of ``--concurrency`` → calls/s,
-   p50/p99, server CPU per call (/proc, the server's process tree, the window only). The
+   p50/p99, server CPU per call (/proc, the server's process tree, the window only), with
+   ``--max-in-flight`` at the largest concurrency so that every call is admitted. The
    engine lane runs one call at a time per worker, so ``workers ÷ calls/s`` at the
    saturating concurrency is the lane's service time per 50-line Quote: what the limits
    are sized from (queueing delay ≈ calls ahead × service time).
@@ -205,7 +206,9 @@ def _probes(result: RunResult) -> dict[str, Any]:
 def capacity(
     settings: Settings, load: LoadProcesses, concurrencies: Sequence[int], limits: Limits
 ) -> dict[str, Any]:
-    server, flags = _serve(settings, limits.max_in_flight, limits.max_queued_lines)
+    # admission out of the way (every caller admitted): this is what the limits are sized
+    # from, not what they do
+    server, flags = _serve(settings, max(concurrencies), limits.max_queued_lines)
     runs: list[dict[str, Any]] = []
     try:
         for concurrency in concurrencies:
@@ -285,11 +288,14 @@ def saturation(
     loops: int,
     max_in_flight: int,
     max_queued_lines: int,
+    backoff_ms: float = 0.0,
 ) -> dict[str, Any]:
     server, flags = _serve(settings, max_in_flight, max_queued_lines)
     try:
         (idle,), idle_window = _together(server, [(prober, _probe_spec(settings, server.target))])
-        spec = _spec(settings, server.target, heavy_pool, concurrency=loops)
+        spec = _spec(
+            settings, server.target, heavy_pool, concurrency=loops, backoff_s=backoff_ms / 1000
+        )
         (heavy, probes), window = _together(
             server, [(load, spec), (prober, _probe_spec(settings, server.target))]
         )
@@ -299,6 +305,7 @@ def saturation(
         "server_flags": flags,
         "max_queued_lines": max_queued_lines,
         "heavy_loops": loops,
+        "backoff_ms": backoff_ms,
         "idle_probes": _probes(idle),
         "saturated_probes": _probes(probes),
         "heavy_quotes": _codes(heavy),
@@ -436,6 +443,7 @@ def print_report(report: dict[str, Any]) -> None:
     for column in (
         "max queued lines",
         "loops",
+        "backoff ms",
         "heavy OK",
         "heavy refused",
         "heavy OK p50/p99 ms",
@@ -455,6 +463,7 @@ def print_report(report: dict[str, Any]) -> None:
         table.add_row(
             str(run["max_queued_lines"]),
             str(run["heavy_loops"]),
+            f"{run['backoff_ms']:g}",
             str(heavy["by_code"]["OK"]),
             str(heavy["by_code"].get("RESOURCE_EXHAUSTED", 0)),
             f"{_ms(ok, 'p50')}/{_ms(ok, 'p99')}",
@@ -521,6 +530,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--heavy-loops", default="4", help="saturation: callers of heavy Quotes (comma-separated)"
     )
+    parser.add_argument(
+        "--heavy-backoff-ms", type=float, default=0.0,
+        help="saturation: also run with heavy callers backing off after a refusal (0: only "
+        "back to back)",
+    )  # fmt: skip
     parser.add_argument("--probe-rate", type=float, default=200.0, help="probes/s")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
@@ -594,15 +608,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 say(f"flood: max_in_flight {limit}, {callers} callers, backoff {backoff_ms:g} "
                     f"ms: {codes}, probe errors {probe_errors}")  # fmt: skip
         report["saturation"] = []
-        for loops in _ints(args.heavy_loops):
-            for limit in _ints(args.max_queued_lines):
-                run = saturation(
-                    settings, load, prober, heavy.name, loops, defaults.max_in_flight, limit
-                )
-                report["saturation"].append(run)
-                ping = run["saturated_probes"]["by_kind_ms"].get("ping") or {}
-                say(f"saturation: {loops} loops, max_queued_lines {limit}: "
-                    f"{run['heavy_quotes']['by_code']}, Ping p99 {ping.get('p99')} ms")  # fmt: skip
+        for backoff_ms in sorted({0.0, args.heavy_backoff_ms}):
+            for loops in _ints(args.heavy_loops):
+                for limit in _ints(args.max_queued_lines):
+                    run = saturation(
+                        settings, load, prober, heavy.name, loops, defaults.max_in_flight,
+                        limit, backoff_ms,
+                    )  # fmt: skip
+                    report["saturation"].append(run)
+                    ping = (run["saturated_probes"]["by_kind_ms"].get("ping") or {}).get("p99")
+                    codes = run["heavy_quotes"]["by_code"]
+                    say(f"saturation: {loops} loops, backoff {backoff_ms:g} ms, "
+                        f"max_queued_lines {limit}: {codes}, Ping p99 {ping} ms")  # fmt: skip
     report["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(report, indent=1) + "\n")
