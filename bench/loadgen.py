@@ -15,7 +15,10 @@ Why it looks like this:
   its CPU goes to sending, not to protobuf.
 - Closed loop: ``concurrency`` callers, each sending its next request when the previous
   answer arrives. Latency is the call's own time; a call counts when it completes inside
-  the window.
+  the window. With ``backoff_s``, a caller whose call failed waits before its next one, as
+  a well-behaved client does after RESOURCE_EXHAUSTED (gRPC's retry backoff: a random
+  time up to the current backoff, which starts at ``backoff_s``, doubles with each failure
+  in a row up to ``max_backoff_s`` and resets on success; seeded).
 - Open loop: arrivals at a target rate with exponential gaps (a Poisson process, seeded),
   dispatched at their intended times whatever the server does. Latency is measured from
   the *intended* send time, so when the server (or the client's in-flight cap) holds calls
@@ -23,6 +26,8 @@ Why it looks like this:
   (coordinated omission). A call's latency counts when its intended time is inside the
   window, and the run waits for all of those to finish; throughput counts the calls that
   finished inside the window, so a backlog answered later is not counted as served.
+- Failed calls are counted by status code, and their latencies go into a histogram per
+  code too: how fast a server refuses (RESOURCE_EXHAUSTED) is a figure of its own.
 - All processes share one clock (``time.monotonic``, system-wide on Linux): the driver
   gives the start time, warm-up and window, and reads the server's CPU over exactly that
   window.
@@ -96,6 +101,8 @@ class LoadSpec:
     max_outstanding: int = 256  # open loop: in-flight cap; later arrivals wait (and it shows)
     seed: int = 0
     offset: int = 0  # where in the pool this process starts
+    backoff_s: float = 0.0  # closed loop: first backoff after a failed call (0: none)
+    max_backoff_s: float = 1.0
 
     @property
     def window(self) -> tuple[float, float]:
@@ -135,6 +142,7 @@ class _Tally:
     completed: int = 0  # successful calls whose latency is counted (see run_load)
     finished_in_window: int = 0  # successful calls that ended inside the window
     errors: dict[str, int] = field(default_factory=dict)
+    error_latency: dict[str, Any] = field(default_factory=dict)  # code → histogram, µs
     late: Any = field(default_factory=new_histogram)  # open loop: dispatch lateness, µs
 
     def record(self, kind: str, latency_s: float) -> None:
@@ -145,16 +153,22 @@ class _Tally:
         self.by_kind[kind].record_value(micros)
         self.completed += 1
 
-    def error(self, code: str) -> None:
+    def error(self, code: str, latency_s: float) -> None:
         self.errors[code] = self.errors.get(code, 0) + 1
+        if code not in self.error_latency:
+            self.error_latency[code] = new_histogram()
+        self.error_latency[code].record_value(max(1, int(latency_s * 1_000_000)))
 
 
 def _methods(channel: Any) -> dict[str, Callable[..., Any]]:
     from bench.mix import KINDS  # protobuf: only in the load processes, not for the schedule
 
-    # no serializers: the request is already bytes and the answer stays bytes
+    # no serializers: the request is already bytes and the answer stays bytes; a service
+    # named without a package is pacache's
     return {
-        kind: channel.unary_unary(f"/pacache.v1.{service}/{method}")
+        kind: channel.unary_unary(
+            f"/{service if '.' in service else 'pacache.v1.' + service}/{method}"
+        )
         for kind, (_, service, method) in KINDS.items()
     }
 
@@ -187,9 +201,11 @@ async def run_load(spec: LoadSpec, requests: Sequence[tuple[str, bytes]]) -> dic
         return kind, None
 
     if spec.mode == "closed":
+        backoff_rng = np.random.default_rng([spec.seed, 53])
 
         async def caller(first: int) -> None:
             index = first
+            backoff = spec.backoff_s
             while time.monotonic() < end:
                 sent = time.monotonic()
                 kind, failed = await call(index)
@@ -197,10 +213,15 @@ async def run_load(spec: LoadSpec, requests: Sequence[tuple[str, bytes]]) -> dic
                 index += spec.concurrency
                 if begin <= done < end:
                     if failed:
-                        tally.error(failed)
+                        tally.error(failed, done - sent)
                     else:
                         tally.record(kind, done - sent)
                         tally.finished_in_window += 1
+                if not failed:
+                    backoff = spec.backoff_s
+                elif backoff > 0:
+                    await asyncio.sleep(min(backoff_rng.uniform(0, backoff), end - done))
+                    backoff = min(backoff * 2, spec.max_backoff_s)
 
         await asyncio.gather(*(caller(i) for i in range(spec.concurrency)))
     elif spec.mode == "open":
@@ -221,7 +242,7 @@ async def run_load(spec: LoadSpec, requests: Sequence[tuple[str, bytes]]) -> dic
                 tally.finished_in_window += 1
             if begin <= intended < end:
                 if failed:
-                    tally.error(failed)
+                    tally.error(failed, done - min(intended, sent))
                 else:
                     # from the intended time (see above), or from the actual send when the
                     # timer let it go a little early
@@ -251,6 +272,7 @@ async def run_load(spec: LoadSpec, requests: Sequence[tuple[str, bytes]]) -> dic
         "completed": tally.completed,
         "finished_in_window": tally.finished_in_window,
         "errors": tally.errors,
+        "error_latency": {code: h.encode() for code, h in tally.error_latency.items()},
         "late": tally.late.encode(),
         "client_cpu_s": client_cpu,
         "client_wall_s": time.monotonic() - spec.start_at,
@@ -295,6 +317,13 @@ class RunResult:
     client_cpu_s: float
     server_cpu_s: float = float("nan")
     rss_bytes: int = 0
+    error_latency: dict[str, Any] = field(default_factory=dict)  # code → histogram
+
+    def latency_of(self, code: str) -> dict[str, Any]:
+        """Latency summary of the calls that ended with status ``code`` ("OK": answered)."""
+        if code == "OK":
+            return summary_ms(self.histogram)
+        return summary_ms(self.error_latency.get(code, new_histogram()))
 
     @property
     def error_count(self) -> int:
@@ -343,10 +372,7 @@ class LoadProcesses:
     ) -> RunResult:
         """Run ``spec`` (its ``start_at`` is reset to shortly from now) across the
         processes; the callbacks run at the measured window's start and end (server CPU)."""
-        spec = replace(spec, start_at=time.monotonic() + _START_DELAY_S)
-        parts = split(spec, len(self.processes))
-        for part, commands in zip(parts, self.commands, strict=False):
-            commands.put(part)
+        spec = self.start(replace(spec, start_at=time.monotonic() + _START_DELAY_S))
         begin, end = spec.window
         _sleep_until(begin)
         if on_window_start:
@@ -354,8 +380,20 @@ class LoadProcesses:
         _sleep_until(end)
         if on_window_end:
             on_window_end()
+        return self.result(spec)
+
+    def start(self, spec: LoadSpec) -> LoadSpec:
+        """Send ``spec`` (its ``start_at`` as given: several sets of load processes can
+        share one window) to the processes without waiting; :meth:`result` collects it."""
+        for part, commands in zip(split(spec, len(self.processes)), self.commands, strict=False):
+            commands.put(part)
+        return spec
+
+    def result(self, spec: LoadSpec) -> RunResult:
+        """Wait for the processes' reports of the run :meth:`start` sent, merged."""
+        parts = split(spec, len(self.processes))
         replies: list[dict[str, Any]] = []
-        deadline = time.monotonic() + CALL_TIMEOUT_S + 30
+        deadline = max(time.monotonic(), spec.window[1]) + CALL_TIMEOUT_S + 30
         while len(replies) < len(parts):
             try:
                 replies.append(self.results.get(timeout=max(0.1, deadline - time.monotonic())))
@@ -366,11 +404,14 @@ class LoadProcesses:
             raise RuntimeError(f"load process failed: {failures[0]}")
         errors: dict[str, int] = {}
         kinds: dict[str, list[bytes]] = {}
+        codes: dict[str, list[bytes]] = {}
         for reply in replies:
             for code, n in reply["errors"].items():
                 errors[code] = errors.get(code, 0) + n
             for kind, encoded in reply["by_kind"].items():
                 kinds.setdefault(kind, []).append(encoded)
+            for code, encoded in reply["error_latency"].items():
+                codes.setdefault(code, []).append(encoded)
         return RunResult(
             spec=spec,
             completed=sum(r["completed"] for r in replies),
@@ -380,6 +421,7 @@ class LoadProcesses:
             by_kind={kind: merge(encoded) for kind, encoded in kinds.items()},
             late=merge(r["late"] for r in replies),
             client_cpu_s=sum(r["client_cpu_s"] for r in replies),
+            error_latency={code: merge(encoded) for code, encoded in codes.items()},
         )
 
     def close(self) -> None:

@@ -3,8 +3,9 @@
 What it builds: a seeded pool of requests drawn from an extract's workload
 (``bench.datagen.Workload``: Zipf-like SKU popularity, carts of 1–200 lines with median
 ~12, random accounts and regions, DESIGN §10): by default 80% Quote, 10% GetAvailability
-and 10% Promise, in a seeded order. Also the fixed pools of the CPU-ratio measurement
-(50-line Quotes, Admin Ping). Requests travel to load processes serialized, as
+and 10% Promise, in a seeded order. Also the fixed pools of the CPU-ratio and overload
+measurements (N-line Quotes, with or without ``explain``; Admin Ping; Ping and the standard
+health Check alternating). Requests travel to load processes serialized, as
 ``(kind, bytes)``, so every process and every system gets byte-identical requests.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from grpc_health.v1 import health_pb2
 
 from bench.datagen import Cart, Workload
 from server._proto.pacache.v1 import pacache_pb2 as pb
@@ -30,16 +32,19 @@ __all__ = [
     "fixed_quotes",
     "parse_mix",
     "ping_pool",
+    "probe_pool",
     "sample",
 ]
 
-#: kind → (request message class, service, method)
+#: kind → (request message class, service (pacache.v1's unless dotted), method)
 KINDS: dict[str, tuple[Any, str, str]] = {
     "quote": (pb.QuoteRequest, "PriceAvailabilityService", "Quote"),
     "availability": (pb.GetAvailabilityRequest, "PriceAvailabilityService", "GetAvailability"),
     "promise": (pb.PromiseRequest, "PriceAvailabilityService", "Promise"),
     "ping": (pb.PingRequest, "AdminService", "Ping"),
+    "health": (health_pb2.HealthCheckRequest, "grpc.health.v1.Health", "Check"),
 }
+PROBES = ("ping", "health")  # not traffic: parse_mix refuses them
 DEFAULT_MIX = {"quote": 0.8, "availability": 0.1, "promise": 0.1}
 
 
@@ -67,7 +72,7 @@ def parse_mix(text: str) -> dict[str, float]:
     for part in text.split(","):
         name, _, weight = part.partition("=")
         name = name.strip()
-        if name not in KINDS or name == "ping":
+        if name not in KINDS or name in PROBES:
             raise ValueError(f"unknown request kind {name!r} (quote, availability, promise)")
         weights[name] = float(weight)
     total = sum(weights.values())
@@ -80,12 +85,16 @@ def _pricing_date(extract: Path) -> str:
     return str(json.loads((extract / "extract.json").read_text())["reference_date"])
 
 
-def _message(kind: str, cart: Cart, pricing_date: str) -> Any:
+def _message(kind: str, cart: Cart, pricing_date: str, *, explain: bool = False) -> Any:
     lines = lines_message(list(zip(cart.skus, cart.qty, cart.uoms, strict=True)))
     region = cart.region or ""
     if kind == "quote":
         return pb.QuoteRequest(
-            account=cart.account, lines=lines, region=region, pricing_date=pricing_date
+            account=cart.account,
+            lines=lines,
+            region=region,
+            pricing_date=pricing_date,
+            explain=explain,
         )
     if kind == "availability":
         return pb.GetAvailabilityRequest(account=cart.account, lines=lines, region=region)
@@ -111,21 +120,38 @@ def build_mix(
     return RequestPool("mix", tuple(requests))
 
 
-def fixed_quotes(extract: str | Path, lines: int, count: int, *, seed: int = 1) -> RequestPool:
-    """``count`` Quotes of exactly ``lines`` distinct SKUs (the CPU-ratio workload)."""
+def fixed_quotes(
+    extract: str | Path, lines: int, count: int, *, seed: int = 1, explain: bool = False
+) -> RequestPool:
+    """``count`` Quotes of exactly ``lines`` distinct SKUs (the CPU-ratio workload); with
+    ``explain``, each asks for the pricing explanation of every line."""
     extract = Path(extract)
     workload = Workload.from_extract(extract, seed=seed)
     pricing_date = _pricing_date(extract)
     requests = tuple(
-        ("quote", _message("quote", workload.cart(lines), pricing_date).SerializeToString())
+        (
+            "quote",
+            _message(
+                "quote", workload.cart(lines), pricing_date, explain=explain
+            ).SerializeToString(),
+        )
         for _ in range(count)
     )
-    return RequestPool(f"quote{lines}", requests)
+    return RequestPool(f"quote{lines}{'-explain' if explain else ''}", requests)
 
 
 def ping_pool() -> RequestPool:
     """Admin Ping: no work, the framework's floor."""
     return RequestPool("ping", (("ping", pb.PingRequest().SerializeToString()),))
+
+
+def probe_pool() -> RequestPool:
+    """Admin Ping and the standard health Check (whole server), alternating: what a
+    balancer and an operator send to see that a server is alive."""
+    health = health_pb2.HealthCheckRequest().SerializeToString()
+    return RequestPool(
+        "probe", (("ping", pb.PingRequest().SerializeToString()), ("health", health))
+    )
 
 
 def sample(pool: RequestPool, count: int) -> Sequence[Any]:

@@ -7,8 +7,8 @@ import os
 from collections.abc import Callable
 
 __all__ = [
-    "children", "cpu_seconds", "descendants", "memory", "rss_bytes", "tree_cpu_seconds",
-    "tree_rss_bytes",
+    "children", "cpu_seconds", "cpu_stall_seconds", "descendants", "machine_busy_seconds",
+    "memory", "rss_bytes", "tree_cpu_seconds", "tree_rss_bytes",
 ]  # fmt: skip
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -101,3 +101,24 @@ def tree_rss_bytes(pid: int) -> int:
             return float(rss_bytes(p))
 
     return int(sum(_quietly(pss, p) for p in descendants(pid)))
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy so far, summed over cores (/proc/stat:
+    everything but idle and iowait): with a process's own CPU over the same window, it
+    shows what else was running — other processes compete for the same cores."""
+    with open("/proc/stat") as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    busy = sum(values[:8]) - idle  # guest time is already inside user
+    return busy / _TICKS
+
+
+def cpu_stall_seconds() -> float | None:
+    """Seconds so far in which some runnable task waited for a core (/proc/pressure/cpu
+    "some total"); None where the kernel has no pressure information."""
+    try:
+        with open("/proc/pressure/cpu") as handle:
+            return int(handle.readline().split()[4].split("=")[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        return None

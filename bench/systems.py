@@ -63,6 +63,10 @@ def pacache_arguments(name: str) -> list[str] | None:
     return ["--workers", found.group(1)] if found.group(1) else []
 
 
+SUITE_MAX_IN_FLIGHT = 1024
+SUITE_MAX_QUEUED_LINES = 1_000_000
+
+
 def start_pacache(
     name: str,
     snapshot_root: Path,
@@ -77,7 +81,13 @@ def start_pacache(
     flags = pacache_arguments(name)
     if flags is None:
         raise ValueError(f"{name!r} is not a pacache system")
-    arguments = ["--snapshot", str(snapshot_root), "--port", "0", "--grace", "2", *flags]
+    # the suite measures latency and throughput curves (up to 64 callers closed loop, 256
+    # outstanding open loop), not admission (bench.overload does): no call is refused
+    arguments = [
+        "--snapshot", str(snapshot_root), "--port", "0", "--grace", "2",
+        "--max-in-flight", str(SUITE_MAX_IN_FLIGHT),
+        "--max-queued-lines", str(SUITE_MAX_QUEUED_LINES), *flags,
+    ]  # fmt: skip
     if today:
         arguments += ["--today", today]
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,9 @@ principal) is what the handler sees.
 
 Order (outermost first): :class:`ObservabilityInterceptor` (request id, log line, metrics),
 :class:`ErrorInterceptor` (engine/server errors → status via ``server.errors``),
-:class:`LimitInterceptor` (concurrent calls), :class:`AuthInterceptor` (token → principal,
-scope per service).
+:class:`LimitInterceptor` (concurrent calls of the portal and ingest services; health,
+reflection and Admin are never refused for load), :class:`AuthInterceptor` (token →
+principal, scope per service).
 
 Wire edges (:func:`_wrap`): every wrapped method decodes its requests with a deserializer
 that never raises — bytes that are not a valid message become an :class:`Undecodable`,
@@ -177,44 +178,72 @@ class Metrics:
         self.seconds: dict[str, float] = {}
 
 
+#: RESOURCE_EXHAUSTED answers are logged at most once per this many seconds per method,
+#: with their count: a flood of refusals must not turn into a flood of log lines (whose
+#: writing costs the event loop more than the refusal itself).
+REFUSAL_LOG_INTERVAL_S = 1.0
+
+
+def _request_id(context: Any) -> str:
+    """The caller's ``x-request-id``, or a new one (made only for a log line)."""
+    return _metadata(context, "x-request-id") or uuid.uuid4().hex
+
+
 class ObservabilityInterceptor(_Wrapping):
-    """Request id (``x-request-id`` metadata or a new one), one log line, metrics."""
+    """Metrics for every call; a log line (with the caller's ``x-request-id`` or a new
+    one) for a failed or slow call — RESOURCE_EXHAUSTED ones summed up, one line per method
+    per :data:`REFUSAL_LOG_INTERVAL_S` at most."""
 
     def __init__(self, metrics: Metrics, slow_ms: float = 250.0) -> None:
         super().__init__()
         self.metrics = metrics
         self.slow_s = slow_ms / 1000
+        # method → (refusals not yet in a log line, when the last line was written)
+        self._refusals: dict[str, tuple[int, float]] = {}
 
-    def _done(self, method: str, context: Any, started: float, request_id: str) -> None:
+    def _done(self, method: str, context: Any, started: float) -> None:
         elapsed = time.perf_counter() - started
         code = context.code() if hasattr(context, "code") else None
         status = getattr(code, "name", None) or "OK"
         self.metrics.calls[(method, status)] += 1
         self.metrics.seconds[method] = self.metrics.seconds.get(method, 0.0) + elapsed
-        if status != "OK" or elapsed > self.slow_s:
+        if status == "RESOURCE_EXHAUSTED":
+            self._refused(method, context, elapsed)
+        elif status != "OK" or elapsed > self.slow_s:
             log.info(
                 "rpc method=%s status=%s ms=%.2f request_id=%s",
-                method, status, elapsed * 1000, request_id,
+                method, status, elapsed * 1000, _request_id(context),
             )  # fmt: skip
+
+    def _refused(self, method: str, context: Any, elapsed: float) -> None:
+        unlogged, last = self._refusals.get(method, (0, float("-inf")))
+        now = time.monotonic()
+        if now - last < REFUSAL_LOG_INTERVAL_S:
+            self._refusals[method] = (unlogged + 1, last)
+            return
+        self._refusals[method] = (0, now)
+        log.info(
+            "rpc method=%s status=RESOURCE_EXHAUSTED calls=%d (since the last such line) "
+            "latest: ms=%.2f request_id=%s",
+            method, unlogged + 1, elapsed * 1000, _request_id(context),
+        )  # fmt: skip
 
     async def __call__(self, behaviour: Any, request: Any, context: Any, method: str) -> Any:
         started = time.perf_counter()
-        request_id = _metadata(context, "x-request-id") or uuid.uuid4().hex
         try:
             return await behaviour(request, context)
         finally:
-            self._done(method, context, started, request_id)
+            self._done(method, context, started)
 
     async def stream(
         self, behaviour: Any, request: Any, context: Any, method: str
     ) -> AsyncIterator[Any]:
         started = time.perf_counter()
-        request_id = _metadata(context, "x-request-id") or uuid.uuid4().hex
         try:
             async for item in behaviour(request, context):
                 yield item
         finally:
-            self._done(method, context, started, request_id)
+            self._done(method, context, started)
 
 
 #: The longest error message a caller gets (a message is sent as trailing metadata, which
@@ -267,13 +296,24 @@ class ErrorInterceptor(_Wrapping):
             await context.abort(grpc.StatusCode.INTERNAL, f"{method}: internal error (logged)")
 
 
+#: The services whose unary calls :class:`LimitInterceptor` counts and refuses: the calls
+#: that wait for the engine lane (PriceAvailability) or apply changes (Ingest). Health,
+#: reflection and Admin (Ping, Stats, Freshness, Snapshot) are left out: they are how a
+#: balancer and an operator see an overloaded server, so load must never refuse them.
+LIMITED_SERVICES = frozenset({"pacache.v1.PriceAvailabilityService", "pacache.v1.IngestService"})
+
+
 class LimitInterceptor(_Wrapping):
-    """At most ``max_in_flight`` unary calls at once; the next fails fast (overload)."""
+    """At most ``max_in_flight`` unary calls of :data:`LIMITED_SERVICES` at once; the next
+    fails fast (overload)."""
 
     def __init__(self, max_in_flight: int) -> None:
         super().__init__()
         self.max_in_flight = max_in_flight
         self.in_flight = 0
+
+    def applies_to(self, method: str) -> bool:
+        return method.split("/")[1] in LIMITED_SERVICES
 
     async def __call__(self, behaviour: Any, request: Any, context: Any, method: str) -> Any:
         if self.in_flight >= self.max_in_flight:

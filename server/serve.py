@@ -50,6 +50,7 @@ __all__ = ["Startup", "add_arguments", "main", "run_server"]
 
 log = logging.getLogger("pacache.serve")
 DEFAULT_PORT = 50051
+LIMITS = Limits()  # the flags' defaults
 
 
 def _env_int(name: str, default: int) -> int:
@@ -81,12 +82,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-lines", type=int, default=_env_int("PACACHE_MAX_LINES", 5_000))
     parser.add_argument(
-        "--max-in-flight", type=int, default=_env_int("PACACHE_MAX_IN_FLIGHT", 64),
-        help="unary calls in flight per worker process before RESOURCE_EXHAUSTED",
+        "--max-in-flight", type=int,
+        default=_env_int("PACACHE_MAX_IN_FLIGHT", LIMITS.max_in_flight),
+        help="portal and ingest calls in flight per serving process before "
+        "RESOURCE_EXHAUSTED (health, reflection and Admin are not counted)",
     )  # fmt: skip
     parser.add_argument(
-        "--max-queued-lines", type=int, default=_env_int("PACACHE_MAX_QUEUED_LINES", 20_000),
-        help="request lines waiting for the engine per worker before RESOURCE_EXHAUSTED",
+        "--max-queued-lines", type=int,
+        default=_env_int("PACACHE_MAX_QUEUED_LINES", LIMITS.max_queued_lines),
+        help="request lines queued for a serving process's engine lane before "
+        "RESOURCE_EXHAUSTED (a call alone on an idle lane is always admitted)",
     )  # fmt: skip
     parser.add_argument(
         "--max-message-bytes",
