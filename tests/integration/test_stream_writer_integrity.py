@@ -330,3 +330,23 @@ def test_a_restarted_writer_neither_stalls_on_a_poison_entry_nor_dead_letters_it
         assert running.writer.stats[INVENTORY].dead_lettered == 0
     assert len(dead_letters(client)) == 1
     assert on_hand(host.require(), "S1") == 3
+
+
+def test_a_writer_restarted_from_an_older_checkpoint_never_dead_letters_an_entry_twice(
+    client: redis.Redis, redis_proc: RedisProcess
+) -> None:
+    publish(client, "master", master())
+    add(client, INVENTORY, b"[{")
+    publish(client, "inventory", [stock("S1", on_hand=3)])
+    with WriterThread(redis_proc.url, StateHost(State())) as running:
+        running.wait(lambda: running.writer.stats[INVENTORY].applied == 1)
+    # a crash before the next checkpoint: the state it restarts from is older than the
+    # dead letter, so the poison entry is read again
+    again = StateHost(State())
+    with WriterThread(redis_proc.url, again) as running:
+        running.wait(lambda: running.writer.stats[INVENTORY].applied == 1)
+        assert running.writer.stats[INVENTORY].dead_lettered == 0
+    assert [d["id"].decode() for d in dead_letters(client)] == [
+        client.xrange(INVENTORY)[0][0].decode()
+    ]
+    assert on_hand(again.require(), "S1") == 3
