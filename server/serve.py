@@ -25,7 +25,7 @@ from pathlib import Path
 
 from engine import snapshot
 from engine.deltas import day_number
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, SnapshotError
 from engine.pricing import Policy
 from engine.shared import DEFAULT_SHM
 from engine.state import State
@@ -217,7 +217,8 @@ class Startup:
     """Where the served state comes from and where changes are kept (DESIGN §7).
 
     The state is the newest of the start-up source (``--snapshot`` or ``--demo``) and the
-    checkpoints under ``--snapshot-dir`` (by the time each was written), with the
+    checkpoints under ``--snapshot-dir`` (by the time each was written; both looked up
+    again at every load, so a restarted writer finds what is there now), with the
     write-ahead log replayed on it (without Redis) and its version raised to the lease's
     floor. A fresh bulk build is newer than old checkpoints, so starting from one works;
     its log replay re-applies changes newer than the build, idempotently by version."""
@@ -442,14 +443,19 @@ def main(args: argparse.Namespace) -> int:
         return 2
     _warn_about_exposure(args, server_config)
     if args.snapshot:
-        found = snapshot.latest(args.snapshot)
-        if found is None:
+        if snapshot.latest(args.snapshot) is None:
             log.error("no snapshot under %s", args.snapshot)
             return 2
-        path = found
+        directory = args.snapshot
 
         def source() -> Path:
-            return path
+            # looked up on every load, not once: a writer restarted hours later must not
+            # reach for a snapshot that checkpoints in the same directory (or a newer
+            # bulk build) have since replaced and removed
+            found = snapshot.latest(directory)
+            if found is None:
+                raise SnapshotError(f"no snapshot under {directory} any more")
+            return found
     elif args.demo:
 
         def source() -> Path:
