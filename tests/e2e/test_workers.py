@@ -23,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from bench.procstat import children
 from engine import events as ev
 from loaders.events import encode
+from server._proto.pacache.v1 import pacache_pb2 as pb
 from server.client import Client
 from server.spawn import Spawned
 from tests.e2e.conftest import start_server, world_state
@@ -272,6 +273,37 @@ def test_a_restarted_writer_takes_over_and_workers_follow_it(tmp_path: Path) -> 
             assert client.freshness().serving
             client.close()
     finally:
+        assert running.stop() == 0
+
+
+def test_once_a_worker_answers_from_a_restarted_writer_no_worker_answers_from_the_old_one(
+    tmp_path: Path,
+) -> None:
+    running = start_server(tmp_path, "--workers", "2", "--writer-restarts", "1")
+    clients = _worker_clients(running)
+    (_, first), (late_pid, late) = clients.items()
+    try:
+        old = first.freshness().as_of.version
+        writer = _writer_pid(running)
+        # each worker reconnects to a restarted writer on its own backoff; hold one back
+        # until the other has switched, as a slower reconnect would
+        os.kill(late_pid, signal.SIGSTOP)
+        try:
+            os.kill(writer, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while (new := first.freshness().as_of.version) <= old:
+                assert time.monotonic() < deadline, "the restarted writer never took over"
+                time.sleep(0.05)
+            # asked before it runs again: the call waits for it beside the news that its
+            # writer has gone
+            asked = late.admin.Freshness.future(pb.FreshnessRequest(), timeout=10)
+            time.sleep(0.2)
+        finally:
+            os.kill(late_pid, signal.SIGCONT)
+        assert asked.result().as_of.version >= new  # not the old writer's version
+    finally:
+        for c in clients.values():
+            c.close()
         assert running.stop() == 0
 
 
