@@ -8,6 +8,7 @@ kernel spreads across the workers' SO_REUSEPORT sockets; Admin Stats tells which
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -27,6 +28,7 @@ from server._proto.pacache.v1 import pacache_pb2 as pb
 from server.client import Client
 from server.spawn import Spawned
 from tests.e2e.conftest import start_server, world_state
+from tests.redis_process import RedisProcess
 
 FLIP_SKUS = [f"FLIP-{i:03d}" for i in range(150)]
 OWN_CONNECTION = (("grpc.use_local_subchannel_pool", 1),)
@@ -305,6 +307,37 @@ def test_once_a_worker_answers_from_a_restarted_writer_no_worker_answers_from_th
         for c in clients.values():
             c.close()
         assert running.stop() == 0
+
+
+def test_a_worker_replaced_while_a_restarted_writer_catches_up_serves_the_last_ready_state(
+    tmp_path: Path,
+) -> None:
+    redis_proc = RedisProcess(tmp_path / "redis").start()
+    running = start_server(tmp_path, "--workers", "2", "--writer-restarts", "1",
+                           "--redis-url", redis_proc.url, "--stream-prefix", "t")  # fmt: skip
+    try:
+        with Client(running.target, options=OWN_CONNECTION, timeout=10) as client:
+            change = ev.InventorySet(sku="NUT-M8", location="DAL", on_hand=42, version=9)
+            served = client.ingest([encode([change])]).as_of.version
+        workers, writer = _worker_pids(running), _writer_pid(running)
+        redis_proc.stop()  # the restarted writer cannot catch up with the streams now
+        os.kill(writer, signal.SIGKILL)
+        time.sleep(1.0)  # it has loaded its checkpoint by now, at a version above `served`
+        os.kill(next(iter(workers)), signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        answers: dict[int, int] = {}
+        while not set(answers) - workers:  # until the replacement worker has answered
+            assert time.monotonic() < deadline, f"no replacement worker answered: {answers}"
+            with (
+                contextlib.suppress(grpc.RpcError),
+                Client(running.target, options=OWN_CONNECTION, timeout=5) as client,
+            ):
+                stats = client.stats()
+                answers[int(stats.counts["pid"])] = stats.as_of.version
+        assert set(answers.values()) == {served}  # not the restarted writer's version
+    finally:
+        running.stop()
+        redis_proc.stop()
 
 
 def test_sigterm_drains_every_process(two_workers: Spawned) -> None:
