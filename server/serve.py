@@ -282,6 +282,8 @@ async def run_server(
             loop.add_signal_handler(signum, stopping.set)
     if startup is not None:
         started = time.monotonic()
+        if redis_url:  # from the moment it is adopted until it has caught up (catch_up)
+            host.catching_up = "state: catching up with the streams before serving"
         host.wal, host.lease = startup.durable()
         floor = host.lease.floor
         host.load(await asyncio.to_thread(startup.load, host.wal, floor))
