@@ -245,10 +245,12 @@ class Startup:
                 candidates.append(found)
         return max(candidates, key=snapshot.written_at)
 
-    def load(self, wal: WriteAheadLog | None, floor: int) -> State:
-        """Load, replay the log, raise the version to ``floor``: a fresh, equal state on
-        every call (the multi-process writer loads one per left-right instance)."""
-        path = self.newest()
+    def load(self, wal: WriteAheadLog | None, floor: int, path: Path | None = None) -> State:
+        """Load ``path`` (default: :meth:`newest`), replay the log, raise the version to
+        ``floor``. The multi-process writer loads one state per left-right instance and
+        passes the same ``path`` to both: a checkpoint written between the two loads would
+        otherwise make them two different states."""
+        path = self.newest() if path is None else path
         state = snapshot.load(path)
         replayed = replay_log(state, wal) if wal is not None else 0
         state.version = max(state.version, floor)
