@@ -288,7 +288,9 @@ async def run_server(
             host.catching_up = "state: catching up with the streams before serving"
         host.wal, host.lease = startup.durable()
         floor = host.lease.floor
-        host.load(await asyncio.to_thread(startup.load, host.wal, floor))
+        state = await asyncio.to_thread(startup.load, host.wal, floor)
+        host.lease.ensure(state.version)  # durable before anything is answered from it
+        host.load(state)
         log.info("state loaded in %.1fs", time.monotonic() - started)
 
     async def tick() -> None:

@@ -279,6 +279,9 @@ async def run_writer(
         SharedWriter, shm_root, lambda: startup.load(host.wal, floor, path)
     )
     host.adopt(shared)
+    # recorded before any worker can read it: a version above the lease (the previous
+    # writer's + 1) published unrecorded would come back lower after a full restart
+    host.lease.ensure(host.writable_state().version)
     log.info(
         "writer: state at version %d loaded in %s in %.1fs",
         host.writable_state().version, shm_root, time.monotonic() - started,

@@ -340,6 +340,37 @@ def test_a_worker_replaced_while_a_restarted_writer_catches_up_serves_the_last_r
         redis_proc.stop()
 
 
+def test_versions_published_by_restarted_writers_stay_below_a_restarted_server(
+    tmp_path: Path,
+) -> None:
+    # writers restarted before their first batch publish the version they loaded at;
+    # the whole server restarted after them must start above it
+    root = tmp_path / "data"
+    running = start_server(tmp_path, "--workers", "2", "--writer-restarts", "2",
+                           "--snapshot-dir", str(root))  # fmt: skip
+    try:
+        for _ in range(2):
+            with Client(running.target, options=OWN_CONNECTION, timeout=5) as client:
+                before = client.freshness().as_of.version
+            os.kill(_writer_pid(running), signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while True:
+                with Client(running.target, options=OWN_CONNECTION, timeout=5) as client:
+                    seen = client.freshness().as_of.version
+                if seen > before:
+                    break
+                assert time.monotonic() < deadline, "the restarted writer never took over"
+                time.sleep(0.05)
+    finally:
+        running.stop(kill=True)
+    again = start_server(tmp_path, "--workers", "2", "--snapshot-dir", str(root))
+    try:
+        with Client(again.target, timeout=5) as client:
+            assert client.freshness().as_of.version > seen
+    finally:
+        assert again.stop() == 0
+
+
 def test_sigterm_drains_every_process(two_workers: Spawned) -> None:
     started = children(two_workers.process.pid)
     assert len(started) == 3  # writer + 2 workers
