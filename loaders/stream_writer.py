@@ -25,7 +25,9 @@ Failure handling — the reader never stops on bad data, and never dies quietly:
   after its checkpoint's positions, dead ones included, so each record is written by one
   script together with its stream's mark in ``<prefix>:dlq:marks`` (the last id
   dead-lettered; entries are dead-lettered in stream order), and an entry at or before
-  its stream's mark is not written again;
+  its stream's mark is not written again. From a batch's apply until its dead letters
+  are written the writer holds :attr:`StreamWriter.committing`, which snapshots of the
+  state take first: none records positions past an entry that is not in the DLQ yet;
 - a batch whose apply *raises* (a bug, an event the engine's validation let through but
   its apply chokes on) is applied again one entry at a time; an entry whose apply raises
   is dead-lettered (``apply failed: <class>: <message>``) once an empty apply that records
@@ -394,6 +396,11 @@ class StreamWriter:
     reader_error: str = ""  # why the reader is down; "" while healthy
     _redis: aioredis.Redis | None = None
     _unavailable: bool = False  # the sink said SinkUnavailable, not yet applied since
+    # held from applying a batch until its dead letters are written: the state then holds
+    # positions past entries that are not in the DLQ yet, so whoever snapshots the state
+    # (checkpoints) takes this lock first; a snapshot in between, then a crash, and those
+    # entries would never be dead-lettered (the restart resumes past them)
+    committing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         for name in stream_names(self.config.prefix, self.config.inventory_shards):
@@ -521,8 +528,9 @@ class StreamWriter:
             if len(read) >= self.config.count:
                 drained.discard(name)
             entries += read
-        done, failure = await self._apply(entries) if entries else (0, None)
-        await self._commit(client, entries[:done])
+        async with self.committing:  # a snapshot now would hold positions past dead
+            done, failure = await self._apply(entries) if entries else (0, None)
+            await self._commit(client, entries[:done])  # entries not in the DLQ yet
         if failure is not None:
             raise failure
         for name in drained:

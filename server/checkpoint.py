@@ -16,6 +16,7 @@ checkpoint outliving a killed writer would write beside the restarted one's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -50,11 +51,13 @@ async def write_checkpoint(host: StateHost, root: str, keep: int = 2) -> bool:
     wal = host.wal
     if wal is not None:
         wal.rotate()
-    if not host.checkpoint_holds_writes:
-        ok, lsn = await _fork_and_write(host, root, keep)
-    else:
-        async with host.write_lock:
+    # not between a stream batch's apply and its dead letters (see StreamWriter.committing)
+    async with host.stream_commit or contextlib.nullcontext():
+        if not host.checkpoint_holds_writes:
             ok, lsn = await _fork_and_write(host, root, keep)
+        else:
+            async with host.write_lock:
+                ok, lsn = await _fork_and_write(host, root, keep)
     if ok and wal is not None:
         wal.truncate(lsn)
     return ok

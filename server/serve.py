@@ -305,6 +305,7 @@ async def run_server(
     if redis_url:
         stream_writer = StreamWriter(redis_url, host, writer_config)
         host.streams = stream_writer.stats
+        host.stream_commit = stream_writer.committing
         host.hold_publisher = hold_publisher(redis_url, stream_writer.config)
         host.event_publisher = event_publisher(redis_url, stream_writer.config)
         tasks.append(asyncio.create_task(stream_writer.run(writer_stop)))
