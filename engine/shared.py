@@ -24,7 +24,8 @@ the batch was published and both instances end up holding it. Either way both in
 are equal again (``engine.checksum`` compares them) and the next batch can start.
 
 The header file holds the published sequence number (its parity names the active
-instance: even → A, odd → B), the writer's pid and heartbeat, and one *slot* per reader
+instance: even → A, odd → B), the writer's pid and heartbeat, the *successor* (set by a
+restarted writer in the state it replaces, see :func:`supersede`), and one *slot* per reader
 process with the sequence number it has pinned on each instance (-1: none). A reader pins
 with "read seq, store it in my slot, read seq again" and retries if it moved; the writer waits a
 grace period after a flip before trusting the slots, which covers the store→load reordering
@@ -65,6 +66,7 @@ __all__ = [
     "SharedWriter",
     "published_version",
     "shared_paths",
+    "supersede",
 ]
 
 T = TypeVar("T")
@@ -72,7 +74,7 @@ I64 = npt.NDArray[np.int64]
 DEFAULT_SHM = "/dev/shm"
 _MAGIC = 0x70616361_63686501  # "pacache\x01"
 # header words
-_H_MAGIC, _H_SEQ, _H_WRITER_PID, _H_HEARTBEAT_MS = range(4)  # then reader slots
+_H_MAGIC, _H_SEQ, _H_WRITER_PID, _H_HEARTBEAT_MS, _H_SUCCESSOR = range(5)  # then reader slots
 _SLOT_BASE = 16  # reader slot i: words _SLOT_BASE + 3i .. +2 = pid, seq pinned on A, on B
 _SLOT_WORDS = 3
 MAX_READERS = 256
@@ -441,6 +443,22 @@ def _headroom(state: State) -> dict[str, tuple[int, Any]]:
     return layout
 
 
+def supersede(root: str | os.PathLike[str], successor: int) -> bool:
+    """Record in the header under ``root`` that the state numbered ``successor`` (> 0, a
+    number the server names its states by) replaces it. Readers of ``root`` see it on
+    their next read (:attr:`SharedReader.successor`) and move on before answering, so no
+    reader answers from the old state once any has answered from the new one. False
+    when there is no readable header under ``root`` (it is already gone)."""
+    if successor <= 0:
+        raise ValueError(f"successor {successor}: must be > 0")
+    try:
+        header = _Header(Path(root) / "header", create=False)
+    except (OSError, SnapshotError):
+        return False
+    header.words[_H_SUCCESSOR] = successor
+    return True
+
+
 def published_version(root: str | os.PathLike[str]) -> int | None:
     """The state version a writer last published under ``root`` (None: nothing readable
     there). A restarted writer starts above it, so versions never go down for readers."""
@@ -493,6 +511,11 @@ class SharedReader:
     @property
     def heartbeat_ms(self) -> int:
         return int(self.header.words[_H_HEARTBEAT_MS])
+
+    @property
+    def successor(self) -> int:
+        """The number of the state that replaced this one (:func:`supersede`), 0: none."""
+        return int(self.header.words[_H_SUCCESSOR])
 
     def acquire(self) -> tuple[State, int]:
         """Pin the published instance; returns its state and the instance to

@@ -8,7 +8,11 @@ Layout of one snapshot ``<root>/v<state version>/``::
 
 Writing goes to ``<root>/.tmp-…``; every file and the directory are fsynced, then the
 directory is renamed into place and the root fsynced, so a crash leaves either no snapshot
-or a whole one — never half of one that loads. :func:`load` memory-maps the arrays
+or a whole one — never half of one that loads. Several processes may write under one root
+(a checkpoint, an Admin snapshot, a restarted writer): a ``.tmp-`` directory is swept only
+once the process named in it is gone, and a snapshot being removed is first renamed to a
+``.tmp-`` name, so a removal cut short never leaves a ``v…`` directory that is missing
+files but still has its manifest. :func:`load` memory-maps the arrays
 (copy-on-write by default, so the writer may mutate its state without touching the file)
 and is therefore fast whatever the state's size; checksums are verified on request
 (``verify=True``), since reading every byte is what the mapping avoids.
@@ -143,16 +147,45 @@ def write(state: State, root: str | os.PathLike[str], keep: int = 2) -> Path:
         handle.flush()
         os.fsync(handle.fileno())
     _fsync_dir(tmp)
-    if final.exists():  # same version written twice: replace it whole
-        shutil.rmtree(final)
+    replaced = _set_aside(final) if final.exists() else None  # same version written twice
     os.rename(tmp, final)
     _fsync_dir(root)
+    if replaced is not None:
+        shutil.rmtree(replaced, ignore_errors=True)
     for old in sorted(root.glob("v*"))[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
-    for stale in root.glob(".tmp-*"):  # leftovers of a crashed writer
-        if stale != tmp:
+        aside = _set_aside(old)
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+    for stale in root.glob(".tmp-*"):  # leftovers of a writer that died
+        if stale != tmp and not _writer_alive(stale):
             shutil.rmtree(stale, ignore_errors=True)
     return final
+
+
+def _set_aside(path: Path) -> Path | None:
+    """Rename a snapshot directory to a ``.tmp-`` name (atomic: from here on it never
+    loads) before removing it; None if it is gone already (another writer took it)."""
+    aside = path.with_name(f".tmp-removing-{path.name}-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return None
+    return aside
+
+
+def _writer_alive(tmp: Path) -> bool:
+    """Whether the process that named ``.tmp-<…>-<pid>-<ns>`` still runs (True when the
+    name says no pid: better a leftover than another writer's half-written snapshot)."""
+    parts = tmp.name.rsplit("-", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return True
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def latest(root: str | os.PathLike[str]) -> Path | None:

@@ -72,9 +72,16 @@ class Columns:
         self.capacity = new_capacity
 
     def append_blank(self, count: int) -> I64:
-        """Append ``count`` rows holding fill values; returns their row ids."""
+        """Append ``count`` rows holding fill values; returns their row ids.
+
+        The fill is written, not assumed: rows past ``n`` can hold old values after ``n``
+        went down (the adjust log's compaction keeps its arrays), and a row appended
+        there with an old ``live = False`` was an adjust already absorbed, so an older
+        set arriving later dropped it and a later compaction forgot its event id."""
         start = self.n
         self.ensure(start + count)
+        for name, col in self.schema.items():
+            self.data[name][start : start + count] = col.fill
         self.n = start + count
         return np.arange(start, start + count, dtype=np.int64)
 

@@ -20,7 +20,14 @@ Failure handling — the reader never stops on bad data, and never dies quietly:
   ``reason`` (at most ~300 characters), ``payload`` (the raw bytes; past 1 MiB only the
   first 1 MiB, with ``truncated`` holding the original size) — is counted in
   :attr:`StreamStats.dead_lettered` and logged at WARNING. The entry's good events are
-  applied, and so are the entries after it: decoding is isolated per entry;
+  applied, and so are the entries after it: decoding is isolated per entry. One record
+  per entry also across restarts and replicas: a restarted writer re-reads the entries
+  after its checkpoint's positions, dead ones included, so each record is written by one
+  script together with its stream's mark in ``<prefix>:dlq:marks`` (the last id
+  dead-lettered; entries are dead-lettered in stream order), and an entry at or before
+  its stream's mark is not written again. From a batch's apply until its dead letters
+  are written the writer holds :attr:`StreamWriter.committing`, which snapshots of the
+  state take first: none records positions past an entry that is not in the DLQ yet;
 - a batch whose apply *raises* (a bug, an event the engine's validation let through but
   its apply chokes on) is applied again one entry at a time; an entry whose apply raises
   is dead-lettered (``apply failed: <class>: <message>``) once an empty apply that records
@@ -105,6 +112,40 @@ FIRST_DELAY_S = 0.05  # the first backoff; it doubles up to WriterConfig.backoff
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
 T = TypeVar("T")
+
+# Dead-letters entries once each (see the module docstring). KEYS: the DLQ, the marks hash;
+# ARGV: MAXLEN, then per entry stream, id, reason, payload, original size ("" : whole).
+# Returns 1 per entry written, 0 per entry at or before its stream's mark. Ids compare as
+# numbers written in digits: longer is larger, else lexicographic.
+_DEAD_LETTER = """
+local function after(a, b)
+  local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
+  local bms, bseq = string.match(b, '^(%d+)-(%d+)$')
+  if not ams or not bms then return true end
+  if #ams ~= #bms then return #ams > #bms end
+  if ams ~= bms then return ams > bms end
+  if #aseq ~= #bseq then return #aseq > #bseq end
+  return aseq > bseq
+end
+local written = {}
+for i = 2, #ARGV, 5 do
+  local stream, id = ARGV[i], ARGV[i + 1]
+  local mark = redis.call('HGET', KEYS[2], stream)
+  if mark and not after(id, mark) then
+    written[#written + 1] = 0
+  else
+    local fields = {'stream', stream, 'id', id, 'reason', ARGV[i + 2], 'payload', ARGV[i + 3]}
+    if ARGV[i + 4] ~= '' then
+      fields[#fields + 1] = 'truncated'
+      fields[#fields + 1] = ARGV[i + 4]
+    end
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+    redis.call('HSET', KEYS[2], stream, id)
+    written[#written + 1] = 1
+  end
+end
+return written
+"""
 
 
 class SinkUnavailable(Exception):
@@ -355,6 +396,11 @@ class StreamWriter:
     reader_error: str = ""  # why the reader is down; "" while healthy
     _redis: aioredis.Redis | None = None
     _unavailable: bool = False  # the sink said SinkUnavailable, not yet applied since
+    # held from applying a batch until its dead letters are written: the state then holds
+    # positions past entries that are not in the DLQ yet, so whoever snapshots the state
+    # (checkpoints) takes this lock first; a snapshot in between, then a crash, and those
+    # entries would never be dead-lettered (the restart resumes past them)
+    committing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         for name in stream_names(self.config.prefix, self.config.inventory_shards):
@@ -482,8 +528,9 @@ class StreamWriter:
             if len(read) >= self.config.count:
                 drained.discard(name)
             entries += read
-        done, failure = await self._apply(entries) if entries else (0, None)
-        await self._commit(client, entries[:done])
+        async with self.committing:  # a snapshot now would hold positions past dead
+            done, failure = await self._apply(entries) if entries else (0, None)
+            await self._commit(client, entries[:done])  # entries not in the DLQ yet
         if failure is not None:
             raise failure
         for name in drained:
@@ -572,20 +619,20 @@ class StreamWriter:
                 )
 
     async def _dead_letter(self, client: aioredis.Redis, dead: list[_Entry]) -> None:
-        pipe = client.pipeline(transaction=False)
         reasons = [entry.reason() for entry in dead]
+        args: list[Any] = [self.config.dlq_maxlen]
         for entry, reason in zip(dead, reasons, strict=True):
-            fields: dict[Any, Any] = {
-                "stream": entry.stream,
-                "id": entry.entry_id,
-                "reason": reason,
-                "payload": entry.payload[:DLQ_PAYLOAD_MAX],
-            }
-            if len(entry.payload) > DLQ_PAYLOAD_MAX:  # the original size; the entry, if
-                fields["truncated"] = str(len(entry.payload))  # still in its stream, has all
-            pipe.xadd(self.dlq, fields, maxlen=self.config.dlq_maxlen, approximate=True)
-        await pipe.execute()
-        for entry, reason in zip(dead, reasons, strict=True):  # once Redis has them
+            # past 1 MiB the original size goes with it; the entry, if still in its
+            # stream, has all of it
+            size = str(len(entry.payload)) if len(entry.payload) > DLQ_PAYLOAD_MAX else ""
+            args += [entry.stream, entry.entry_id, reason, entry.payload[:DLQ_PAYLOAD_MAX], size]
+        script = client.register_script(_DEAD_LETTER)
+        written = await script(keys=[self.dlq, f"{self.dlq}:marks"], args=args)
+        for entry, reason, new in zip(dead, reasons, written, strict=True):  # once Redis has them
+            if not new:
+                log.info("%s %s was dead-lettered before (re-read after a restart)",
+                         entry.stream, entry.entry_id)  # fmt: skip
+                continue
             self.stats[entry.stream].dead_lettered += 1
             log.warning("dead-lettered %s %s: %s", entry.stream, entry.entry_id, reason)
 

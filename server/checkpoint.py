@@ -9,12 +9,14 @@ position in it (``State.wal_lsn``). Checkpoints run whenever ``--snapshot-dir`` 
 with or without Redis; without Redis each one lets the log drop the segments it covers.
 
 A crash mid-checkpoint leaves only a ``.tmp-`` directory, which never loads and is swept
-by the next checkpoint.
+by the next checkpoint. The child dies with the process that forked it (PDEATHSIG): a
+checkpoint outliving a killed writer would write beside the restarted one's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from engine import snapshot
 from server.host import StateHost
+from server.supervisor import die_with_parent
 
 __all__ = ["CheckpointPolicy", "checkpoint_loop", "write_checkpoint"]
 
@@ -48,11 +51,13 @@ async def write_checkpoint(host: StateHost, root: str, keep: int = 2) -> bool:
     wal = host.wal
     if wal is not None:
         wal.rotate()
-    if not host.checkpoint_holds_writes:
-        ok, lsn = await _fork_and_write(host, root, keep)
-    else:
-        async with host.write_lock:
+    # not between a stream batch's apply and its dead letters (see StreamWriter.committing)
+    async with host.stream_commit or contextlib.nullcontext():
+        if not host.checkpoint_holds_writes:
             ok, lsn = await _fork_and_write(host, root, keep)
+        else:
+            async with host.write_lock:
+                ok, lsn = await _fork_and_write(host, root, keep)
     if ok and wal is not None:
         wal.truncate(lsn)
     return ok
@@ -60,6 +65,7 @@ async def write_checkpoint(host: StateHost, root: str, keep: int = 2) -> bool:
 
 async def _fork_and_write(host: StateHost, root: str, keep: int) -> tuple[bool, int]:
     state = host.writable_state()
+    parent = os.getpid()
     # the lane thread may be reading; fork between two of its reads, never mid-way
     with host._state_lock:
         lsn = state.wal_lsn
@@ -67,8 +73,12 @@ async def _fork_and_write(host: StateHost, root: str, keep: int) -> tuple[bool, 
     if pid == 0:  # child: write and leave without running the parent's cleanup
         code = 1
         try:
-            snapshot.write(state, root, keep=keep)
-            code = 0
+            # A checkpoint of a process that died is nobody's: it would go on writing
+            # beside the restarted writer's own checkpoints, in the same directory.
+            die_with_parent()
+            if os.getppid() == parent:  # else the parent died before we asked
+                snapshot.write(state, root, keep=keep)
+                code = 0
         finally:
             os._exit(code)
     _, status = await asyncio.to_thread(os.waitpid, pid, 0)

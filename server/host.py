@@ -32,6 +32,7 @@ time instead (DESIGN §9), so replicas decide holds alike.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import threading
@@ -200,6 +201,9 @@ class StateHost:
     # Held while something must see the state still (a snapshot being written): writers
     # wait, readers do not, since reads never change the state.
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # the stream writer's StreamWriter.committing: taken before write_lock by whatever
+    # snapshots the state, so no snapshot holds positions past entries not yet in the DLQ
+    stream_commit: asyncio.Lock | None = None
     gaps: dict[str, str] = field(default_factory=dict)  # stream → what was lost
     streams: dict[str, Any] = field(default_factory=dict)  # writer's per-stream stats
     _watchers: set[asyncio.Queue[Change]] = field(default_factory=set)
@@ -482,7 +486,7 @@ class StateHost:
         """Write a snapshot under ``root``; no batch lands while the files are written."""
         from engine import snapshot
 
-        async with self.write_lock:
+        async with self.stream_commit or contextlib.nullcontext(), self.write_lock:
             state = self.require()
             path = await asyncio.to_thread(snapshot.write, state, root)
         return str(path), state

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from engine import snapshot
 from engine.deltas import day_number
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, SnapshotError
 from engine.pricing import Policy
 from engine.shared import DEFAULT_SHM
 from engine.state import State
@@ -222,7 +222,8 @@ class Startup:
     """Where the served state comes from and where changes are kept (DESIGN §7).
 
     The state is the newest of the start-up source (``--snapshot`` or ``--demo``) and the
-    checkpoints under ``--snapshot-dir`` (by the time each was written), with the
+    checkpoints under ``--snapshot-dir`` (by the time each was written; both looked up
+    again at every load, so a restarted writer finds what is there now), with the
     write-ahead log replayed on it (without Redis) and its version raised to the lease's
     floor. A fresh bulk build is newer than old checkpoints, so starting from one works;
     its log replay re-applies changes newer than the build, idempotently by version."""
@@ -249,15 +250,15 @@ class Startup:
                 candidates.append(found)
         return max(candidates, key=snapshot.written_at)
 
-    def load(self, wal: WriteAheadLog | None, lease: VersionLease, floor: int) -> State:
-        """Load, replay the log, raise the version to ``floor``: a fresh, equal state on
-        every call (the multi-process writer loads one per left-right instance). The
-        lease then covers that version, so the next start begins above it."""
-        path = self.newest()
+    def load(self, wal: WriteAheadLog | None, floor: int, path: Path | None = None) -> State:
+        """Load ``path`` (default: :meth:`newest`), replay the log, raise the version to
+        ``floor``. The multi-process writer loads one state per left-right instance and
+        passes the same ``path`` to both: a checkpoint written between the two loads would
+        otherwise make them two different states."""
+        path = self.newest() if path is None else path
         state = snapshot.load(path)
         replayed = replay_log(state, wal) if wal is not None else 0
         state.version = max(state.version, floor)
-        lease.ensure(state.version)
         log.info("state from %s, %d logged batches replayed, version %d",
                  path, replayed, state.version)  # fmt: skip
         return state
@@ -288,9 +289,13 @@ async def run_server(
             loop.add_signal_handler(signum, stopping.set)
     if startup is not None:
         started = time.monotonic()
+        if redis_url:  # from the moment it is adopted until it has caught up (catch_up)
+            host.catching_up = "state: catching up with the streams before serving"
         host.wal, host.lease = startup.durable()
         floor = host.lease.floor
-        host.load(await asyncio.to_thread(startup.load, host.wal, host.lease, floor))
+        state = await asyncio.to_thread(startup.load, host.wal, floor)
+        host.lease.ensure(state.version)  # durable before anything is answered from it
+        host.load(state)
         log.info("state loaded in %.1fs", time.monotonic() - started)
 
     async def tick() -> None:
@@ -305,6 +310,7 @@ async def run_server(
     if redis_url:
         stream_writer = StreamWriter(redis_url, host, writer_config)
         host.streams = stream_writer.stats
+        host.stream_commit = stream_writer.committing
         host.hold_publisher = hold_publisher(redis_url, stream_writer.config)
         host.event_publisher = event_publisher(redis_url, stream_writer.config)
         tasks.append(asyncio.create_task(stream_writer.run(writer_stop)))
@@ -449,14 +455,19 @@ def main(args: argparse.Namespace) -> int:
         return 2
     _warn_about_exposure(args, server_config)
     if args.snapshot:
-        found = snapshot.latest(args.snapshot)
-        if found is None:
+        if snapshot.latest(args.snapshot) is None:
             log.error("no snapshot under %s", args.snapshot)
             return 2
-        path = found
+        directory = args.snapshot
 
         def source() -> Path:
-            return path
+            # looked up on every load, not once: a writer restarted hours later must not
+            # reach for a snapshot that checkpoints in the same directory (or a newer
+            # bulk build) have since replaced and removed
+            found = snapshot.latest(directory)
+            if found is None:
+                raise SnapshotError(f"no snapshot under {directory} any more")
+            return found
     elif args.demo:
 
         def source() -> Path:

@@ -108,7 +108,8 @@ class Supervisor:
     writer_restarts: int = 3
     start_timeout_s: float = 600.0  # a large state takes a while to load
     children: dict[int, tuple[str, int]] = field(default_factory=dict)  # pid → role, index
-    generation: int = 0
+    generation: int = 0  # the newest writer's number (it may still be starting)
+    ready_generation: int = 0  # the newest writer that has reported ready
     stopping: bool = False
     _ready_r: int = -1
     _ready_w: int = -1
@@ -143,7 +144,10 @@ class Supervisor:
             if role == "writer":
                 self.writer_main(self.shm_root(), self.socket_path, self._ready_w)
             else:
-                self.worker_main(index, self.shm_root(), self.socket_path, self._ready_w)
+                # a worker replaced while a restarted writer still catches up reads the
+                # last ready writer's state, not one older than what was served
+                root = self.shm_root(self.ready_generation)
+                self.worker_main(index, root, self.socket_path, self._ready_w)
             code = 0
         except BaseException:
             logging.getLogger(f"pacache.{role}").exception("%s %d failed", role, index)
@@ -248,6 +252,7 @@ class Supervisor:
         for line in lines:
             role, _, index = line.decode().partition(" ")
             if role == "writer" and index.isdigit():
+                self.ready_generation = int(index)
                 for old in self.base.glob("state-*"):  # workers switch within a heartbeat
                     if old.name != f"state-{index}":
                         shutil.rmtree(old, ignore_errors=True)

@@ -6,7 +6,9 @@ checkpoint plus a replay, in fewer batches than the original run took (several s
 reads replay as one, hold-expiry ticks are not replayed), so its own count would restart
 lower. Instead, versions are leased in blocks: before the writer publishes a version past
 the lease it records a new end (``version + BLOCK``) in a small file, fsynced; a restarted
-writer starts above the recorded end. The file is written once per ``BLOCK`` batches.
+writer starts above the recorded end. The file is written once per ``BLOCK`` batches, and
+once per start: the version a state is loaded at (the floor, or the previous writer's
+last + 1) is published too, batch or no batch.
 
 Without a durable directory (no ``--snapshot-dir``) there is no file, and only a writer
 restarted inside one ``pacache serve`` keeps its versions going up (the supervisor hands

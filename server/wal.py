@@ -22,12 +22,15 @@ task that fsynced them, so the state after a replay is the state that was answer
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import inspect
 import logging
 import os
 import struct
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +127,12 @@ class WriteAheadLog:
     _pending: list[_Pending] = field(default_factory=list)
     _flusher: asyncio.Task[None] | None = None
     _broken: str = ""
+    # groups are written and fsynced on this thread; _inflight is the one under way
+    _io: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="wal")
+    )
+    _inflight: concurrent.futures.Future[None] | None = None
+    _rotate_after: bool = False  # rotate() was called while a group was being written
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
@@ -203,23 +212,32 @@ class WriteAheadLog:
     async def _flush(self, lock: AbstractAsyncContextManager[Any] | None) -> None:
         while self._pending:
             group, self._pending = self._pending, []
+            self._inflight = self._io.submit(self._write, b"".join(p.data for p in group))
             try:
-                await asyncio.to_thread(self._write, b"".join(p.data for p in group))
-            except OSError as error:
+                # shielded: a flusher cancelled at shutdown still lets the write and its
+                # fsync finish (close() waits for it), so a void marker is never lost
+                await asyncio.shield(asyncio.wrap_future(self._inflight))
+            except Exception as error:  # OSError, and anything else: nobody waits for ever
                 self._broken = f"wal: writing {self.directory} failed: {error}"
                 log.error("%s; nothing more is acknowledged until a restart", self._broken)
                 for pending in group + self._pending:
                     pending.done.set_exception(WalBroken(self._broken))
                 self._pending = []
                 return
+            if self._rotate_after or self._file.tell() >= self.segment_bytes:
+                self._rotate_after = False
+                self._open_segment(new=True)
             failed = await self._apply_in_order(group, lock)
             for lsn in failed:  # logged but never applied: a replay must skip it too
                 marker: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
                 self._enqueue(_Body(0, b"", lsn), lambda _: None, marker, lock)
-            if self._file.tell() >= self.segment_bytes:
-                self._open_segment(new=True)
+
+    def _writing(self) -> bool:
+        return self._inflight is not None and not self._inflight.done()
 
     def _write(self, data: bytes) -> None:
+        """Write and fsync a group (on the log's thread). The segment file is not
+        switched or closed meanwhile: :meth:`rotate` and :meth:`close` wait for it."""
         self._file.write(data)
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -254,8 +272,12 @@ class WriteAheadLog:
 
     def rotate(self) -> int:
         """Start a new segment (at a checkpoint), so the one before can go once the
-        checkpoint covers it; returns the last LSN written before it."""
-        if self._file is not None and self._file.tell() > 0:
+        checkpoint covers it; returns the last LSN written before it. While a group is
+        being written, the switch comes right after its fsync (closing the file under the
+        write failed it, or left it unsynced)."""
+        if self._writing():
+            self._rotate_after = True
+        elif self._file is not None and self._file.tell() > 0:
             self._open_segment(new=True)
         return self.last_lsn
 
@@ -277,6 +299,16 @@ class WriteAheadLog:
         return self._broken
 
     def close(self) -> None:
+        """Finish the write under way, write what is still queued (void markers, and
+        records never applied nor acknowledged, which a replay may apply), then close."""
+        if self._inflight is not None:
+            with contextlib.suppress(Exception):  # its failure was reported where awaited
+                self._inflight.result()
+        if self._pending and not self._broken and self._file is not None:
+            with contextlib.suppress(OSError):
+                self._write(b"".join(p.data for p in self._pending))
+            self._pending = []
+        self._io.shutdown(wait=True)
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -18,7 +18,10 @@
 When the writer is gone the worker keeps answering from the last published state, with
 its ``as_of``; Freshness reports how long the writer has been silent and health turns
 NOT_SERVING once that passes ``staleness_limit_ms``. The worker reconnects when a writer
-comes back, switching to the shared-memory directory the new writer announces.
+comes back, switching to the shared-memory directory the new writer announces — or
+earlier, on its first read after the new writer has marked the old state as replaced
+(:meth:`WorkerHost.follow_successor`), so that no worker answers from the old state once
+another has answered from the new one.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class WorkerHost(StateHost):
     holds_active_count: int = 0
     writer_problems: list[str] = field(default_factory=list)  # from the writer's heartbeat
     last_heard_ms: int = 0
+    loop: asyncio.AbstractEventLoop | None = None  # the event loop serving (run_worker)
     _pinned: State | None = None
     _conn: asyncio.StreamWriter | None = None
     _calls: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
@@ -80,6 +84,7 @@ class WorkerHost(StateHost):
         return problems
 
     def require(self) -> State:
+        self.follow_successor()
         reader = self.reader
         if reader is None:
             raise NotServing("state: waiting for the writer to publish it")
@@ -94,6 +99,8 @@ class WorkerHost(StateHost):
     def reading(self) -> Iterator[State]:
         """The published state for one call's engine work (on the engine lane): pinned
         for the block, so the writer leaves it alone until the block ends."""
+        if self._successor_root() is not None:
+            self._follow_from_lane()
         reader = self.reader
         if reader is None:
             raise NotServing("state: waiting for the writer to publish it")
@@ -102,6 +109,43 @@ class WorkerHost(StateHost):
             yield state
         finally:
             reader.release(instance)
+
+    # -- a restarted writer's state: every worker switches before answering from it -----
+
+    def _successor_root(self) -> str | None:
+        reader = self.reader
+        successor = reader.successor if reader is not None else 0
+        return str(reader.root.parent / f"state-{successor}") if reader and successor else None
+
+    def follow_successor(self) -> None:
+        """Switch to the state of the writer that replaced ours, when it has marked ours
+        (``server.writer``), before answering: once one worker has answered from the new
+        state, none answers from the old one. (On the event loop.) Refused with
+        :class:`NotServing` if that state cannot be read; the writer's greeting brings
+        this worker to the current one."""
+        while (root := self._successor_root()) is not None:
+            try:
+                self.attach(root)
+            except Exception as error:  # gone already (a newer writer replaced it too)
+                raise NotServing(
+                    f"writer: switching to the restarted writer's state {root} ({error})"
+                ) from None
+
+    def _follow_from_lane(self) -> None:
+        """:meth:`follow_successor` for a read on the engine lane: the switch runs on the
+        event loop (it wakes waiters and watchers there); the lane waits for it."""
+        loop = self.loop
+        if loop is None:
+            raise NotServing("state: waiting for the writer to publish it")
+        with contextlib.suppress(RuntimeError):  # no loop in this thread: the lane
+            if asyncio.get_running_loop() is loop:
+                self.follow_successor()
+                return
+
+        async def follow() -> None:
+            self.follow_successor()
+
+        asyncio.run_coroutine_threadsafe(follow(), loop).result(READ_YOUR_WRITES_S)
 
     def _unpin(self) -> None:
         self._pinned = None
@@ -263,6 +307,7 @@ async def run_worker(
     """Serve ``address`` (shared with the other workers through SO_REUSEPORT) until SIGTERM."""
     from server.app import create_server
 
+    host.loop = asyncio.get_running_loop()
     host.attach(shm_root)  # the writer has published before any worker is forked
     server = create_server(address, host, server_config)
     await server.set_serving(host.serving)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.deltas import ApplyResult, apply_batch
 from engine.errors import PacacheError
-from engine.shared import SharedWriter, published_version
+from engine.shared import SharedWriter, published_version, supersede
 from engine.state import State
 from engine.validate import check_batch
 from loaders.stream_writer import (
@@ -234,6 +234,26 @@ def _previous_version(shm_root: str) -> int:
     return max((v for v in versions if v is not None), default=0)
 
 
+def _generation(shm_root: str | Path) -> int:
+    """The supervisor's number of the writer whose state is in ``shm_root`` (state-N)."""
+    return int(Path(shm_root).name.rsplit("-", 1)[1])
+
+
+def _supersede_older(shm_root: str) -> None:
+    """Tell the readers of every earlier writer's state that this one replaces it.
+
+    Workers switch to a restarted writer's state when it greets them, one after the other
+    (each reconnects on its own backoff, up to a second apart); meanwhile one worker
+    answered from the new state while another still answered from the old one, so a
+    client's next answer could carry a lower version than its last. Marked here, before
+    any worker can connect, every worker checks the mark on its next read and switches
+    first (``WorkerHost.follow_successor``)."""
+    generation = _generation(shm_root)
+    for other in Path(shm_root).parent.glob("state-*"):
+        if str(other) != shm_root and _generation(other) < generation:
+            supersede(other, generation)
+
+
 async def run_writer(
     startup: Startup,
     host: WriterHost,
@@ -254,10 +274,14 @@ async def run_writer(
     started = time.monotonic()
     host.wal, host.lease = startup.durable()
     floor = max(host.lease.floor, _previous_version(shm_root) + 1)
+    path = await asyncio.to_thread(startup.newest)  # one snapshot for both instances
     shared = await asyncio.to_thread(
-        SharedWriter, shm_root, lambda: startup.load(host.wal, host.lease, floor)
+        SharedWriter, shm_root, lambda: startup.load(host.wal, floor, path)
     )
     host.adopt(shared)
+    # recorded before any worker can read it: a version above the lease (the previous
+    # writer's + 1) published unrecorded would come back lower after a full restart
+    host.lease.ensure(host.writable_state().version)
     log.info(
         "writer: state at version %d loaded in %s in %.1fs",
         host.writable_state().version, shm_root, time.monotonic() - started,
@@ -289,6 +313,7 @@ async def run_writer(
         config = writer_config or WriterConfig()
         stream_writer = StreamWriter(redis_url, _LockedSink(host), config)
         host.streams = stream_writer.stats
+        host.stream_commit = stream_writer.committing
         host.hold_publisher = hold_publisher(redis_url, stream_writer.config)
         host.event_publisher = event_publisher(redis_url, stream_writer.config)
         tasks.append(asyncio.create_task(stream_writer.run(writer_stop)))
@@ -298,6 +323,8 @@ async def run_writer(
                            return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
     if checkpoints is not None:
         tasks.append(asyncio.create_task(checkpoint_loop(host, checkpoints)))
+    if not stopping.is_set():
+        _supersede_older(shm_root)
     Path(socket_path).unlink(missing_ok=True)
     server = await asyncio.start_unix_server(
         lambda r, w: _serve_worker(host, shm_root, r, w), path=socket_path

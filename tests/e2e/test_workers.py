@@ -8,6 +8,7 @@ kernel spreads across the workers' SO_REUSEPORT sockets; Admin Stats tells which
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -23,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from bench.procstat import children
 from engine import events as ev
 from loaders.events import encode
+from server._proto.pacache.v1 import pacache_pb2 as pb
 from server.client import Client
 from server.spawn import Spawned
 from tests.e2e.conftest import (
@@ -32,6 +34,7 @@ from tests.e2e.conftest import (
     world_state,
     writer_pid,
 )
+from tests.redis_process import RedisProcess
 
 FLIP_SKUS = [f"FLIP-{i:03d}" for i in range(150)]
 _worker_pids = worker_pids
@@ -266,6 +269,99 @@ def test_a_restarted_writer_takes_over_and_workers_follow_it(tmp_path: Path) -> 
             client.close()
     finally:
         assert running.stop() == 0
+
+
+def test_once_a_worker_answers_from_a_restarted_writer_no_worker_answers_from_the_old_one(
+    tmp_path: Path,
+) -> None:
+    running = start_server(tmp_path, "--workers", "2", "--writer-restarts", "1")
+    clients = _worker_clients(running)
+    (_, first), (late_pid, late) = clients.items()
+    try:
+        old = first.freshness().as_of.version
+        writer = _writer_pid(running)
+        # each worker reconnects to a restarted writer on its own backoff; hold one back
+        # until the other has switched, as a slower reconnect would
+        os.kill(late_pid, signal.SIGSTOP)
+        try:
+            os.kill(writer, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while (new := first.freshness().as_of.version) <= old:
+                assert time.monotonic() < deadline, "the restarted writer never took over"
+                time.sleep(0.05)
+            # asked before it runs again: the call waits for it beside the news that its
+            # writer has gone
+            asked = late.admin.Freshness.future(pb.FreshnessRequest(), timeout=10)
+            time.sleep(0.2)
+        finally:
+            os.kill(late_pid, signal.SIGCONT)
+        assert asked.result().as_of.version >= new  # not the old writer's version
+    finally:
+        for c in clients.values():
+            c.close()
+        assert running.stop() == 0
+
+
+def test_a_worker_replaced_while_a_restarted_writer_catches_up_serves_the_last_ready_state(
+    tmp_path: Path,
+) -> None:
+    redis_proc = RedisProcess(tmp_path / "redis").start()
+    running = start_server(tmp_path, "--workers", "2", "--writer-restarts", "1",
+                           "--redis-url", redis_proc.url, "--stream-prefix", "t")  # fmt: skip
+    try:
+        with Client(running.target, options=OWN_CONNECTION, timeout=10) as client:
+            change = ev.InventorySet(sku="NUT-M8", location="DAL", on_hand=42, version=9)
+            served = client.ingest([encode([change])]).as_of.version
+        workers, writer = _worker_pids(running), _writer_pid(running)
+        redis_proc.stop()  # the restarted writer cannot catch up with the streams now
+        os.kill(writer, signal.SIGKILL)
+        time.sleep(1.0)  # it has loaded its checkpoint by now, at a version above `served`
+        os.kill(next(iter(workers)), signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        answers: dict[int, int] = {}
+        while not set(answers) - workers:  # until the replacement worker has answered
+            assert time.monotonic() < deadline, f"no replacement worker answered: {answers}"
+            with (
+                contextlib.suppress(grpc.RpcError),
+                Client(running.target, options=OWN_CONNECTION, timeout=5) as client,
+            ):
+                stats = client.stats()
+                answers[int(stats.counts["pid"])] = stats.as_of.version
+        assert set(answers.values()) == {served}  # not the restarted writer's version
+    finally:
+        running.stop()
+        redis_proc.stop()
+
+
+def test_versions_published_by_restarted_writers_stay_below_a_restarted_server(
+    tmp_path: Path,
+) -> None:
+    # writers restarted before their first batch publish the version they loaded at;
+    # the whole server restarted after them must start above it
+    root = tmp_path / "data"
+    running = start_server(tmp_path, "--workers", "2", "--writer-restarts", "2",
+                           "--snapshot-dir", str(root))  # fmt: skip
+    try:
+        for _ in range(2):
+            with Client(running.target, options=OWN_CONNECTION, timeout=5) as client:
+                before = client.freshness().as_of.version
+            os.kill(_writer_pid(running), signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while True:
+                with Client(running.target, options=OWN_CONNECTION, timeout=5) as client:
+                    seen = client.freshness().as_of.version
+                if seen > before:
+                    break
+                assert time.monotonic() < deadline, "the restarted writer never took over"
+                time.sleep(0.05)
+    finally:
+        running.stop(kill=True)
+    again = start_server(tmp_path, "--workers", "2", "--snapshot-dir", str(root))
+    try:
+        with Client(again.target, timeout=5) as client:
+            assert client.freshness().as_of.version > seen
+    finally:
+        assert again.stop() == 0
 
 
 def test_sigterm_drains_every_process(two_workers: Spawned) -> None:

@@ -22,7 +22,14 @@ from engine import events as ev
 from engine.deltas import ApplyResult
 from engine.state import State
 from loaders.events import REASON_MAX, encode
-from loaders.stream_writer import DLQ_PAYLOAD_MAX, FIELD, SinkUnavailable
+from loaders.stream_writer import (
+    DLQ_PAYLOAD_MAX,
+    FIELD,
+    SinkUnavailable,
+    StreamWriter,
+    WriterConfig,
+)
+from server.checkpoint import write_checkpoint
 from server.host import StateHost
 from tests.integration.writer_harness import PREFIX, WriterThread, master, publish
 from tests.redis_process import RedisProcess
@@ -330,3 +337,59 @@ def test_a_restarted_writer_neither_stalls_on_a_poison_entry_nor_dead_letters_it
         assert running.writer.stats[INVENTORY].dead_lettered == 0
     assert len(dead_letters(client)) == 1
     assert on_hand(host.require(), "S1") == 3
+
+
+def test_a_writer_restarted_from_an_older_checkpoint_never_dead_letters_an_entry_twice(
+    client: redis.Redis, redis_proc: RedisProcess
+) -> None:
+    publish(client, "master", master())
+    add(client, INVENTORY, b"[{")
+    publish(client, "inventory", [stock("S1", on_hand=3)])
+    with WriterThread(redis_proc.url, StateHost(State())) as running:
+        running.wait(lambda: running.writer.stats[INVENTORY].applied == 1)
+    # a crash before the next checkpoint: the state it restarts from is older than the
+    # dead letter, so the poison entry is read again
+    again = StateHost(State())
+    with WriterThread(redis_proc.url, again) as running:
+        running.wait(lambda: running.writer.stats[INVENTORY].applied == 1)
+        assert running.writer.stats[INVENTORY].dead_lettered == 0
+    assert [d["id"].decode() for d in dead_letters(client)] == [
+        client.xrange(INVENTORY)[0][0].decode()
+    ]
+    assert on_hand(again.require(), "S1") == 3
+
+
+def test_a_checkpoint_waits_until_the_dead_letters_of_the_batch_it_would_hold_are_written(
+    client: redis.Redis, redis_proc: RedisProcess, tmp_path: Path
+) -> None:
+    publish(client, "master", master())
+    poison = add(client, INVENTORY, b"{bad json")
+    host = StateHost(State())
+
+    async def run() -> bool:
+        writer = StreamWriter(redis_proc.url, host, WriterConfig(prefix=PREFIX, block_ms=20))
+        host.stream_commit = writer.committing
+        reached, go_on = asyncio.Event(), asyncio.Event()
+        dead_letter = writer._dead_letter
+
+        async def held(connection: Any, dead: Any) -> None:  # the XADD of the DLQ, slow
+            reached.set()
+            await go_on.wait()
+            await dead_letter(connection, dead)
+
+        writer._dead_letter = held  # type: ignore[method-assign]
+        stop = asyncio.Event()
+        reading = asyncio.create_task(writer.run(stop))
+        await asyncio.wait_for(reached.wait(), 10)
+        assert host.positions()[INVENTORY] == poison  # applied: the state is past it
+        checkpoint = asyncio.create_task(write_checkpoint(host, str(tmp_path / "snapshots")))
+        await asyncio.sleep(0.3)
+        waited = not checkpoint.done()  # else it holds a position past an entry not in the DLQ
+        go_on.set()
+        assert await asyncio.wait_for(checkpoint, 10)
+        stop.set()
+        await reading
+        return waited
+
+    assert asyncio.run(run())
+    assert [d["id"].decode() for d in dead_letters(client)] == [poison]

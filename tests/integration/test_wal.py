@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,47 @@ def test_a_version_lease_is_durable_and_starts_a_restart_above_it(tmp_path: Path
     assert (tmp_path / "version.lease").read_text().strip() == str(5 + BLOCK)
     restarted = VersionLease(tmp_path / "version.lease")
     assert restarted.floor == 5 + BLOCK + 1
+
+
+class _HeldWrites:
+    """A segment file whose next write waits until the test lets it go."""
+
+    def __init__(self, file: Any) -> None:
+        self.file = file
+        self.entered = threading.Event()
+        self.go = threading.Event()
+
+    def write(self, data: bytes) -> int:
+        self.entered.set()
+        assert self.go.wait(10)
+        return int(self.file.write(data))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.file, name)
+
+
+def test_a_checkpoint_rotating_the_log_mid_write_waits_for_the_write_and_its_fsync(
+    tmp_path: Path,
+) -> None:
+    wal = WriteAheadLog(tmp_path)
+    _commit_all(wal, [b"first"])
+    held = _HeldWrites(wal._file)
+    wal._file = held
+
+    async def run() -> list[int]:
+        commits = asyncio.gather(*(wal.commit(0, f"b{i}".encode(), lambda lsn: lsn)
+                                   for i in range(3)))  # fmt: skip
+        await asyncio.to_thread(held.entered.wait, 10)
+        wal.rotate()  # a checkpoint starts while the group is on its way to the disk
+        held.go.set()
+        return await asyncio.wait_for(commits, 10)
+
+    assert asyncio.run(run()) == [2, 3, 4]  # acknowledged: written whole, and fsynced
+    assert not wal.broken
+    _commit_all(wal, [b"after"])
+    wal.close()
+    segments = sorted(tmp_path.glob("wal-*.log"))  # the switch came after the group
+    assert [p.name for p in segments] == ["wal-00000000000000000001.log",
+                                          "wal-00000000000000000005.log"]  # fmt: skip
+    assert [events for _, events in _reopened(tmp_path)] == [b"first", b"b0", b"b1", b"b2",
+                                                             b"after"]  # fmt: skip

@@ -230,6 +230,22 @@ def test_adjust_log_keeps_working_after_absorbed_adjusts_are_compacted_away():
     assert quote_line(state, qty=1, locations=["DC-WEST"]).available_now["DC-WEST"] == 20
 
 
+def test_an_adjust_logged_after_a_compaction_is_re_added_by_an_older_set_arriving_later():
+    # 600 adjusts absorbed by a set are compacted away; the log's arrays keep their rows,
+    # and an adjust logged after that must not inherit an absorbed row's flag
+    state = _catalog(make_stock(location="DC-EAST", on_hand=1_000, version=1))
+    apply(state, *(make_adjust(f"A-{k}", -1, location="DC-EAST", version=1 + k)
+                   for k in range(1, 601)))  # fmt: skip
+    apply(state, make_stock(location="DC-EAST", on_hand=500, version=700))
+    assert state.adjust_log.n == 0  # all 600 absorbed and dropped
+    apply(state, make_adjust("LATE", 5, location="DC-EAST", version=800))
+    assert _on_hand(state) == 505
+    apply(state, make_stock(location="DC-EAST", on_hand=200, version=750))  # sent earlier
+    assert _on_hand(state) == 205  # v800 is newer than the v750 set: it counts on top
+    apply(state, make_adjust("LATE", 5, location="DC-EAST", version=800))  # redelivered
+    assert _on_hand(state) == 205
+
+
 def test_each_stock_change_of_a_mixed_batch_lands_on_its_own_cell_around_a_rejected_one():
     # sets and adjusts for three SKUs interleaved, one set invalid (negative on hand): the
     # others land where they belong, whichever kinds and positions surround the bad one

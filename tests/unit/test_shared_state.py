@@ -201,3 +201,46 @@ def test_shared_arrays_are_read_only_for_readers(shm):
             state.inventory.on_hand[0, 0] = 1
     finally:
         writer.close()
+
+
+def test_a_worker_switches_to_the_state_that_superseded_its_own_before_answering(tmp_path):
+    """A restarted writer marks the state it replaces; a worker still reading the old one
+    moves to the new one on its next read (on the loop, or on the engine lane), without
+    waiting for the writer's greeting."""
+    import asyncio
+
+    from engine.shared import supersede
+    from server.host import HostConfig
+    from server.worker import WorkerHost
+
+    old_root, new_root = tmp_path / "state-0", tmp_path / "state-1"
+    writers = [SharedWriter(old_root, _busy_state)]
+    host = WorkerHost(config=HostConfig(), slot=0, socket_path=str(tmp_path / "none.sock"))
+
+    def lane_read() -> int:
+        with host.reading() as state:
+            return state.version
+
+    async def versions() -> tuple[int, int, int, int]:
+        host.loop = asyncio.get_running_loop()
+        host.attach(str(old_root))
+        before = host.require().version
+        writers.append(SharedWriter(new_root, lambda: _at_version(_busy_state(), before + 99)))
+        started = host.require().version  # published, not announced: still the old one
+        assert supersede(old_root, 1)
+        on_lane = await asyncio.to_thread(lane_read)
+        return before, started, on_lane, host.require().version
+
+    try:
+        before, started, on_lane, on_loop = asyncio.run(versions())
+        assert started == before
+        assert on_lane == on_loop == before + 99
+        assert host.reader is not None and host.reader.root == new_root
+    finally:
+        for writer in writers:
+            writer.close()
+
+
+def _at_version(state: State, version: int) -> State:
+    state.version = version
+    return state

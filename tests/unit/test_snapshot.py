@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import pathlib
 import re
+import subprocess
 
 import pytest
 
@@ -148,14 +151,53 @@ def test_latest_is_the_newest_complete_snapshot(tmp_path):
     assert snapshot.latest(tmp_path) == newer
 
 
+def _dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
 def test_writer_keeps_the_newest_snapshots_and_clears_crash_leftovers(tmp_path):
     state = _busy_state()
-    (tmp_path / ".tmp-v000000000001-1-1").mkdir(parents=True)
+    (tmp_path / f".tmp-v000000000001-{_dead_pid()}-1").mkdir(parents=True)
     written = []
     for _ in range(3):
         apply_batch(state, [])
         written.append(snapshot.write(state, tmp_path, keep=2))
     assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in written[1:]]
+
+
+def test_a_snapshot_another_live_process_is_writing_is_not_swept_as_a_leftover(tmp_path):
+    # a restarted writer's checkpoint and the one of the writer before it, or an Admin
+    # snapshot beside a checkpoint: each must leave the other's files alone
+    being_written = tmp_path / f".tmp-v000000000009-{os.getpid()}-1"
+    being_written.mkdir(parents=True)
+    (being_written / "codes.skus.npy").write_bytes(b"\x93NUMPY")
+    left_over = tmp_path / f".tmp-v000000000008-{_dead_pid()}-1"
+    left_over.mkdir()
+    snapshot.write(_busy_state(), tmp_path)
+    assert (being_written / "codes.skus.npy").is_file()
+    assert not left_over.exists()
+
+
+def test_a_replacement_cut_short_never_leaves_a_snapshot_that_looks_whole_but_is_not(
+    tmp_path, monkeypatch
+):
+    state = _busy_state()
+    snapshot.write(state, tmp_path)
+
+    def killed_half_way(path, ignore_errors=False):  # SIGKILL in the middle of a removal
+        for file in sorted(pathlib.Path(path).iterdir())[::2]:
+            file.unlink()
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(snapshot.shutil, "rmtree", killed_half_way)
+    with pytest.raises(SystemExit):
+        snapshot.write(state, tmp_path)  # the same version again: replaces the first
+    monkeypatch.undo()
+    found = snapshot.latest(tmp_path)
+    assert found is not None
+    assert snapshot.load(found, verify=True).version == state.version
 
 
 def test_snapshot_of_another_format_version_is_refused(tmp_path):

@@ -122,3 +122,15 @@ def test_rows_beyond_what_a_dense_cell_holds_turn_the_dense_rows_off(monkeypatch
     index.insert(np.array([(3 << SHIFT) | 5], dtype=np.int64), np.array([10]))
     assert index.dense_slot.size == 0 and index.dense_min_run == -1  # off, not wrapped
     assert index.find(np.array([(3 << SHIFT) | 5], dtype=np.int64)).tolist() == [10]
+
+
+def test_rows_appended_after_the_row_count_went_down_hold_the_fill_values() -> None:
+    columns = table.Columns({"live": table.Column(np.bool_, True), "v": table.Column(np.int64, -1)})
+    rows = columns.append_blank(4)
+    columns["live"][rows] = False
+    columns["v"][rows] = 7
+    columns.n = 1  # a compaction keeps the arrays and lowers the count
+    again = columns.append_blank(3)
+    assert again.tolist() == [1, 2, 3]
+    assert columns["live"][again].tolist() == [True, True, True]
+    assert columns["v"][again].tolist() == [-1, -1, -1]
