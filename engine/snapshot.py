@@ -203,6 +203,12 @@ def written_at(path: str | os.PathLike[str]) -> int:
     return int(_read_manifest(Path(path)).get("written_at_ms", 0))
 
 
+def wal_position(path: str | os.PathLike[str]) -> int:
+    """The write-ahead log position the snapshot at ``path`` covers (0: none, e.g. a bulk
+    build): a restart replays the log records after it."""
+    return int(_read_manifest(Path(path)).get("wal_lsn", 0))
+
+
 def _read_manifest(path: Path) -> dict[str, Any]:
     try:
         manifest: dict[str, Any] = json.loads((path / "manifest.json").read_text())

@@ -225,8 +225,10 @@ class Startup:
     checkpoints under ``--snapshot-dir`` (by the time each was written; both looked up
     again at every load, so a restarted writer finds what is there now), with the
     write-ahead log replayed on it (without Redis) and its version raised to the lease's
-    floor. A fresh bulk build is newer than old checkpoints, so starting from one works;
-    its log replay re-applies changes newer than the build, idempotently by version."""
+    floor. A fresh bulk build is newer than old checkpoints, so starting from one works
+    while the log still holds every record since the build (its replay re-applies them,
+    idempotently by version); once checkpoints have let the log drop some, the newest
+    checkpoint is started from instead (see :meth:`newest`)."""
 
     source: Callable[[], Path]
     snapshot_dir: str | None = None
@@ -242,22 +244,56 @@ class Startup:
         wal = None if self.redis else WriteAheadLog(root)
         return wal, VersionLease(root / "version.lease")
 
-    def newest(self) -> Path:
+    def newest(self, wal: WriteAheadLog | None = None) -> Path:
+        """The snapshot to start from: the newer (by the time written) of the start-up
+        source and the newest checkpoint, among those ``wal`` can bring up to date.
+
+        A snapshot older than the log's oldest record (a bulk build rewritten after the
+        checkpoints let the log drop the records they cover) would come up without
+        changes that were acknowledged: it is passed over, with a warning, for the
+        checkpoint that has them. Starting from such a build on purpose means dropping
+        those changes: move the checkpoints (``v*/``) and the log's ``wal-*.log``
+        segments out of ``--snapshot-dir`` first (keep ``wal/version.lease``, which keeps
+        versions going up)."""
         candidates = [self.source()]
         if self.snapshot_dir:
             found = snapshot.latest(self.snapshot_dir)
             if found is not None:
                 candidates.append(found)
-        return max(candidates, key=snapshot.written_at)
+        candidates.sort(key=snapshot.written_at, reverse=True)
+        if wal is None:
+            return candidates[0]
+        needed = wal.first_lsn - 1
+        usable = [path for path in candidates if snapshot.wal_position(path) >= needed]
+        if not usable:
+            raise SnapshotError(
+                f"no snapshot to start from covers the write-ahead log {wal.directory} up to "
+                f"record {needed} (its oldest kept record is {wal.first_lsn}); starting from "
+                f"{candidates[0]} would drop acknowledged changes. Restore the checkpoint "
+                f"that covers them under {self.snapshot_dir}, or move the log's segments "
+                "away to start from the snapshot on purpose"
+            )
+        if usable[0] != candidates[0]:
+            log.warning(
+                "start-up: %s is newer than %s, but the log no longer holds the records "
+                "between them (acknowledged changes up to record %d are only in the "
+                "checkpoint); starting from the checkpoint. To start from the newer "
+                "snapshot on purpose, move the checkpoints and wal-*.log segments out of %s",
+                candidates[0], usable[0], needed, self.snapshot_dir,
+            )  # fmt: skip
+        return usable[0]
 
     def load(self, wal: WriteAheadLog | None, floor: int, path: Path | None = None) -> State:
         """Load ``path`` (default: :meth:`newest`), replay the log, raise the version to
         ``floor``. The multi-process writer loads one state per left-right instance and
         passes the same ``path`` to both: a checkpoint written between the two loads would
         otherwise make them two different states."""
-        path = self.newest() if path is None else path
+        path = self.newest(wal) if path is None else path
         state = snapshot.load(path)
-        replayed = replay_log(state, wal) if wal is not None else 0
+        replayed = 0
+        if wal is not None:
+            replayed = replay_log(state, wal)
+            wal.advance_past(state.wal_lsn)
         state.version = max(state.version, floor)
         log.info("state from %s, %d logged batches replayed, version %d",
                  path, replayed, state.version)  # fmt: skip

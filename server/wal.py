@@ -165,6 +165,24 @@ class WriteAheadLog:
             if record.lsn > after_lsn and not record.voids and record.lsn not in voided:
                 yield record
 
+    @property
+    def first_lsn(self) -> int:
+        """The oldest LSN the log still holds (checkpoints let it drop the ones before):
+        a snapshot covering the log up to ``first_lsn - 1`` or later can be brought up to
+        date from it; an older one (a bulk build, say) would miss acknowledged changes."""
+        return self._segments[0][0] if self._segments else self.last_lsn + 1
+
+    def advance_past(self, lsn: int) -> None:
+        """Number the next record above ``lsn``: the state was loaded from a checkpoint
+        that covers records up to ``lsn``, but the log holds fewer (its segments were
+        removed by hand). Reusing those LSNs would make a replay from that checkpoint skip
+        the new records as already covered."""
+        if lsn > self.last_lsn:
+            log.warning("wal: the log ends at %d but the state covers up to %d; "
+                        "numbering new records from %d", self.last_lsn, lsn, lsn + 1)  # fmt: skip
+            self.last_lsn = lsn
+            self._open_segment(new=True)
+
     # -- writing --------------------------------------------------------------------------
 
     def _open_segment(self, *, new: bool) -> None:

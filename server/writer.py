@@ -274,7 +274,7 @@ async def run_writer(
     started = time.monotonic()
     host.wal, host.lease = startup.durable()
     floor = max(host.lease.floor, _previous_version(shm_root) + 1)
-    path = await asyncio.to_thread(startup.newest)  # one snapshot for both instances
+    path = await asyncio.to_thread(startup.newest, host.wal)  # one for both instances
     shared = await asyncio.to_thread(
         SharedWriter, shm_root, lambda: startup.load(host.wal, floor, path)
     )

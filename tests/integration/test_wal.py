@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from engine import events as ev
+from engine import snapshot
 from engine.deltas import apply_batch
+from engine.errors import SnapshotError
 from engine.state import State
 from loaders.events import encode
 from server.host import replay_log
+from server.serve import Startup
 from server.versions import BLOCK, VersionLease
 from server.wal import WalBroken, WriteAheadLog
 
@@ -216,3 +221,83 @@ def test_a_checkpoint_rotating_the_log_mid_write_waits_for_the_write_and_its_fsy
                                           "wal-00000000000000000005.log"]  # fmt: skip
     assert [events for _, events in _reopened(tmp_path)] == [b"first", b"b0", b"b1", b"b2",
                                                              b"after"]  # fmt: skip
+
+
+def _checkpointed(tmp_path: Path) -> tuple[WriteAheadLog, Path]:
+    """A bulk build under source/, two logged batches on it, then a checkpoint under data/
+    that let the log drop the records it covers (as a running server does)."""
+    source = tmp_path / "source"
+    live = State()
+    apply_batch(live, [ev.LocationUpsert(location="DAL", version=1),
+                       ev.ItemUpsert(sku="A", version=1)], clock_ms=1)  # fmt: skip
+    snapshot.write(live, source)
+    wal = WriteAheadLog(tmp_path / "data" / "wal")
+    batches = [[ev.InventorySet(sku="A", location="DAL", on_hand=n, version=n)] for n in (7, 9)]
+
+    async def run() -> None:
+        for batch in batches:
+
+            def apply(lsn: int, batch: list[Any] = batch) -> None:
+                apply_batch(live, batch, clock_ms=5)
+
+            await wal.commit(5, encode(batch), apply)
+
+    asyncio.run(run())
+    live.wal_lsn = wal.rotate()
+    snapshot.write(live, tmp_path / "data")
+    assert wal.truncate(live.wal_lsn) == 1
+    return wal, source
+
+
+def _latest(root: Path) -> Path:
+    found = snapshot.latest(root)
+    assert found is not None
+    return found
+
+
+def _on_hand(state: State) -> int:
+    return int(state.inventory.on_hand[state.skus.get("A"), state.locations.get("DAL")])
+
+
+def test_a_bulk_build_rewritten_after_the_log_dropped_records_does_not_drop_them(
+    tmp_path: Path,
+) -> None:
+    wal, source = _checkpointed(tmp_path)
+    time.sleep(0.01)
+    snapshot.write(snapshot.load(_latest(source)), source)  # written after the checkpoint
+    build = _latest(source)
+    checkpoint = _latest(tmp_path / "data")
+    startup = Startup(lambda: build, str(tmp_path / "data"))
+    assert snapshot.written_at(build) > snapshot.written_at(checkpoint)
+    assert startup.newest(wal) == checkpoint
+    assert _on_hand(startup.load(wal, 0)) == 9
+    # without Redis nor a log, the newest by time still wins (nothing can be missing)
+    assert startup.newest(None) == build
+    wal.close()
+
+
+def test_no_snapshot_covering_the_log_is_a_start_up_error_not_a_silent_loss(
+    tmp_path: Path,
+) -> None:
+    wal, source = _checkpointed(tmp_path)
+    shutil.rmtree(_latest(tmp_path / "data"))  # the checkpoint is gone
+    build = _latest(source)
+    startup = Startup(lambda: build, str(tmp_path / "data"))
+    with pytest.raises(SnapshotError, match="would drop acknowledged changes"):
+        startup.load(wal, 0)
+    wal.close()
+
+
+def test_a_log_whose_segments_were_removed_numbers_new_records_above_the_checkpoint(
+    tmp_path: Path,
+) -> None:
+    wal, source = _checkpointed(tmp_path)
+    wal.close()
+    for segment in (tmp_path / "data" / "wal").glob("wal-*.log"):
+        segment.unlink()
+    build = _latest(source)
+    startup = Startup(lambda: build, str(tmp_path / "data"))
+    with WriteAheadLog(tmp_path / "data" / "wal") as fresh:
+        state = startup.load(fresh, 0)
+        assert _on_hand(state) == 9  # the checkpoint, the newest by time
+        assert _commit_all(fresh, [b"next"]) == [state.wal_lsn + 1]
