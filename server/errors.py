@@ -36,6 +36,7 @@ __all__ = [
     "PermissionDenied",
     "Unauthenticated",
     "VersionTimeout",
+    "WalBroken",
     "status_of",
 ]
 
@@ -54,6 +55,12 @@ class Overloaded(PacacheError):
 
 class NotServing(PacacheError):
     """The state is not loaded or not trustworthy; ask again later or reload."""
+
+
+class WalBroken(NotServing):
+    """The write-ahead log could not be written (disk full, I/O error): nothing more can be
+    made durable until the process restarts and the operator has looked. UNAVAILABLE, as
+    any change refused for a server-side reason: the caller may send it again elsewhere."""
 
 
 class VersionTimeout(PacacheError):

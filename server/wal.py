@@ -38,6 +38,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from server.errors import WalBroken
+
 __all__ = ["Record", "WalBroken", "WriteAheadLog"]
 
 log = logging.getLogger("pacache.wal")
@@ -56,11 +58,6 @@ class _Body(msgspec.Struct, array_like=True):
 
 
 _decoder = msgspec.msgpack.Decoder(_Body)
-
-
-class WalBroken(RuntimeError):
-    """The log could not be written (disk full, I/O error): nothing more can be made
-    durable until the process restarts and the operator has looked."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,8 +173,11 @@ class WorkerHost(StateHost):
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._calls[call_id] = future
         try:
-            write_frame(conn, {"op": op, "id": call_id, **fields})
-            await conn.drain()
+            try:
+                write_frame(conn, {"op": op, "id": call_id, **fields})
+                await conn.drain()
+            except (ConnectionError, OSError) as error:  # the writer went away just now
+                raise NotServing(f"writer: connection lost sending the call ({error})") from error
             reply = await future
         finally:
             self._calls.pop(call_id, None)

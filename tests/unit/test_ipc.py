@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from engine.errors import Conflict, InvalidInput, LimitExceeded, PacacheError, UnknownCode
-from server.errors import NotServing, status_of
+from server.errors import NotServing, WalBroken, status_of
 from server.ipc import error_from_wire, error_to_wire, read_frame, write_frame
 from server.supervisor import sweep_orphans
+from server.worker import WorkerHost
 
 
 @pytest.mark.parametrize(
@@ -24,6 +25,7 @@ from server.supervisor import sweep_orphans
         UnknownCode("account", "NOPE"),
         Conflict("hold_key: 'CART-1' already used with other lines"),
         NotServing("writer: not connected"),
+        WalBroken("wal: writing /data/wal failed: [Errno 28] No space left on device"),
     ],
 )
 def test_an_error_crosses_the_socket_with_its_class_message_and_status(error: PacacheError):
@@ -67,3 +69,32 @@ def test_shared_memory_of_a_dead_supervisor_is_swept_and_a_live_ones_kept(tmp_pa
     sweep_orphans(tmp_path)
     assert live.exists()
     assert not dead.exists()
+
+
+def test_a_log_that_cannot_be_written_is_unavailable_not_internal():
+    assert status_of(WalBroken("disk full")).name == "UNAVAILABLE"
+
+
+class _LostConnection:
+    """A writer connection that went away between the check and the send."""
+
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    async def drain(self) -> None:
+        raise ConnectionResetError("Connection lost")
+
+
+def test_a_change_whose_send_to_the_writer_fails_is_unavailable_not_internal():
+    host = WorkerHost()
+    host._conn = _LostConnection()  # type: ignore[assignment]
+
+    async def call() -> None:
+        await host.ingest_payload(b"\x90", 1)
+
+    with pytest.raises(NotServing, match="connection lost"):
+        asyncio.run(call())
+    assert host._calls == {}  # nothing left waiting for a reply that cannot come
