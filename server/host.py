@@ -56,7 +56,7 @@ from engine.validate import event_problem, event_problems
 from loaders.events import DecodeError, decode, decode_one_by_one, encode
 from loaders.stream_writer import SinkUnavailable
 from server.errors import NotDurable, NotServing, VersionTimeout
-from server.versions import VersionLease
+from server.versions import BLOCK, VersionLease
 from server.wal import WriteAheadLog
 
 __all__ = [
@@ -534,6 +534,15 @@ class StateHost:
     ) -> None:
         """Return once :meth:`reached`; :class:`VersionTimeout` if not within ``timeout``
         seconds (None: wait as long as it takes)."""
+        newest = (self.writable_state() if writable else self.require()).version
+        if version > newest + 2 * BLOCK:
+            # No answer of this server (nor of a writer restarted meanwhile, whose versions
+            # start at most one lease block higher) can have carried it: waiting would only
+            # spend the caller's deadline.
+            raise InvalidInput(
+                "min_version", f"{version} is ahead of any version this server has issued",
+                f"at most {newest + 2 * BLOCK}: a version an answer carried",
+            )  # fmt: skip
         deadline = None if timeout is None else time.monotonic() + timeout
         wanted = stream_ids or {}
         while not self.reached(version, wanted, writable=writable):
@@ -541,7 +550,7 @@ class StateHost:
                 self._changed = asyncio.Event()
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                state = self.writable_state()
+                state = self.writable_state() if writable else self.require()
                 raise VersionTimeout(
                     f"min_version: state is at {state.version} with stream ids "
                     f"{dict(state.stream_ids)}; {version} / {dict(wanted)} not "

@@ -12,6 +12,7 @@ from engine import events as ev
 from loaders.events import encode
 from server._proto.pacache.v1 import pacache_pb2 as pb
 from server.client import Client, lines_message
+from server.versions import BLOCK
 from tests.e2e.conftest import Running
 
 
@@ -105,9 +106,21 @@ def test_ingest_rejects_a_poison_event_with_its_reason_and_applies_the_rest(clie
 
 
 def test_min_version_beyond_the_state_times_out_with_deadline_exceeded(client: Client) -> None:
+    now = client.freshness().as_of.version
     with pytest.raises(grpc.RpcError) as raised:
-        client.quote("ACME", [("BOLT-M8", 1)], min_version=10_000, timeout=0.3)
+        client.quote("ACME", [("BOLT-M8", 1)], min_version=now + 10, timeout=0.3)
     assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+@pytest.mark.parametrize("ahead", [2 * BLOCK + 1, 2**62, 2**63 - 1])
+def test_a_min_version_no_answer_can_have_carried_is_invalid_at_once(
+    client: Client, ahead: int
+) -> None:
+    now = client.freshness().as_of.version
+    with pytest.raises(grpc.RpcError) as raised:  # a wait would end DEADLINE_EXCEEDED
+        client.quote("ACME", [("BOLT-M8", 1)], min_version=min(now + ahead, 2**63 - 1), timeout=30)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "min_version" in (raised.value.details() or "")
 
 
 def test_watch_availability_sends_a_picture_then_changes_and_resumes_from_a_version(
