@@ -11,6 +11,12 @@ Order (outermost first): :class:`ObservabilityInterceptor` (request id, log line
 reflection and Admin are never refused for load), :class:`AuthInterceptor` (token →
 principal, scope per service).
 
+Streaming handlers come in two styles, and :func:`_wrap` keeps each one's: an async
+generator (pacache's own, reflection) is wrapped by an async generator that runs inside
+``around.stream``; a coroutine that sends with ``context.write`` and returns nothing
+(grpc_health's ``Watch``) is wrapped by a coroutine awaited inside ``around.written``.
+Iterating such a coroutine as if it were a generator fails the call (it was INTERNAL).
+
 Wire edges (:func:`_wrap`): every wrapped method decodes its requests with a deserializer
 that never raises — bytes that are not a valid message become an :class:`Undecodable`,
 which :class:`ErrorInterceptor` answers with INVALID_ARGUMENT (gRPC would otherwise answer
@@ -22,6 +28,7 @@ response it already serialised on the engine lane (``server.lane``).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 import uuid
@@ -99,7 +106,8 @@ async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
 
 
 def _wrap(handler: grpc.RpcMethodHandler, around: Any, method: str) -> grpc.RpcMethodHandler:
-    """A handler whose behaviour runs inside ``around`` (unary) or ``around.stream``."""
+    """A handler whose behaviour runs inside ``around`` (unary), ``around.stream``
+    (generator-style streaming) or ``around.written`` (coroutine-style streaming)."""
     deserializer = _safe_deserializer(handler.request_deserializer)
     serializer = _passthrough_serializer(handler.response_serializer)
     if handler.unary_unary:
@@ -117,14 +125,23 @@ def _wrap(handler: grpc.RpcMethodHandler, around: Any, method: str) -> grpc.RpcM
 
         return grpc.stream_unary_rpc_method_handler(stream_unary, deserializer, serializer)
     streaming = handler.unary_stream or handler.stream_stream
+    wrapped: Callable[..., Any]
+    if inspect.isasyncgenfunction(streaming):
 
-    async def stream(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
-        async for item in around.stream(streaming, request, context, method):
-            yield item
+        async def stream(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
+            async for item in around.stream(streaming, request, context, method):
+                yield item
 
+        wrapped = stream
+    else:  # sends with context.write: grpc awaits it, so the wrapper must be awaited too
+
+        async def written(request: Any, context: aio.ServicerContext) -> None:
+            await around.written(streaming, request, context, method)
+
+        wrapped = written
     if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(stream, deserializer, serializer)
-    return grpc.stream_stream_rpc_method_handler(stream, deserializer, serializer)
+        return grpc.unary_stream_rpc_method_handler(wrapped, deserializer, serializer)
+    return grpc.stream_stream_rpc_method_handler(wrapped, deserializer, serializer)
 
 
 class _Wrapping(aio.ServerInterceptor):  # type: ignore[misc]  # grpc.aio is untyped
@@ -161,6 +178,13 @@ class _Wrapping(aio.ServerInterceptor):  # type: ignore[misc]  # grpc.aio is unt
         self, behaviour: Callable[..., Any], request: Any, context: Any, method: str
     ) -> AsyncIterator[Any]:
         raise NotImplementedError
+
+    async def written(
+        self, behaviour: Callable[..., Any], request: Any, context: Any, method: str
+    ) -> None:
+        """A coroutine-style streaming call: by default wrapped like a unary one (it runs
+        to its end inside ``__call__``)."""
+        await self(behaviour, request, context, method)
 
 
 def _metadata(context: aio.ServicerContext, key: str) -> str | None:
@@ -332,6 +356,9 @@ class LimitInterceptor(_Wrapping):
     ) -> AsyncIterator[Any]:
         async for item in behaviour(request, context):  # streams are long-lived: not counted
             yield item
+
+    async def written(self, behaviour: Any, request: Any, context: Any, method: str) -> None:
+        await behaviour(request, context)  # a stream, however it sends: not counted
 
 
 #: Scope each service needs.

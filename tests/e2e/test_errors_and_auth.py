@@ -242,6 +242,21 @@ def test_health_stays_open_to_probes_when_auth_is_on(served_with_auth: Running) 
     assert TOKENS["tokens"][0]["token"] == "portal"
 
 
+def test_health_watch_streams_the_serving_status_through_the_interceptors(served: Running) -> None:
+    # grpc_health's Watch is a coroutine that sends with context.write; the interceptors
+    # iterated it as if it were a generator and every Watch answered INTERNAL
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(served.target) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service="pacache.v1.PriceAvailabilityService"),
+            timeout=5,
+        )
+        first = next(watch)
+        watch.cancel()
+    assert first.status == health_pb2.HealthCheckResponse.SERVING
+
+
 def test_a_reflection_only_client_lists_the_services_and_calls_quote(served: Running) -> None:
     with grpc.insecure_channel(served.target) as channel:
         database = ProtoReflectionDescriptorDatabase(channel)
