@@ -107,6 +107,12 @@ ERROR_CASES = [
         ["pricing_date", "YYYY-MM-DD"],
     ),
     (
+        "min_stream_ids naming a stream the server does not read",
+        lambda c: c.quote("ACME", [("BOLT-M8", 1)], min_stream_ids={"nostream": "1-0"}),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["min_stream_ids", "'nostream' is not a stream of this server"],
+    ),
+    (
         "negative max_shipments",
         lambda c: c.promise(
             pb.PromiseRequest(account="ACME", max_shipments=-1, lines=_lines(("BOLT-M8", 1)))
