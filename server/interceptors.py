@@ -105,20 +105,33 @@ async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
         yield request
 
 
+def _awaitable(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    """``behaviour`` as a coroutine function. A plain function is what a generated
+    servicer's unimplemented method is (it sets UNIMPLEMENTED and raises
+    NotImplementedError); awaiting its result directly raised TypeError instead."""
+    if inspect.iscoroutinefunction(behaviour):
+        return behaviour
+
+    async def call(request: Any, context: aio.ServicerContext) -> Any:
+        return behaviour(request, context)
+
+    return call
+
+
 def _wrap(handler: grpc.RpcMethodHandler, around: Any, method: str) -> grpc.RpcMethodHandler:
     """A handler whose behaviour runs inside ``around`` (unary), ``around.stream``
     (generator-style streaming) or ``around.written`` (coroutine-style streaming)."""
     deserializer = _safe_deserializer(handler.request_deserializer)
     serializer = _passthrough_serializer(handler.response_serializer)
     if handler.unary_unary:
-        inner = handler.unary_unary
+        inner = _awaitable(handler.unary_unary)
 
         async def unary_unary(request: Any, context: aio.ServicerContext) -> Any:
             return await around(inner, request, context, method)
 
         return grpc.unary_unary_rpc_method_handler(unary_unary, deserializer, serializer)
     if handler.stream_unary:
-        inner_su = handler.stream_unary
+        inner_su = _awaitable(handler.stream_unary)
 
         async def stream_unary(requests: Any, context: aio.ServicerContext) -> Any:
             return await around(inner_su, requests, context, method)
@@ -134,9 +147,10 @@ def _wrap(handler: grpc.RpcMethodHandler, around: Any, method: str) -> grpc.RpcM
 
         wrapped = stream
     else:  # sends with context.write: grpc awaits it, so the wrapper must be awaited too
+        writer = _awaitable(streaming)
 
         async def written(request: Any, context: aio.ServicerContext) -> None:
-            await around.written(streaming, request, context, method)
+            await around.written(writer, request, context, method)
 
         wrapped = written
     if handler.unary_stream:
@@ -281,8 +295,10 @@ def _message(error: BaseException) -> str:
 
 class ErrorInterceptor(_Wrapping):
     """Turns a :class:`PacacheError` into its status code (one table: server.errors), and
-    an undecodable request into INVALID_ARGUMENT. Anything else escaping a handler is a
-    bug: logged with its traceback and answered INTERNAL, naming the request id."""
+    an undecodable request into INVALID_ARGUMENT. A method the servicer does not implement
+    (the generated stub's NotImplementedError) is UNIMPLEMENTED, as gRPC itself answers
+    it. Anything else escaping a handler is a bug: logged with its traceback and answered
+    INTERNAL, naming the request id."""
 
     async def __call__(self, behaviour: Any, request: Any, context: Any, method: str) -> Any:
         if isinstance(request, Undecodable):
@@ -296,6 +312,8 @@ class ErrorInterceptor(_Wrapping):
             await context.abort(status_of(error), _message(error))
         except (asyncio.CancelledError, aio.AbortError, aio.BaseError):
             raise
+        except NotImplementedError:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method}: not implemented")
         except Exception:
             log.exception("rpc method=%s failed unexpectedly", method)
             await context.abort(grpc.StatusCode.INTERNAL, f"{method}: internal error (logged)")

@@ -263,6 +263,24 @@ def test_health_watch_streams_the_serving_status_through_the_interceptors(served
     assert first.status == health_pb2.HealthCheckResponse.SERVING
 
 
+def test_health_list_gives_every_service_the_status_check_gives(served: Running) -> None:
+    # the health proto's List went to grpc_health's generated stub (a synchronous
+    # NotImplementedError), which the interceptors answered INTERNAL with a traceback
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(served.target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        listed = health.List(health_pb2.HealthListRequest(), timeout=5).statuses
+        checked = {
+            service: health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            for service in listed
+        }
+    assert {"", "pacache.v1.PriceAvailabilityService"} <= set(listed)
+    assert {name: reply.status for name, reply in listed.items()} == {
+        name: reply.status for name, reply in checked.items()
+    }
+
+
 def test_a_reflection_only_client_lists_the_services_and_calls_quote(served: Running) -> None:
     with grpc.insecure_channel(served.target) as channel:
         database = ProtoReflectionDescriptorDatabase(channel)

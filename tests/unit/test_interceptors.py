@@ -3,6 +3,7 @@ are logged (summed up, not one line each)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -11,7 +12,14 @@ import grpc
 import pytest
 
 from server import interceptors
-from server.interceptors import LimitInterceptor, Metrics, ObservabilityInterceptor
+from server._proto.pacache.v1 import pacache_pb2 as pb
+from server.interceptors import (
+    ErrorInterceptor,
+    LimitInterceptor,
+    Metrics,
+    ObservabilityInterceptor,
+    _wrap,
+)
 
 
 class _Context:
@@ -56,3 +64,47 @@ def test_refusals_are_counted_every_time_and_logged_once_a_second_with_their_cou
     assert "status=RESOURCE_EXHAUSTED calls=500 " in lines[1]  # 499 held back + this one
     assert "status=NOT_FOUND" in lines[2]  # other failures: a line each, as before
     assert metrics.calls[(method, "RESOURCE_EXHAUSTED")] == 501
+
+
+class _Aborted(Exception):
+    pass
+
+
+class _AbortingContext(_Context):
+    """Records the status a call was aborted with (grpc.aio raises there too)."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.aborted: tuple[grpc.StatusCode, str] | None = None
+
+    async def abort(self, code: grpc.StatusCode, details: str) -> None:
+        self.aborted = (code, details)
+        raise _Aborted
+
+
+def test_a_method_the_servicer_leaves_unimplemented_is_unimplemented_not_internal() -> None:
+    # a generated servicer's unimplemented method is a plain function raising
+    # NotImplementedError; the wrapper awaited it as a coroutine and answered INTERNAL
+    def unimplemented(request: Any, context: Any) -> Any:
+        raise NotImplementedError("Method not implemented!")
+
+    handler = grpc.unary_unary_rpc_method_handler(unimplemented)
+    wrapped = _wrap(handler, ErrorInterceptor(), "/grpc.health.v1.Health/List")
+    context = _AbortingContext()
+
+    with pytest.raises(_Aborted):
+        asyncio.run(wrapped.unary_unary(pb.PingRequest(), context))
+
+    assert context.aborted == (
+        grpc.StatusCode.UNIMPLEMENTED,
+        "/grpc.health.v1.Health/List: not implemented",
+    )
+
+
+def test_a_plain_function_handler_is_called_and_its_answer_returned() -> None:
+    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: pb.PingResponse())
+    wrapped = _wrap(handler, ErrorInterceptor(), "/pacache.v1.AdminService/Ping")
+
+    assert asyncio.run(wrapped.unary_unary(pb.PingRequest(), _AbortingContext())) == (
+        pb.PingResponse()
+    )
