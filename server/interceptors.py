@@ -334,8 +334,8 @@ class ErrorInterceptor(_Wrapping):
     an undecodable request into INVALID_ARGUMENT. A method the servicer does not implement
     (the generated stub's NotImplementedError) is UNIMPLEMENTED, as gRPC itself answers
     it. Anything else escaping a handler is a bug: logged with its traceback and answered
-    INTERNAL, naming the request id. No status or answer is sent to a caller that is gone
-    (:func:`_abort`)."""
+    INTERNAL, naming the request id. No status, answer or streamed message is sent to a
+    caller that is gone (:func:`_abort`)."""
 
     async def __call__(self, behaviour: Any, request: Any, context: Any, method: str) -> Any:
         if isinstance(request, Undecodable):
@@ -368,6 +368,8 @@ class ErrorInterceptor(_Wrapping):
             request = _checked(request)
         try:
             async for item in behaviour(request, context):
+                if _caller_gone(context):  # grpc's write of it would fail as a status does
+                    _end_quietly(context)
                 yield item
         except PacacheError as error:
             await _abort(context, status_of(error), _message(error))
