@@ -21,7 +21,7 @@ TOOLS       := .tools
 BUF         := $(TOOLS)/node_modules/.bin/buf
 BUF_VERSION ?= 1
 
-.PHONY: help venv install redis proto test test-crash \
+.PHONY: help venv install redis proto test test-crash test-fuzz \
         check check-format check-lint check-types check-imports check-proto \
         run bench-engine bench bench-full clean distclean
 
@@ -32,6 +32,7 @@ help:
 	@echo "make proto         generate Python gRPC code from proto/ into $(PROTO_OUT)/"
 	@echo "make test          unit/integration/e2e tests, excluding the slow marker"
 	@echo "make test-crash    the SIGKILL/restart test with 200 kill points (make test runs 30)"
+	@echo "make test-fuzz     the fuzz suite with 100,000 inputs on a random seed (make test runs 2,000)"
 	@echo "make check         ruff format/lint, mypy, import-linter contracts, buf lint"
 	@echo "make run           serve the demo data set"
 	@echo "make bench-engine  engine micro-benchmarks -> bench/results/engine-latest.json"
@@ -96,6 +97,18 @@ test: install redis proto
 # test-crash: the crash/restart test with 200 SIGKILL points instead of the default 30.
 test-crash: install redis proto
 	PACACHE_CRASH_POINTS=200 $(BIN)/python -m pytest -o timeout=3600 tests/integration/test_crash_restart.py
+
+# test-fuzz: the fuzz suite (tests/fuzz: every gRPC method, every loader decoder) with
+# 100,000 inputs instead of make test's 2,000, drawn from a random seed that is printed
+# first (PACACHE_FUZZ_SEED=<seed> make test-fuzz draws the same inputs again;
+# PACACHE_FUZZ_EXAMPLES=<n> sizes it). No Redis: the fuzzed servers read no streams. The
+# outcome table lands in bench/results/fuzz-latest.json.
+test-fuzz: install proto
+	@examples="$${PACACHE_FUZZ_EXAMPLES:-100000}"; \
+	seed="$${PACACHE_FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}"; \
+	echo "fuzz: $$examples inputs, seed $$seed (PACACHE_FUZZ_SEED=$$seed repeats them)"; \
+	PACACHE_FUZZ_EXAMPLES=$$examples PACACHE_FUZZ_SEED=$$seed \
+	  $(BIN)/python -m pytest -o timeout=3600 -p no:cacheprovider tests/fuzz
 
 # check: static checks. Each is its own target so `make -k check` reports all failures.
 check: check-format check-lint check-types check-imports check-proto

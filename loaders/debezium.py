@@ -94,12 +94,17 @@ Values
       wrapper a precise decimal's scale is unknown, so give it in ``TableMapping.scales``;
       a string is otherwise read as decimal text. A value with more than 6 decimal places
       of the major unit is refused, never rounded. Inside a ``breaks`` JSON text, numbers
-      are decimal text and read exactly.
+      are decimal text and read exactly. Bounds that keep the work proportional to the
+      message: a number is at most 64 characters of text, at most 10^18 in magnitude and
+      has at most 18 decimal places (every quantity and amount the engine holds is an
+      int64, so nothing beyond those could be stored); a precise decimal is at most 32
+      bytes with a scale within ±100 (SQL decimals have at most 38 digits).
     - Dates: ``io.debezium.time.Date`` / Kafka Connect ``Date`` (days since 1970-01-01,
       also assumed for an integer without schema), ISO text, or a timestamp type
       (``Timestamp``, ``MicroTimestamp``, ``NanoTimestamp`` → its UTC date;
       ``ZonedTimestamp`` → its own date). ``valid_to`` is exclusive, like the engine's;
-      set ``valid_to_inclusive`` when the ERP stores the last valid day.
+      set ``valid_to_inclusive`` when the ERP stores the last valid day (an inclusive
+      9999-12-31 means no end). A date outside 0001-01-01..9999-12-31 is refused.
     - ``TableMapping.values`` translates ERP codes (``{"status": {"A": "ACTIVE"}}``).
 
 Every event is checked with ``engine.validate.event_problem`` before it is returned, so a
@@ -112,6 +117,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -120,7 +126,7 @@ from typing import Any
 import msgspec
 
 from engine import events as ev
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, shown
 from engine.validate import event_problem
 
 __all__ = [
@@ -133,6 +139,9 @@ __all__ = [
 ]
 
 EPOCH = dt.date(1970, 1, 1)
+_MIN_DAYS = (dt.date.min - EPOCH).days
+_MAX_DAYS = (dt.date.max - EPOCH).days
+_BINLOG_INDEX = re.compile(r"[0-9]{1,10}")
 MICROS = 1_000_000
 UNAVAILABLE = "__debezium_unavailable_value"  # Debezium's placeholder for unchanged TOAST
 _MAX_VERSION = 2**63 - 1
@@ -183,25 +192,51 @@ class TableMapping:
 # --- reading one row ---------------------------------------------------------------------
 
 
+def _list(value: Any) -> list[Any]:
+    """``value`` when it is a JSON array, else [] (a schema is the sender's, so its parts
+    may be anything)."""
+    return value if isinstance(value, list) else []
+
+
 def _schema_columns(schema: Any) -> dict[str, Mapping[str, Any]]:
-    """Column → Kafka Connect field schema, from the envelope schema's before/after."""
+    """Column → Kafka Connect field schema, from the envelope schema's before/after.
+
+    A part of the schema that is not shaped like one (an object with ``field`` text) is
+    skipped: its column is then read without a schema, and what its value holds is
+    checked as for a message without the wrapper."""
     columns: dict[str, Mapping[str, Any]] = {}
     if not isinstance(schema, Mapping):
         return columns
-    for part in schema.get("fields") or ():
+    for part in _list(schema.get("fields")):
         if isinstance(part, Mapping) and part.get("field") in ("before", "after"):
-            for column in part.get("fields") or ():
-                if isinstance(column, Mapping) and "field" in column:
-                    columns.setdefault(str(column["field"]), column)
+            for column in _list(part.get("fields")):
+                if isinstance(column, Mapping) and isinstance(column.get("field"), str):
+                    columns.setdefault(column["field"], column)
     return columns
 
 
-def _unscaled(raw: Any, scale: int, where: str) -> Decimal:
+#: Bounds on what a number may cost to read exactly (see the module docstring, Values).
+_MAX_NUMBER_TEXT = 64
+_MAX_MAGNITUDE = 18  # adjusted exponent: |value| < 10^19, past every int64 field
+_MAX_DECIMAL_PLACES = 18
+_MAX_DECIMAL_BYTES = 32
+_MAX_SCALE = 100
+
+
+def _unscaled(raw: Any, scale: Any, where: str) -> Decimal:
     """A precise decimal: base64 big-endian two's-complement unscaled bytes and a scale."""
+    if isinstance(scale, bool) or not isinstance(scale, int) or abs(scale) > _MAX_SCALE:
+        raise ChangeEventError(where, f"scale {shown(scale)} is not an integer", "-100..100")
+    if not isinstance(raw, (bytes, str)):
+        raise ChangeEventError(where, f"{shown(raw)} is not base64 decimal bytes")
     try:
-        data = raw if isinstance(raw, bytes) else base64.b64decode(str(raw), validate=True)
+        data = raw if isinstance(raw, bytes) else base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError) as error:
-        raise ChangeEventError(where, f"{raw!r} is not base64 decimal bytes") from error
+        raise ChangeEventError(where, f"{shown(raw)} is not base64 decimal bytes") from error
+    if len(data) > _MAX_DECIMAL_BYTES:
+        raise ChangeEventError(
+            where, f"{len(data)} bytes of decimal", f"at most {_MAX_DECIMAL_BYTES}"
+        )
     unscaled = int.from_bytes(data, "big", signed=True)
     return Decimal(f"{unscaled}E-{scale}")  # text construction: exact, no context rounding
 
@@ -221,8 +256,8 @@ class _Row:
         self.row = row
         self.schema = schema
 
-    def error(self, name: str, problem: str) -> ChangeEventError:
-        return ChangeEventError(f"{self.table}.{name}", problem)
+    def error(self, name: str, problem: str, limit: str | None = None) -> ChangeEventError:
+        return ChangeEventError(f"{self.table}.{name}", problem, limit)
 
     def column(self, name: str) -> str:
         return self.mapping.columns.get(name, name)
@@ -239,12 +274,13 @@ class _Row:
             value = self._decode(name, column, self.row.get(column))
         if value is not None and name in self.mapping.values:
             translations = self.mapping.values[name]
-            if value in translations:
+            # only a scalar can be a key; an array or object never has a translation
+            if isinstance(value, (str, int)) and value in translations:
                 value = translations[value]
-            elif str(value) in translations:
+            elif isinstance(value, (str, int)) and str(value) in translations:
                 value = translations[str(value)]
             else:
-                raise self.error(name, f"{value!r} has no translation in TableMapping.values")
+                raise self.error(name, f"{shown(value)} has no translation in TableMapping.values")
         if value is None and required:
             raise self.error(name, f"required column {self.column(name)!r} is missing or null")
         return value
@@ -258,19 +294,26 @@ class _Row:
             )
         spec = self.schema.get(column)
         logical = spec.get("name") if spec else None
+        if not isinstance(logical, str):
+            logical = None
+        where = f"{self.table}.{name}"
         try:
             if logical == _DECIMAL:
-                scale = int((spec or {}).get("parameters", {}).get("scale", 0))
-                return _unscaled(value, scale, f"{self.table}.{name}")
+                parameters = (spec or {}).get("parameters")
+                scale = parameters.get("scale", 0) if isinstance(parameters, Mapping) else 0
+                return _unscaled(value, _whole(self.error, f"{name}.scale", scale), where)
             if logical == _VARIABLE_DECIMAL:
-                return _unscaled(value["value"], int(value["scale"]), f"{self.table}.{name}")
+                if not isinstance(value, Mapping):
+                    raise self.error(name, f"{shown(value)} is not a {{scale, value}} object")
+                scale = _whole(self.error, f"{name}.scale", value.get("scale"))
+                return _unscaled(value.get("value"), scale, where)
             if logical in _DAYS:
-                return EPOCH + dt.timedelta(days=int(value))
+                return _day(self.error, name, _whole(self.error, name, value))
             if logical in _EPOCH_UNITS:
-                seconds = int(value) // _EPOCH_UNITS[logical]
+                seconds = _whole(self.error, name, value) // _EPOCH_UNITS[logical]
                 return dt.datetime.fromtimestamp(seconds, dt.UTC).date()
-        except (KeyError, TypeError, ValueError, OverflowError) as error:
-            raise self.error(name, f"{value!r} does not match its schema {logical}") from error
+        except (OverflowError, ValueError, OSError) as error:  # a timestamp past year 9999
+            raise self.error(name, f"{shown(value)} does not match its schema {logical}") from error
         if spec is None and column in self.mapping.scales and isinstance(value, str):
             return _unscaled(value, self.mapping.scales[column], f"{self.table}.{name}")
         return value
@@ -320,7 +363,7 @@ class _Row:
         if value is None or isinstance(value, dt.date):
             return value
         if isinstance(value, int) and not isinstance(value, bool):
-            return EPOCH + dt.timedelta(days=value)  # Debezium's default for DATE columns
+            return _day(self.error, name, value)  # Debezium's default for DATE columns
         if isinstance(value, str):
             try:
                 return dt.date.fromisoformat(value[:10])
@@ -365,7 +408,9 @@ class _Row:
         try:
             return json.loads(text, parse_float=Decimal)  # numbers stay exact decimal text
         except ValueError as error:
-            raise self.error(name, f"not valid JSON: {error}") from error
+            raise self.error(name, f"not valid JSON: {shown(str(error), quote=False)}") from error
+        except RecursionError:
+            raise self.error(name, "not valid JSON: nested too deeply") from None
 
     def structured(self, name: str) -> Any:
         """A JSON column: already decoded (array/object) or JSON text."""
@@ -416,11 +461,33 @@ class _Row:
 
 _TRUTH = {"true": True, "t": True, "y": True, "yes": True, "1": True,
           "false": False, "f": False, "n": False, "no": False, "0": False}  # fmt: skip
-_Err = Callable[[str, str], ChangeEventError]
+_Err = Callable[..., ChangeEventError]  # (name, problem[, limit])
+
+
+def _day(error: _Err, name: str, days: int) -> dt.date:
+    """The date ``days`` after 1970-01-01, or an error naming ``name`` for one outside
+    what a date can hold (0001-01-01..9999-12-31)."""
+    if not _MIN_DAYS <= days <= _MAX_DAYS:
+        raise error(
+            name, f"{days} days since 1970-01-01 is not a date", f"{_MIN_DAYS}..{_MAX_DAYS}"
+        )
+    return EPOCH + dt.timedelta(days=days)
+
+
+def _decimal_places(number: Decimal) -> int:
+    """How many decimal places ``number`` has, trailing zeros aside (from its digits, not
+    through a context, whose exponent limits would round 1E-999999999 to 0)."""
+    _, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # finite: checked by the caller
+    significant = "".join(map(str, digits)).rstrip("0")
+    if not significant:  # zero
+        return 0
+    return max(0, -(exponent + len(digits) - len(significant)))
 
 
 def _number(error: _Err, name: str, value: Any) -> Decimal:
-    """An exact number: int, Decimal or decimal text; floats are refused."""
+    """An exact number: int, Decimal or decimal text; floats are refused. Bounded (module
+    docstring, Values), so that making it exact never costs more than the text."""
     if isinstance(value, bool):
         raise error(name, f"{value!r} is not a number")
     if isinstance(value, float):
@@ -434,6 +501,10 @@ def _number(error: _Err, name: str, value: Any) -> Decimal:
     if isinstance(value, Decimal):
         number = value
     elif isinstance(value, str):
+        if len(value) > _MAX_NUMBER_TEXT:
+            raise error(
+                name, f"{shown(value)} is not a number", f"at most {_MAX_NUMBER_TEXT} characters"
+            )
         try:
             number = Decimal(value.strip())
         except InvalidOperation as error_:
@@ -443,9 +514,15 @@ def _number(error: _Err, name: str, value: Any) -> Decimal:
                 "wrapper need their scale in TableMapping.scales)",
             ) from error_
     else:
-        raise error(name, f"{value!r} is not a number")
+        raise error(name, f"{shown(value)} is not a number")
     if not number.is_finite():
-        raise error(name, f"{value!r} is not a finite number")
+        raise error(name, f"{shown(value)} is not a finite number")
+    if number and number.adjusted() > _MAX_MAGNITUDE:
+        raise error(name, f"{shown(value)} out of range", "below 10^19")
+    if _decimal_places(number) > _MAX_DECIMAL_PLACES:
+        raise error(
+            name, f"{shown(value)} has too many decimal places", f"at most {_MAX_DECIMAL_PLACES}"
+        )
     return number
 
 
@@ -469,7 +546,8 @@ def _put(fields: dict[str, Any], **values: Any) -> dict[str, Any]:
 def _window(row: _Row) -> dict[str, Any]:
     valid_to = row.date("valid_to")
     if valid_to is not None and row.mapping.valid_to_inclusive:
-        valid_to += dt.timedelta(days=1)
+        # the last valid day → the engine's exclusive end; through 9999-12-31 is no end
+        valid_to = None if valid_to == dt.date.max else valid_to + dt.timedelta(days=1)
     return {"valid_from": row.date("valid_from"), "valid_to": valid_to}
 
 
@@ -613,7 +691,7 @@ DEFAULT_TABLES: Mapping[str, TableMapping] = {kind: TableMapping(kind) for kind 
 def _mysql_file_index(name: Any) -> int:
     text = str(name)
     suffix = text.rsplit(".", 1)[-1]
-    if not suffix.isdigit():
+    if not _BINLOG_INDEX.fullmatch(suffix):
         raise ChangeEventError("source.file", f"{text!r} has no binlog index suffix")
     return int(suffix)
 
@@ -700,8 +778,12 @@ def _load(message: Any) -> Any:
             return None  # an empty Kafka value: a tombstone
         try:
             return msgspec.json.decode(message)
-        except msgspec.DecodeError as error:
-            raise ChangeEventError("message", f"not JSON: {error}") from error
+        except (msgspec.DecodeError, UnicodeError) as error:
+            raise ChangeEventError(
+                "message", f"not JSON: {shown(str(error), quote=False)}"
+            ) from error
+        except RecursionError:
+            raise ChangeEventError("message", "not JSON: nested too deeply") from None
     raise ChangeEventError("message", f"{type(message).__name__} is not a JSON change event")
 
 
@@ -720,6 +802,8 @@ def change_events(
     document = _load(message)
     if document is None:
         return []
+    if not isinstance(document, Mapping):
+        raise ChangeEventError("message", f"{type(document).__name__} is not a change event object")
     schema: Any = None
     if "payload" in document and set(document) <= {"schema", "payload"}:
         schema, document = document.get("schema"), document["payload"]

@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 
 from engine import snapshot
 from engine.bulk import EXTRACT_SCHEMA, NULL_INT, STAGES, Coded, build_state
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, shown
 from engine.state import State
 
 __all__ = [
@@ -73,10 +73,38 @@ def find_tables(extract_dir: str | Path) -> dict[str, Path]:
     return found
 
 
+_INT64_MAX = 2**63 - 1
+#: extract.json's keys and the type each must have (integers: 0..2^63-1)
+_MANIFEST_TYPES: dict[str, type] = {
+    "extract_version": int,
+    "extracted_at_ms": int,
+    "stream_ids": dict,
+}
+
+
 def read_manifest(extract_dir: str | Path) -> dict[str, Any]:
-    """``extract.json`` of the extract, or {} when there is none."""
+    """``extract.json`` of the extract, or {} when there is none. :class:`InvalidInput`
+    naming ``extract.json`` when it is not a JSON object, or a key has the wrong type or
+    is out of range."""
     path = Path(extract_dir) / "extract.json"
-    return dict(json.loads(path.read_text())) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        manifest = json.loads(path.read_bytes())
+    except (ValueError, RecursionError) as error:  # bad JSON, bad UTF-8, nested too deeply
+        raise InvalidInput("extract.json", f"not JSON: {shown(str(error), quote=False)}") from None
+    if not isinstance(manifest, dict):
+        raise InvalidInput("extract.json", f"{type(manifest).__name__} is not an object")
+    for key, kind in _MANIFEST_TYPES.items():
+        value = manifest.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
+            raise InvalidInput(f"extract.json.{key}", f"{shown(value)} is not {kind.__name__}")
+        if isinstance(value, int) and not 0 <= value <= _INT64_MAX:
+            raise InvalidInput(f"extract.json.{key}", f"{value} out of range", "0..2^63-1")
+    ids = manifest.get("stream_ids") or {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in ids.items()):
+        raise InvalidInput("extract.json.stream_ids", "must map stream names to entry ids (text)")
+    return manifest
 
 
 def _kind(name: str, column: str) -> str:
@@ -181,12 +209,20 @@ def read_tables(
 ) -> dict[str, dict[str, Any]]:
     """Every table of the extract as columns for ``engine.bulk.build_state``.
 
+    A file that cannot be read as its table (a CSV row with too few fields, text in an
+    integer column, invalid UTF-8, a file that is not Parquet) is :class:`InvalidInput`
+    naming the file, with pyarrow's reason.
+
     ``on_table(name, rows)`` is called after each table is read.
     """
     tables: dict[str, dict[str, Any]] = {}
     for name, path in find_tables(extract_dir).items():
-        table = _read_table(name, path)
-        tables[name] = _columns(name, table)
+        try:
+            table = _read_table(name, path)
+            tables[name] = _columns(name, table)
+        # what the file holds: bad CSV, not Parquet, a header that is not UTF-8 …
+        except (pa.ArrowException, UnicodeDecodeError) as error:
+            raise InvalidInput(path.name, shown(str(error), 300, quote=False)) from None
         del table
         if on_table is not None:
             on_table(name, len(next(iter(tables[name].values()), [])))
@@ -222,6 +258,10 @@ class BuildReport:
     seconds: dict[str, float]
 
 
+def _or(value: Any, default: int) -> int:
+    return default if value is None else int(value)
+
+
 def build_state_from(
     extract_dir: str | Path,
     *,
@@ -240,8 +280,9 @@ def build_state_from(
     started = time.perf_counter()
     state = build_state(
         tables,
-        version=int(version if version is not None else manifest.get("extract_version", 1)),
-        ts_ms=int(manifest.get("extracted_at_ms", 0)),
+        # a key given as null is a key not given (read_manifest checked the types)
+        version=version if version is not None else _or(manifest.get("extract_version"), 1),
+        ts_ms=_or(manifest.get("extracted_at_ms"), 0),
         stream_ids=manifest.get("stream_ids") or None,
         progress=progress,
         on_reject=rejects if rejects is not None else Rejects(),

@@ -63,22 +63,33 @@ SKU
       from PO4: only when the 832 is the item master (an ItemUpsert replaces the whole
       item, product group and sell rules included). PID descriptions have no engine field.
 
-Money is exact: X12 decimals (``12.345``) go to micros through :class:`decimal.Decimal`;
-more than 6 decimal places is an error. Every event is checked with
-``engine.validate.event_problem``; a loop with a problem is rejected on its own.
+Values
+    Numbers are X12 decimals (the R and N types): an optional minus sign, ASCII digits and
+    at most one decimal point, at most 32 characters (the X12 dictionaries allow 15
+    digits); exponents (``1E9``), ``NaN``, ``+``, ``_`` and non-ASCII digits are refused,
+    so reading a number never costs more than its text. Counts (SE01, GE01, IEA01) and
+    the interchange control number (ISA13) are ASCII digits, at most 10 and 9 of them.
+    Dates are CCYYMMDD (or YYMMDD) and times HHMM[SS], ASCII digits. An expiration (DTM
+    036) of 9999-12-31 has no exclusive end: the price is valid with no end.
+
+Money is exact: X12 decimals (``12.345``) go to micros as exact rationals (a CTP07
+multiplier too, then rounded half away from zero); more than 6 decimal places is an error.
+Every event is checked with ``engine.validate.event_problem``; a loop with a problem is
+rejected on its own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from decimal import Decimal
 from typing import Any
 
 from engine import events as ev
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, shown
 from engine.validate import event_problem
 
 __all__ = [
@@ -100,6 +111,10 @@ _ISA_LENGTH = 106
 _AVAILABLE_DATES = ("018", "017", "067", "069", "002")
 _STOCK = ("17", "33", "02")
 _ON_ORDER = "63"
+_MAX_NUMBER = 32
+_NUMBER = re.compile(rf"(?=.{{1,{_MAX_NUMBER}}}\Z)-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+_COUNT = re.compile(r"[0-9]{1,10}")
+_CONTROL = re.compile(r"[0-9]{1,9}")
 
 
 class X12Error(InvalidInput):
@@ -209,7 +224,7 @@ def _check(condition: bool, field: str, problem: str, segment: Segment) -> None:
 
 def _count(field: str, declared: str, actual: int, what: str, segment: Segment) -> None:
     _check(
-        declared.strip().isdigit() and int(declared) == actual,
+        _COUNT.fullmatch(declared.strip()) is not None and int(declared) == actual,
         field,
         f"declares {declared!r} {what}, the envelope has {actual}",
         segment,
@@ -268,7 +283,12 @@ def _interchange(text: str) -> tuple[Interchange, str]:
         index += 1
     _count("IEA01", iea[1], groups, "functional groups", iea)
     _check(iea[2] == isa[13], "IEA02", f"{iea[2]!r} does not match ISA13 {isa[13]!r}", iea)
-    _check(isa[13].isdigit(), "ISA13", f"{isa[13]!r} is not a control number", isa_segment)
+    _check(
+        _CONTROL.fullmatch(isa[13]) is not None,
+        "ISA13",
+        f"{shown(isa[13])} is not a control number (at most 9 ASCII digits)",
+        isa_segment,
+    )
     if len(segments) >= _POSITION_SCALE:
         raise X12Error("IEA", f"{len(segments)} segments is too many for one interchange")
     interchange = Interchange(
@@ -286,7 +306,12 @@ def _interchange(text: str) -> tuple[Interchange, str]:
 
 def parse_interchanges(data: bytes | str) -> list[Interchange]:
     """Every interchange in ``data``, with envelope counts checked. Raises X12Error."""
-    text = data.decode("latin-1") if isinstance(data, bytes) else data
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        text = bytes(data).decode("latin-1")  # every byte is a character: never fails
+    elif isinstance(data, str):
+        text = data
+    else:
+        raise X12Error("ISA", f"expected bytes or text, got {type(data).__name__}")
     text = text.lstrip("\ufeff \t\r\n")
     interchanges = []
     while text:
@@ -302,16 +327,16 @@ def parse_interchanges(data: bytes | str) -> list[Interchange]:
 
 
 def _decimal(segment: Segment, index: int, what: str) -> Decimal:
+    """An X12 decimal element (see Values in the module docstring), exact."""
     text = segment[index].strip()
-    try:
-        number = Decimal(text)
-    except InvalidOperation as error:
+    if _NUMBER.fullmatch(text) is None:
         raise X12Error(
-            f"{segment.tag}{index:02d}", f"{text!r} is not a {what}", segment.position
-        ) from error
-    if not number.is_finite():
-        raise X12Error(f"{segment.tag}{index:02d}", f"{text!r} is not a {what}", segment.position)
-    return number
+            f"{segment.tag}{index:02d}",
+            f"{shown(text)} is not a {what} (X12 decimal: digits, '.', '-'; at most "
+            f"{_MAX_NUMBER} characters)",
+            segment.position,
+        )
+    return Decimal(text)
 
 
 def _whole(segment: Segment, index: int) -> int:
@@ -338,14 +363,14 @@ def _micros(segment: Segment, index: int) -> int:
 def _date(segment: Segment, index: int) -> dt.date:
     text = segment[index].strip()
     try:
-        if len(text) == 8:
+        if len(text) == 8 and text.isascii() and text.isdigit():
             return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
-        if len(text) == 6:  # YYMMDD (ISA09, pre-4010 GS04)
+        if len(text) == 6 and text.isascii() and text.isdigit():  # YYMMDD (ISA09, old GS04)
             return dt.date(2000 + int(text[:2]), int(text[2:4]), int(text[4:]))
     except ValueError:
         pass
     raise X12Error(
-        f"{segment.tag}{index:02d}", f"{text!r} is not a CCYYMMDD date", segment.position
+        f"{segment.tag}{index:02d}", f"{shown(text)} is not a CCYYMMDD date", segment.position
     )
 
 
@@ -354,7 +379,7 @@ def _instant(date_segment: Segment, date_index: int, time_index: int) -> dt.date
     day = _date(date_segment, date_index)
     clock = date_segment[time_index].strip()[:6]
     try:
-        if not clock.isdigit() and clock:
+        if clock and not (clock.isascii() and clock.isdigit()):
             raise ValueError(clock)
         clock = clock.ljust(6, "0")
         moment = dt.time(int(clock[:2]), int(clock[2:4]), int(clock[4:6]))
@@ -609,7 +634,8 @@ def _validity(
         if segment.tag == "DTM" and segment[1] == "007":
             start = _date(segment, 2)
         elif segment.tag == "DTM" and segment[1] == "036":
-            end = _date(segment, 2) + dt.timedelta(days=1)  # last valid day → exclusive end
+            last = _date(segment, 2)  # the last valid day → the engine's exclusive end
+            end = None if last == dt.date.max else last + dt.timedelta(days=1)
     return start, end
 
 
@@ -622,10 +648,14 @@ def _ctp_price(ctp: Segment) -> int:
         raise X12Error("CTP11", f"multiple-price quantity {ctp[11]} is not supported", ctp.position)
     if not ctp[6]:
         return _micros(ctp, 3)
-    price = _decimal(ctp, 3, "price") * _decimal(ctp, 7, "multiplier")
-    with localcontext() as context:
-        context.prec = 60
-        return int((price * MICROS).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    # exact: price × multiplier × 10^6 as one fraction, rounded half away from zero
+    price_n, price_d = _decimal(ctp, 3, "price").as_integer_ratio()
+    factor_n, factor_d = _decimal(ctp, 7, "multiplier").as_integer_ratio()
+    numerator, denominator = price_n * factor_n * MICROS, price_d * factor_d
+    micros, rest = divmod(abs(numerator), denominator)
+    if 2 * rest >= denominator:
+        micros += 1
+    return micros if numerator >= 0 else -micros
 
 
 def _catalog_loop(

@@ -29,13 +29,34 @@ from server.interceptors import (
 from server.lane import DEFAULT_SWITCH_INTERVAL_S, EngineLane
 from server.service import AdminServicer, IngestServicer, Limits, PriceAvailabilityServicer
 
-__all__ = ["SERVICE_NAMES", "Server", "ServerConfig", "create_server"]
+__all__ = ["SERVICE_NAMES", "HealthServicer", "Server", "ServerConfig", "create_server"]
 
 log = logging.getLogger("pacache.server")
 SERVICE_NAMES = tuple(
     pb.DESCRIPTOR.services_by_name[name].full_name
     for name in ("PriceAvailabilityService", "IngestService", "AdminService")
 )
+
+
+class HealthServicer(health_aio.HealthServicer):  # type: ignore[misc]  # untyped library
+    """grpc_health's asyncio servicer, plus ``List``.
+
+    The health proto has List (every service's status at once), so reflection advertises
+    it, but grpc_health leaves it to the generated stub, a synchronous function that
+    raises NotImplementedError: every List failed. It answers from the servicer's own
+    table, the one Check and Watch read (a private attribute: ``tests/e2e`` compares List
+    with Check, so an upgrade that renames it fails there, not in production)."""
+
+    async def List(
+        self, request: health_pb2.HealthListRequest, context: aio.ServicerContext
+    ) -> health_pb2.HealthListResponse:
+        statuses = dict(self._server_status)
+        return health_pb2.HealthListResponse(
+            statuses={
+                service: health_pb2.HealthCheckResponse(status=status)
+                for service, status in statuses.items()
+            }
+        )
 
 
 @dataclass
@@ -107,7 +128,7 @@ def create_server(address: str, host: StateHost, config: ServerConfig | None = N
     pb_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(host, metrics, config.snapshot_root), server
     )
-    health_servicer = health_aio.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server

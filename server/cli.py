@@ -87,11 +87,16 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from engine.errors import InvalidInput
     from loaders.extract import build_snapshot, summary
 
-    report = build_snapshot(
-        args.extract, args.snapshot, progress=not args.quiet, version=args.version
-    )
+    try:
+        report = build_snapshot(
+            args.extract, args.snapshot, progress=not args.quiet, version=args.version
+        )
+    except InvalidInput as error:  # a bad extract: its file and reason, not a traceback
+        print(f"pacache build: {error}", file=sys.stderr)
+        return 1
     facts = summary(report)
     if args.json:
         print(json.dumps(facts, indent=1))

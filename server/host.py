@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -48,7 +49,7 @@ import numpy.typing as npt
 
 from engine import events as ev
 from engine.deltas import ApplyResult, apply_batch
-from engine.errors import Conflict, InvalidInput, LimitExceeded, StaleData, UnknownCode
+from engine.errors import Conflict, InvalidInput, LimitExceeded, StaleData, UnknownCode, shown
 from engine.inventory_apply import hold_of
 from engine.pricing import Policy
 from engine.state import Hold, State
@@ -76,12 +77,24 @@ INGEST_STREAM_TIMEOUT_S = 60.0  # an Ingest waits this long for its entries to b
 I64 = npt.NDArray[np.int64]
 
 
-def _entry_id(entry: str) -> tuple[int, int]:
-    ms, _, seq = entry.partition("-")
-    try:
-        return int(ms), int(seq or 0)
-    except ValueError:
-        raise InvalidInput("min_stream_ids", f"{entry!r} is not a stream entry id") from None
+#: A Redis stream entry id: ``<ms>-<seq>`` (or ``<ms>`` alone, as Redis takes in ranges),
+#: each part an unsigned 64-bit integer.
+_ENTRY_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?", re.ASCII)
+_ENTRY_ID_LIMIT = "<ms>-<seq>, each 0..2^64-1"
+
+
+def _entry_id(entry: str, stream: str = "") -> tuple[int, int]:
+    """(ms, seq) of a stream entry id; INVALID_ARGUMENT naming ``min_stream_ids[stream]``
+    and the form for anything else."""
+    found = _ENTRY_ID.fullmatch(entry)
+    if found is not None:
+        ms, seq = int(found[1]), int(found[2] or 0)
+        if ms < 2**64 and seq < 2**64:
+            return ms, seq
+    raise InvalidInput(
+        f"min_stream_ids[{shown(stream)}]", f"{shown(entry)} is not a stream entry id",
+        _ENTRY_ID_LIMIT,
+    )  # fmt: skip
 
 
 def _stream_kind(stream: str) -> str:
@@ -164,6 +177,9 @@ class HostConfig:
     # entry is silent/older than this; 0: never
     staleness_limit_ms: int = 0
     today: int | None = None  # pin "today" (days since 1970) — demo data and benchmarks
+    # the streams this deployment reads (--redis-url; empty without): what a request's
+    # min_stream_ids may name, besides the streams the state holds a position of
+    stream_names: tuple[str, ...] = ()
 
 
 def replay_log(state: State, wal: WriteAheadLog) -> int:
@@ -511,6 +527,26 @@ class StateHost:
         for queue in self._watchers:
             queue.put_nowait(change)
 
+    def check_stream_ids(self, stream_ids: Mapping[str, str]) -> None:
+        """INVALID_ARGUMENT for a request's ``min_stream_ids`` that no wait could satisfy:
+        a stream this server neither reads nor holds a position of, or an id that is not
+        a stream entry id. Checked before waiting, so a bad one fails at once, not at the
+        caller's deadline."""
+        if not stream_ids:
+            return
+        known = set(self.config.stream_names) | set(self.require().stream_ids)
+        for stream, entry in stream_ids.items():
+            if stream not in known:
+                limit = (
+                    shown(f"one of {', '.join(sorted(known))}", 200, quote=False)
+                    if known
+                    else "none: this server reads no streams (no --redis-url)"
+                )
+                raise InvalidInput(
+                    "min_stream_ids", f"{shown(stream)} is not a stream of this server", limit
+                )
+            _entry_id(entry, stream)
+
     def reached(
         self, version: int, stream_ids: Mapping[str, str], *, writable: bool = False
     ) -> bool:
@@ -520,7 +556,7 @@ class StateHost:
         if state.version < version:
             return False
         return all(
-            _entry_id(state.stream_ids.get(name, "0-0")) >= _entry_id(entry)
+            _entry_id(state.stream_ids.get(name, "0-0"), name) >= _entry_id(entry, name)
             for name, entry in stream_ids.items()
         )
 

@@ -11,6 +11,12 @@ Order (outermost first): :class:`ObservabilityInterceptor` (request id, log line
 reflection and Admin are never refused for load), :class:`AuthInterceptor` (token →
 principal, scope per service).
 
+Streaming handlers come in two styles, and :func:`_wrap` keeps each one's: an async
+generator (pacache's own, reflection) is wrapped by an async generator that runs inside
+``around.stream``; a coroutine that sends with ``context.write`` and returns nothing
+(grpc_health's ``Watch``) is wrapped by a coroutine awaited inside ``around.written``.
+Iterating such a coroutine as if it were a generator fails the call (it was INTERNAL).
+
 Wire edges (:func:`_wrap`): every wrapped method decodes its requests with a deserializer
 that never raises — bytes that are not a valid message become an :class:`Undecodable`,
 which :class:`ErrorInterceptor` answers with INVALID_ARGUMENT (gRPC would otherwise answer
@@ -22,16 +28,18 @@ response it already serialised on the engine lane (``server.lane``).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf.message import Message
 from grpc import aio
+from grpc._cython import cygrpc
 
 from engine.errors import InvalidInput, PacacheError, shown
 from server.auth import ANONYMOUS, TokenTable, current_principal
@@ -98,33 +106,57 @@ async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
         yield request
 
 
+def _awaitable(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    """``behaviour`` as a coroutine function. A plain function is what a generated
+    servicer's unimplemented method is (it sets UNIMPLEMENTED and raises
+    NotImplementedError); awaiting its result directly raised TypeError instead."""
+    if inspect.iscoroutinefunction(behaviour):
+        return behaviour
+
+    async def call(request: Any, context: aio.ServicerContext) -> Any:
+        return behaviour(request, context)
+
+    return call
+
+
 def _wrap(handler: grpc.RpcMethodHandler, around: Any, method: str) -> grpc.RpcMethodHandler:
-    """A handler whose behaviour runs inside ``around`` (unary) or ``around.stream``."""
+    """A handler whose behaviour runs inside ``around`` (unary), ``around.stream``
+    (generator-style streaming) or ``around.written`` (coroutine-style streaming)."""
     deserializer = _safe_deserializer(handler.request_deserializer)
     serializer = _passthrough_serializer(handler.response_serializer)
     if handler.unary_unary:
-        inner = handler.unary_unary
+        inner = _awaitable(handler.unary_unary)
 
         async def unary_unary(request: Any, context: aio.ServicerContext) -> Any:
             return await around(inner, request, context, method)
 
         return grpc.unary_unary_rpc_method_handler(unary_unary, deserializer, serializer)
     if handler.stream_unary:
-        inner_su = handler.stream_unary
+        inner_su = _awaitable(handler.stream_unary)
 
         async def stream_unary(requests: Any, context: aio.ServicerContext) -> Any:
             return await around(inner_su, requests, context, method)
 
         return grpc.stream_unary_rpc_method_handler(stream_unary, deserializer, serializer)
     streaming = handler.unary_stream or handler.stream_stream
+    wrapped: Callable[..., Any]
+    if inspect.isasyncgenfunction(streaming):
 
-    async def stream(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
-        async for item in around.stream(streaming, request, context, method):
-            yield item
+        async def stream(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
+            async for item in around.stream(streaming, request, context, method):
+                yield item
 
+        wrapped = stream
+    else:  # sends with context.write: grpc awaits it, so the wrapper must be awaited too
+        writer = _awaitable(streaming)
+
+        async def written(request: Any, context: aio.ServicerContext) -> None:
+            await around.written(writer, request, context, method)
+
+        wrapped = written
     if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(stream, deserializer, serializer)
-    return grpc.stream_stream_rpc_method_handler(stream, deserializer, serializer)
+        return grpc.unary_stream_rpc_method_handler(wrapped, deserializer, serializer)
+    return grpc.stream_stream_rpc_method_handler(wrapped, deserializer, serializer)
 
 
 class _Wrapping(aio.ServerInterceptor):  # type: ignore[misc]  # grpc.aio is untyped
@@ -161,6 +193,13 @@ class _Wrapping(aio.ServerInterceptor):  # type: ignore[misc]  # grpc.aio is unt
         self, behaviour: Callable[..., Any], request: Any, context: Any, method: str
     ) -> AsyncIterator[Any]:
         raise NotImplementedError
+
+    async def written(
+        self, behaviour: Callable[..., Any], request: Any, context: Any, method: str
+    ) -> None:
+        """A coroutine-style streaming call: by default wrapped like a unary one (it runs
+        to its end inside ``__call__``)."""
+        await self(behaviour, request, context, method)
 
 
 def _metadata(context: aio.ServicerContext, key: str) -> str | None:
@@ -255,45 +294,92 @@ def _message(error: BaseException) -> str:
     return shown(str(error), MAX_ERROR_MESSAGE, quote=False)
 
 
+#: What grpc.aio raises when a batch (a status, a message) cannot go out: the call is over.
+_BATCH_FAILED: type[BaseException] = getattr(cygrpc, "ExecuteBatchError", aio.BaseError)
+
+
+def _caller_gone(context: Any) -> bool:
+    """Whether the caller has its answer already: past its deadline, or cancelled."""
+    remaining = context.time_remaining()
+    return (remaining is not None and remaining <= 0) or bool(context.cancelled())
+
+
+def _end_quietly(context: Any) -> NoReturn:
+    """End a call whose caller is gone as gRPC ends a cancelled one (CancelledError, which
+    grpc.aio takes without a word), its code set for the metrics and the log line."""
+    remaining = context.time_remaining()
+    passed = remaining is not None and remaining <= 0
+    context.set_code(grpc.StatusCode.DEADLINE_EXCEEDED if passed else grpc.StatusCode.CANCELLED)
+    raise asyncio.CancelledError("the caller is gone (deadline passed or cancelled)")
+
+
+async def _abort(context: Any, code: grpc.StatusCode, details: str) -> NoReturn:
+    """``context.abort(code, details)``, unless the caller is gone.
+
+    A caller past its deadline, or that cancelled, has its answer already. Sending a status
+    then fails in gRPC's core, and grpc.aio logs that failure with a traceback, as a server
+    error, unless it has seen the close first: a race every short deadline can lose (the
+    fuzz suite met it with 1 ms deadlines on Ingest). Such a call ends quietly instead."""
+    if _caller_gone(context):
+        _end_quietly(context)
+    try:
+        await context.abort(code, details)
+    except _BATCH_FAILED:
+        _end_quietly(context)
+    raise AssertionError("context.abort returned")  # it always raises: for the type checker
+
+
 class ErrorInterceptor(_Wrapping):
     """Turns a :class:`PacacheError` into its status code (one table: server.errors), and
-    an undecodable request into INVALID_ARGUMENT. Anything else escaping a handler is a
-    bug: logged with its traceback and answered INTERNAL, naming the request id."""
+    an undecodable request into INVALID_ARGUMENT. A method the servicer does not implement
+    (the generated stub's NotImplementedError) is UNIMPLEMENTED, as gRPC itself answers
+    it. Anything else escaping a handler is a bug: logged with its traceback and answered
+    INTERNAL, naming the request id. No status, answer or streamed message is sent to a
+    caller that is gone (:func:`_abort`)."""
 
     async def __call__(self, behaviour: Any, request: Any, context: Any, method: str) -> Any:
         if isinstance(request, Undecodable):
             error = request.error()
-            await context.abort(status_of(error), _message(error))
+            await _abort(context, status_of(error), _message(error))
         if not isinstance(request, (Message, bytes)) and hasattr(request, "__aiter__"):
             request = _checked(request)
         try:
-            return await behaviour(request, context)
+            response = await behaviour(request, context)
         except PacacheError as error:
-            await context.abort(status_of(error), _message(error))
+            await _abort(context, status_of(error), _message(error))
         except (asyncio.CancelledError, aio.AbortError, aio.BaseError):
             raise
+        except NotImplementedError:
+            await _abort(context, grpc.StatusCode.UNIMPLEMENTED, f"{method}: not implemented")
         except Exception:
             log.exception("rpc method=%s failed unexpectedly", method)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{method}: internal error (logged)")
+            await _abort(context, grpc.StatusCode.INTERNAL, f"{method}: internal error (logged)")
+        if response is not None and _caller_gone(context):
+            _end_quietly(context)  # its sending would fail as a status does (see _abort)
+        return response
 
     async def stream(
         self, behaviour: Any, request: Any, context: Any, method: str
     ) -> AsyncIterator[Any]:
         if isinstance(request, Undecodable):
             error = request.error()
-            await context.abort(status_of(error), _message(error))
+            await _abort(context, status_of(error), _message(error))
         if not isinstance(request, (Message, bytes)) and hasattr(request, "__aiter__"):
             request = _checked(request)
         try:
             async for item in behaviour(request, context):
+                if _caller_gone(context):  # grpc's write of it would fail as a status does
+                    _end_quietly(context)
                 yield item
         except PacacheError as error:
-            await context.abort(status_of(error), _message(error))
+            await _abort(context, status_of(error), _message(error))
         except (asyncio.CancelledError, aio.AbortError, aio.BaseError):
             raise
+        except NotImplementedError:
+            await _abort(context, grpc.StatusCode.UNIMPLEMENTED, f"{method}: not implemented")
         except Exception:
             log.exception("rpc method=%s failed unexpectedly", method)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{method}: internal error (logged)")
+            await _abort(context, grpc.StatusCode.INTERNAL, f"{method}: internal error (logged)")
 
 
 #: The services whose unary calls :class:`LimitInterceptor` counts and refuses: the calls
@@ -332,6 +418,9 @@ class LimitInterceptor(_Wrapping):
     ) -> AsyncIterator[Any]:
         async for item in behaviour(request, context):  # streams are long-lived: not counted
             yield item
+
+    async def written(self, behaviour: Any, request: Any, context: Any, method: str) -> None:
+        await behaviour(request, context)  # a stream, however it sends: not counted
 
 
 #: Scope each service needs.

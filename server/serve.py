@@ -195,7 +195,13 @@ def config_from(args: argparse.Namespace) -> tuple[ServerConfig, HostConfig]:
         today = REFERENCE_DATE.isoformat()
     pinned = day_number(dt.date.fromisoformat(today)) if today else None
     staleness_ms = int(args.staleness_limit_s * 1000)
-    return server_config, HostConfig(policy=policy, today=pinned, staleness_limit_ms=staleness_ms)
+    streams = (
+        tuple(stream_names(args.stream_prefix, args.inventory_shards)) if args.redis_url else ()
+    )
+    host_config = HostConfig(
+        policy=policy, today=pinned, staleness_limit_ms=staleness_ms, stream_names=streams
+    )
+    return server_config, host_config
 
 
 DEMO_SCALE = "small"

@@ -78,12 +78,24 @@ def _deadline(context: Any) -> float | None:
     return None if remaining is None else time.monotonic() + remaining
 
 
+#: A ``min_version`` wait gives up this long before the caller's deadline, so that its
+#: answer (DEADLINE_EXCEEDED naming min_version; in QuoteStream, that request's error
+#: reply) reaches the caller before the deadline does. Waiting to the deadline itself
+#: raced it: the caller got gRPC's bare "Deadline Exceeded", or a QuoteStream lost the
+#: reply with the stream.
+VERSION_WAIT_MARGIN_S = 0.020
+
+
 async def _at_version(host: StateHost, request: Any, context: Any) -> None:
-    """Read-your-writes: wait (within the deadline) for ``min_version`` and
-    ``min_stream_ids`` of the request."""
+    """Read-your-writes: wait (within the deadline, less :data:`VERSION_WAIT_MARGIN_S`)
+    for ``min_version`` and ``min_stream_ids`` of the request, after checking that those
+    name streams and ids a wait could reach."""
     wanted = request.min_stream_ids
+    host.check_stream_ids(wanted)
     if not host.reached(request.min_version, wanted):
-        await host.wait_for_version(request.min_version, context.time_remaining(), wanted)
+        remaining = context.time_remaining()
+        timeout = None if remaining is None else max(0.0, remaining - VERSION_WAIT_MARGIN_S)
+        await host.wait_for_version(request.min_version, timeout, wanted)
 
 
 def _known_account(state: State, account: str) -> None:

@@ -107,6 +107,12 @@ ERROR_CASES = [
         ["pricing_date", "YYYY-MM-DD"],
     ),
     (
+        "min_stream_ids naming a stream the server does not read",
+        lambda c: c.quote("ACME", [("BOLT-M8", 1)], min_stream_ids={"nostream": "1-0"}),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["min_stream_ids", "'nostream' is not a stream of this server"],
+    ),
+    (
         "negative max_shipments",
         lambda c: c.promise(
             pb.PromiseRequest(account="ACME", max_shipments=-1, lines=_lines(("BOLT-M8", 1)))
@@ -240,6 +246,39 @@ def test_health_stays_open_to_probes_when_auth_is_on(served_with_auth: Running) 
         )
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
     assert TOKENS["tokens"][0]["token"] == "portal"
+
+
+def test_health_watch_streams_the_serving_status_through_the_interceptors(served: Running) -> None:
+    # grpc_health's Watch is a coroutine that sends with context.write; the interceptors
+    # iterated it as if it were a generator and every Watch answered INTERNAL
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(served.target) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service="pacache.v1.PriceAvailabilityService"),
+            timeout=5,
+        )
+        first = next(watch)
+        watch.cancel()
+    assert first.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_health_list_gives_every_service_the_status_check_gives(served: Running) -> None:
+    # the health proto's List went to grpc_health's generated stub (a synchronous
+    # NotImplementedError), which the interceptors answered INTERNAL with a traceback
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(served.target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        listed = health.List(health_pb2.HealthListRequest(), timeout=5).statuses
+        checked = {
+            service: health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            for service in listed
+        }
+    assert {"", "pacache.v1.PriceAvailabilityService"} <= set(listed)
+    assert {name: reply.status for name, reply in listed.items()} == {
+        name: reply.status for name, reply in checked.items()
+    }
 
 
 def test_a_reflection_only_client_lists_the_services_and_calls_quote(served: Running) -> None:

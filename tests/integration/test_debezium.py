@@ -651,3 +651,140 @@ def test_out_of_order_delivery_converges_to_the_newest_change():
         apply_batch(shuffled, events_of([c]))
 
     assert digest(shuffled) == digest(in_order)
+
+
+# --- malformed documents: always a ChangeEventError (found by tests/fuzz) ---------------
+
+_STOCK = {"sku": "BOLT-M8", "location": "DAL", "on_hand": 5}
+
+
+def _with_schema(after: dict, *columns: dict, table: str = "stock") -> bytes:
+    return wrapped(change("c", pg_source(table, 5), after=after), table, list(columns))
+
+
+@pytest.mark.parametrize(
+    ("message", "table", "field", "reason"),
+    [
+        (b"false", "stock", "message", "bool is not a change event object"),
+        (b"[1, 2]", "stock", "message", "list is not a change event object"),
+        (b"-7", "stock", "message", "int is not a change event object"),
+        (b'{"op": ' + b"[" * 5_000 + b"]" * 5_000 + b"}", "stock", "message", "nested too deep"),
+        (
+            change("c", pg_source("stock", 5), after=_STOCK | {"on_hand": "1E999999999"}),
+            "stock",
+            "stock.on_hand",
+            "out of range",
+        ),
+        (
+            change("c", pg_source("stock", 5), after=_STOCK | {"on_hand": "1E-999999999"}),
+            "stock",
+            "stock.on_hand",
+            "too many decimal places",
+        ),
+        (
+            change("c", pg_source("stock", 5), after=_STOCK | {"on_hand": "9" * 5_000}),
+            "stock",
+            "stock.on_hand",
+            "at most 64 characters",
+        ),
+        (
+            change("c", pg_source("prices", 5), after=price_row(valid_from=10**11)),
+            "prices",
+            "prices.valid_from",
+            "is not a date",
+        ),
+        (
+            change("c", pg_source("items", 5), after={"sku": "A", "uoms": "[" * 5_000}),
+            "items",
+            "items.uoms",
+            "nested too deeply",
+        ),
+        (
+            change("c", mysql_source("stock", "mysql-bin.00000\u00b2", 4), after=_STOCK),
+            "stock",
+            "source.file",
+            "no binlog index suffix",
+        ),
+        (
+            _with_schema(
+                _STOCK | {"on_hand": precise("1", 0)},
+                column("on_hand", "bytes", DECIMAL, scale="9" * 12),
+            ),
+            "stock",
+            "stock.on_hand",
+            "-100..100",
+        ),
+        (
+            _with_schema(
+                _STOCK | {"on_hand": base64.b64encode(b"\x01" * 1_000).decode()},
+                column("on_hand", "bytes", DECIMAL, scale="0"),
+            ),
+            "stock",
+            "stock.on_hand",
+            "at most 32",
+        ),
+        (
+            _with_schema(
+                _STOCK | {"on_hand": ["not", "an", "object"]},
+                column("on_hand", "struct", "io.debezium.data.VariableScaleDecimal"),
+            ),
+            "stock",
+            "stock.on_hand",
+            "is not a {scale, value} object",
+        ),
+    ],
+    ids=[
+        "JSON false", "JSON array", "JSON number", "5,000-deep JSON", "exponent 1E999999999",
+        "exponent 1E-999999999", "5,000-digit number", "date 10^11 days on",
+        "breaks text nested 5,000 deep", "binlog index in superscript digits",
+        "decimal scale of 12 digits", "1,000-byte precise decimal",
+        "variable-scale decimal not an object",
+    ],
+)  # fmt: skip
+def test_a_malformed_change_is_a_change_event_error_naming_the_field(message, table, field, reason):
+    # before: TypeError, RecursionError, OverflowError, AttributeError, ValueError, or a
+    # Decimal made exact at 10^999999999 digits that never returned
+    with pytest.raises(ChangeEventError) as raised:
+        change_events(message, table, tables=ERP_PRICES if table == "prices" else DEFAULT_TABLES)
+    assert raised.value.field == field
+    assert reason in str(raised.value)
+
+
+def test_a_translation_lookup_of_an_array_value_is_a_change_event_error():
+    mapping = {"items": TableMapping("items", values={"status": {"A": "ACTIVE"}})}
+    after = {"sku": "A", "status": ["A"]}
+
+    with pytest.raises(ChangeEventError, match=r"items\.status: \['A'\] has no translation"):
+        change_events(change("c", pg_source("items", 5), after=after), "items", tables=mapping)
+
+
+def test_schema_parts_that_are_not_shaped_like_a_schema_are_skipped():
+    # a schema whose parts are not objects with field names: the row is read without it
+    payload = change("c", pg_source("stock", 5), after=_STOCK | {"on_hand": "7"})
+    odd_columns = [{"field": ["on_hand"], "name": DECIMAL}]
+    for schema in (
+        5,
+        {"fields": 5},
+        {"fields": [{"field": "after", "fields": True}]},
+        {"fields": [{"field": "after", "fields": odd_columns}]},
+    ):
+        [stock] = change_events({"schema": schema, "payload": payload}, "stock")
+        assert stock.on_hand == 7
+
+
+def test_decimal_parameters_that_are_not_an_object_mean_scale_zero():
+    schema_column = column("on_hand", "bytes", DECIMAL)
+    schema_column["parameters"] = ["scale", "2"]
+    [stock] = change_events(_with_schema(_STOCK | {"on_hand": precise("12", 0)}, schema_column))
+    assert stock.on_hand == 12
+
+
+def test_an_inclusive_valid_to_of_9999_12_31_means_no_end():
+    mapping = {**DEFAULT_TABLES, "contracts": TableMapping("contracts", valid_to_inclusive=True)}
+    after = {"contract": "K", "currency": "USD", "valid_to": "9999-12-31", "all_accounts": 1}
+
+    [contract] = change_events(
+        change("c", pg_source("contracts", 5), after=after), "contracts", tables=mapping
+    )
+
+    assert contract.valid_to is None

@@ -314,3 +314,80 @@ def test_datetime_versions_order_documents_by_their_creation_time():
 
     assert early[0].version < late[0].version
     assert early[0].version == int(REPORTED.timestamp()) * 10**9 + 5  # the LIN's position
+
+
+# --- malformed elements: always an X12Error (found by tests/fuzz) -----------------------
+
+
+@pytest.mark.parametrize(
+    ("segment", "field"),
+    [
+        ("QTY*17*1E999999999*EA", "QTY02"),  # made exact, a 10^999999999 that never returned
+        ("QTY*17*1E-999999999*EA", "QTY02"),
+        ("QTY*17*NaN*EA", "QTY02"),
+        ("QTY*17*1_000*EA", "QTY02"),
+        ("QTY*17*\u0661\u0662*EA", "QTY02"),  # Arabic-Indic digits, which Decimal takes
+        ("QTY*17*" + "9" * 33 + "*EA", "QTY02"),
+        ("DTM*018*\uff12\uff10\uff12\uff15\uff10\uff13\uff10\uff11", "DTM02"),  # fullwidth
+    ],
+    ids=["exponent", "negative exponent", "NaN", "underscore", "Arabic digits", "33 digits",
+         "fullwidth date"],
+)  # fmt: skip
+def test_a_number_or_date_that_is_not_x12_rejects_its_loop_naming_the_element(segment, field):
+    body = ["BIA*00*DD*R1*20250303*0630", "N1*WH*DALLAS DC*92*DAL", "LIN**VP*BOLT-M8",
+            "QTY*17*10*EA", "DTM*018*20250310", "LIN**VP*NUT-M8", "QTY*17*5*EA"]  # fmt: skip
+    body[3 if segment.startswith("QTY") else 4] = segment
+
+    result = parse(edi(("846", body)))
+
+    assert [e.field for e in result.rejected] == [field]
+    assert [e.sku for e in result.events] == ["NUT-M8"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("SE*6*0001", "SE*" + "9" * 5_000 + "*0001", "SE01"),  # int() refuses 5,000 digits
+        ("SE*6*0001", "SE*\u00b2*0001", "SE01"),  # superscript two: isdigit(), not int()
+        ("GE*1*4800", "GE*\u00b9*4800", "GE01"),
+        ("000004800", "00000480\u00b2", "ISA13"),  # in ISA13 and IEA02 alike
+    ],
+    ids=["5,000-digit count", "superscript count", "superscript group count",
+         "superscript control number"],
+)  # fmt: skip
+def test_counts_and_control_numbers_are_ascii_digits_or_an_error_naming_them(old, new, field):
+    document = edi(("846", STOCK_BODY))
+    assert old in document
+
+    with pytest.raises(X12Error) as raised:
+        parse(document.replace(old, new))
+
+    assert raised.value.field == field
+
+
+def test_a_price_times_a_32_digit_multiplier_is_exact_then_checked_not_a_decimal_error():
+    # before: Decimal.quantize past its 60-digit context raised InvalidOperation
+    body = ["BCT*PC*C1", "LIN**VP*BOLT-M8", "CTP**CAT*" + "9" * 32 + "*0*EA*DIS*" + "9" * 32,
+            "LIN**VP*NUT-M8", "CTP**CAT*0.0000015*0*EA*DIS*1"]  # fmt: skip
+
+    result = parse(edi(("832", body)))
+
+    assert [e.field for e in result.rejected] == ["tiers[0].price_micros"]  # past the limit
+    [nut] = result.events
+    assert nut.tiers == ((0, 2),)  # 1.5 micros, rounded half away from zero
+
+
+def test_an_expiration_of_9999_12_31_is_a_price_with_no_end():
+    body = ["BCT*PC*C1", "LIN**VP*BOLT-M8", "DTM*036*99991231", "CTP**CAT*1.00*0*EA"]
+
+    [price] = to_events(edi(("832", body)))
+
+    assert price.valid_to is None
+
+
+def test_bytes_like_documents_read_as_bytes_and_other_types_are_an_x12_error():
+    document = edi(("846", STOCK_BODY)).encode("latin-1")
+
+    assert to_events(memoryview(document)) == to_events(bytearray(document)) == to_events(document)
+    with pytest.raises(X12Error, match="expected bytes or text, got int"):
+        parse(42)  # type: ignore[arg-type]

@@ -1,0 +1,150 @@
+"""Fuzz: every gRPC method answers any input with a client-error code, and the server
+stays healthy.
+
+Three servers (``servers.py``: ``--workers 2``, ``--workers 0``, ``--auth``) take, method
+by method, raw bytes and hostile requests (``requests.py``), with good and bad tokens and
+short deadlines. Oracle for every input: the status is one a caller can act on (never
+UNKNOWN, INTERNAL, DATA_LOSS, UNAVAILABLE …; a QuoteStream request's own error code
+likewise), an error has a message, an INVALID_ARGUMENT one names its field, and an answer
+parses as the method's response. After each method's batch: health SERVING, Ping answers,
+the server's processes are the ones it started with, and its stderr has no new traceback.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import descriptor_pool
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+from hypothesis import given
+
+from server._proto.pacache.v1 import pacache_pb2 as pb
+from tests.fuzz.budget import PER_REQUEST, fuzz, record
+from tests.fuzz.requests import METHODS, Input, Method, inputs
+from tests.fuzz.servers import CONFIGS, Served, serve
+
+#: Codes a caller can act on: a client error, a refusal, or its own deadline.
+ALLOWED = frozenset(
+    {
+        grpc.StatusCode.OK,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+    }
+)
+_CODE_OF_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+#: The gRPC fuzz tests' part of the budget (test_loader_decoders.py has the other 0.41).
+GRPC_SHARE = 0.59
+#: Each accepted Snapshot call writes a snapshot to disk: a few per server say enough. Its
+#: share goes to the other methods, so a run still makes up its whole budget.
+SNAPSHOT_CAP = 12
+_WEIGHTS = sum(method.weight for method in METHODS if method.name != "Snapshot")
+#: Responses of 5,000 explained lines are larger than gRPC's default 4 MB.
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+]
+
+
+@pytest.fixture(scope="module", params=list(CONFIGS))
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    served = serve(request.param, tmp_path_factory.mktemp(f"fuzz-{request.param}"))
+    try:
+        yield served
+    finally:
+        leftovers = served.stop()
+    assert not leftovers, leftovers  # an error of the last test, when the server would not go
+
+
+@pytest.fixture(scope="module")
+def channel(server: Served) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(server.target, options=CHANNEL_OPTIONS) as opened:
+        yield opened
+
+
+def send(
+    channel: grpc.Channel, method: Method, case: Input
+) -> tuple[grpc.StatusCode, str, list[bytes]]:
+    """Send ``case`` as bytes (no serializer: the server decodes it); (code, details,
+    replies). A server stream that never ends (a watch) is read to its first reply."""
+    options: dict[str, Any] = {"timeout": case.timeout, "metadata": case.metadata or None}
+    try:
+        if method.kind == "uu":
+            replies = [channel.unary_unary(method.path)(case.messages[0], **options)]
+        elif method.kind == "su":
+            replies = [channel.stream_unary(method.path)(iter(case.messages), **options)]
+        elif method.kind == "us":
+            call = channel.unary_stream(method.path)(case.messages[0], **options)
+            replies = list(itertools.islice(call, 1))
+            call.cancel()
+        else:
+            replies = list(channel.stream_stream(method.path)(iter(case.messages), **options))
+    except grpc.RpcError as error:
+        return error.code(), error.details() or "", []
+    return grpc.StatusCode.OK, "", replies
+
+
+def check(server: Served, channel: grpc.Channel, method: Method, case: Input) -> None:
+    """Send one input and hold its answer to the oracle (module docstring)."""
+    code, details, replies = send(channel, method, case)
+    target = f"grpc {server.name} {method.path}"
+    record(target, code.name)
+    if code not in ALLOWED:
+        problems = "\n".join(server.problems())
+        raise AssertionError(f"{method.path} answered {code.name}: {details}\n{problems}")
+    if code != grpc.StatusCode.OK:  # (health's NOT_FOUND for an unknown service has none)
+        mine = method.path.startswith("/pacache.")
+        assert (len(details) > 0 or not mine) and len(details) <= 1_100, (
+            f"{code.name} with details {details[:2000]!r}"
+        )
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        assert ": " in details, f"INVALID_ARGUMENT names no field: {details!r}"
+    for reply in replies:
+        response = method.response.FromString(reply)
+        if isinstance(response, pb.QuoteStreamResponse) and response.error_code:
+            per_request = _CODE_OF_NUMBER.get(response.error_code)
+            record(target + PER_REQUEST, per_request.name if per_request else "?")
+            assert per_request in ALLOWED, f"a QuoteStream request got {response.error_code}"
+            assert response.error_message, "a QuoteStream error without a message"
+
+
+@pytest.mark.parametrize("method", METHODS, ids=[m.name for m in METHODS])
+def test_no_input_earns_unknown_or_internal_and_the_server_stays_healthy(
+    server: Served, channel: grpc.Channel, method: Method
+) -> None:
+    share = GRPC_SHARE / len(CONFIGS) * method.weight / _WEIGHTS
+    cap = SNAPSHOT_CAP if method.name == "Snapshot" else None
+
+    @fuzz(share, cap=cap)
+    @given(inputs(method))
+    def one_input(case: Input) -> None:
+        check(server, channel, method, case)
+
+    one_input()
+    assert not server.problems()
+
+
+def test_every_method_the_server_serves_is_fuzzed(server: Served, channel: grpc.Channel) -> None:
+    # reflection lists what is served: a service or method added later must join METHODS
+    database = ProtoReflectionDescriptorDatabase(channel)
+    pool = descriptor_pool.DescriptorPool(database)
+    served = {
+        f"/{name}/{method.name}"
+        for name in database.get_services()
+        for method in pool.FindServiceByName(name).methods
+    }
+    assert served == {method.path for method in METHODS}
