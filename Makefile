@@ -13,6 +13,8 @@ BIN    := $(VENV)/bin
 # reinstalls and an unchanged file makes `make install` a no-op.
 PYPROJECT_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
 STAMP  := $(VENV)/.installed-$(PYPROJECT_HASH)
+KERNEL_SOURCES := setup.py $(wildcard engine/_kernels/*.pyx engine/_kernels/*.pxd engine/_kernels/*.h)
+KERNELS_STAMP  := $(VENV)/.kernels-built
 
 PY_PACKAGES := engine loaders server bench
 PROTO_DIR   := proto
@@ -21,8 +23,8 @@ TOOLS       := .tools
 BUF         := $(TOOLS)/node_modules/.bin/buf
 BUF_VERSION ?= 1
 
-.PHONY: help venv install redis proto test test-crash \
-        check check-format check-lint check-types check-imports check-proto \
+.PHONY: help venv install kernels redis proto test test-crash test-checked \
+        check check-format check-lint check-types check-imports check-proto check-cython \
         run bench-engine bench bench-full clean distclean
 
 # help: list the targets, because `make` with no target should not do anything surprising.
@@ -32,7 +34,8 @@ help:
 	@echo "make proto         generate Python gRPC code from proto/ into $(PROTO_OUT)/"
 	@echo "make test          unit/integration/e2e tests, excluding the slow marker"
 	@echo "make test-crash    the SIGKILL/restart test with 200 kill points (make test runs 30)"
-	@echo "make check         ruff format/lint, mypy, import-linter contracts, buf lint"
+	@echo "make test-checked  engine unit tests against kernels built with bounds checks + sanitizers"
+	@echo "make check         ruff format/lint, mypy, import-linter contracts, cython-lint, buf lint"
 	@echo "make run           serve the demo data set"
 	@echo "make bench-engine  engine micro-benchmarks -> bench/results/engine-latest.json"
 	@echo "make bench         end-to-end benchmark, small scale"
@@ -41,8 +44,10 @@ help:
 
 # venv/install: one virtualenv with the package (editable) and the dev + bench dependency
 # groups. `--group` needs pip >= 25.1, so pip is upgraded first. Old stamps are removed so
-# a changed pyproject.toml always triggers a reinstall.
-venv install: $(STAMP)
+# a changed pyproject.toml always triggers a reinstall. The editable install compiles the
+# Cython kernels in place; `kernels` recompiles them when their sources change (pip would
+# not notice an edited .pyx).
+venv install: $(STAMP) $(KERNELS_STAMP)
 
 $(STAMP): pyproject.toml
 	@if ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
@@ -53,6 +58,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -U pip
 	$(BIN)/python -m pip install -q -e . --group dev --group bench
 	rm -f $(VENV)/.installed-*
+	touch $@
+
+kernels: $(KERNELS_STAMP)
+
+$(KERNELS_STAMP): $(STAMP) $(KERNEL_SOURCES)
+	$(BIN)/python setup.py -q build_ext --inplace
 	touch $@
 
 # redis: integration and e2e tests start their own redis-server on a free port, so the
@@ -97,8 +108,28 @@ test: install redis proto
 test-crash: install redis proto
 	PACACHE_CRASH_POINTS=200 $(BIN)/python -m pytest -o timeout=3600 tests/integration/test_crash_restart.py
 
+# test-checked: the engine's unit and reference-agreement tests against kernels compiled
+# with bounds checks, wraparound and initialised-view checks on, plus AddressSanitizer and
+# UBSan (libasan is preloaded: CPython itself is not built with it; leak detection is off
+# because CPython keeps its arenas to exit). The build is a copy of the sources under
+# build/checked, so the normal in-place kernels are untouched; the first test asserts
+# that the checked build is the one imported.
+CHECKED_DIR := build/checked
+CHECKED_TESTS ?= tests/unit
+test-checked: install
+	rm -rf $(CHECKED_DIR) && mkdir -p $(CHECKED_DIR)
+	cp -r engine loaders server bench tests pyproject.toml setup.py $(CHECKED_DIR)/
+	rm -f $(CHECKED_DIR)/engine/_kernels/*.so $(CHECKED_DIR)/engine/_kernels/*.c
+	cd $(CHECKED_DIR) && PACACHE_KERNEL_CHECKS=1 PACACHE_KERNEL_SANITIZE=1 \
+	  ../../$(BIN)/python setup.py -q build_ext --inplace
+	cd $(CHECKED_DIR) && \
+	  export LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; \
+	  ../../$(BIN)/python -c 'import engine._kernels as k; assert k.CHECKED, k.__file__; print("checked kernels:", k.__file__)' && \
+	  ../../$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" -q $(CHECKED_TESTS)
+
 # check: static checks. Each is its own target so `make -k check` reports all failures.
-check: check-format check-lint check-types check-imports check-proto
+check: check-format check-lint check-types check-imports check-cython check-proto
 
 # check-format: formatting is ruff's, never hand-argued.
 check-format: install
@@ -120,6 +151,11 @@ check-types: install
 # check-imports: import-linter contracts (engine is pure; loaders never import server).
 check-imports: install
 	$(BIN)/lint-imports
+
+# check-cython: cython-lint on the kernels (line length and rules from pyproject.toml). It
+# runs pycodestyle by name, so the venv's bin goes first on PATH.
+check-cython: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/cython-lint $(wildcard engine/_kernels/*.pyx engine/_kernels/*.pxd)
 
 # check-proto: buf lint (STANDARD rules, buf.yaml) on proto/. buf comes from npm into
 # .tools/; without npm, or without any .proto file yet, this is skipped with a message.
