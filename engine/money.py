@@ -113,8 +113,8 @@ def mul_div_round(
         np.asarray(denominator, dtype=np.int64),
     )
     shape = a.shape
-    flat = [np.ascontiguousarray(x).reshape(-1) for x in (a, b, den)]
-    result = np.empty(flat[0].size, dtype=np.int64)
-    ok = np.empty(flat[0].size, dtype=np.uint8)
-    mul_div_round_into(*flat, step, result, ok)
+    flat_a, flat_b, flat_den = (np.ascontiguousarray(x).reshape(-1) for x in (a, b, den))
+    result = np.empty(flat_a.size, dtype=np.int64)
+    ok = np.empty(flat_a.size, dtype=np.uint8)
+    mul_div_round_into(flat_a, flat_b, flat_den, step, result, ok)
     return result.reshape(shape), ok.view(np.bool_).reshape(shape)

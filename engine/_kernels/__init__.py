@@ -1,7 +1,8 @@
 """Compiled kernels of the engine (Cython 3, built at install by setuptools; see README).
 
 One concept per ``.pyx`` beside the Python module that calls it: ``_money`` for
-``engine.money``. They read the state's arrays through typed memoryviews (shared-memory
+``engine.money``, ``_pricing`` for ``engine.pricing``; ``exact.h`` holds the 128-bit money
+arithmetic both use. They read the state's arrays through typed memoryviews (shared-memory
 mappings included) and run without the GIL inside their loops. ``CHECKED`` says whether
 this build has bounds checks on (``make test-checked``).
 """

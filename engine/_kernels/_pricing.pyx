@@ -1,0 +1,651 @@
+# cython: language_level=3
+"""Price resolution for a batch of lines of one account: the kernel of ``engine.pricing``.
+
+One call prices every line of a quote (DESIGN §3–§4): the list price from the account's
+own price list, else LIST; the SKU line and the product-group lines up the group chain of
+every candidate contract; all-units tiers; NET / DISCOUNT / COST_PLUS as exact fractions;
+both policies; exact money with 128-bit intermediates (``exact.h``); the next-break hint.
+The docstring of ``engine.pricing`` states the rules; this file only says how.
+
+It reads the state's arrays through typed memoryviews (``const``: a worker's arrays are
+read-only shared-memory mappings) and runs without the GIL; no Python object is made per
+line. Per line it first gathers the rows of the candidates' contract lines that target the
+SKU (dense row, scan of the SKU's sorted keys, or a binary search per candidate) and then
+those of its product-group chain, nearest group first, into a scratch buffer; then it
+evaluates them in that order, so the first line of a contract that applies is the
+contract's offer (its SKU line, else the nearest group line: DESIGN §4 step 2).
+"""
+
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, INT64_MAX
+from libc.stdlib cimport realloc, calloc, free
+
+from engine._kernels.exact cimport pc_ratio
+
+cdef extern from *:
+    """
+    /* checked multiply for the next-break hint: 1 when a x b fits int64 */
+    static inline int pc_mul64(int64_t a, int64_t b, int64_t *out)
+    {
+        return !__builtin_mul_overflow(a, b, out);
+    }
+    """
+    int pc_mul64(int64_t a, int64_t b, int64_t *out) nogil
+
+# engine.state / engine.pricing constants (checked against them in engine.pricing)
+cdef enum:
+    NET = 1
+    DISCOUNT = 2
+    COST_PLUS = 3
+    BPS = 10000
+    LINE_CONTRACT_BITS = 30
+    PRICE_BOOK_BITS = 31
+    PRICE_CURRENCY_SLOTS = 1024
+    # a line's candidates are probed one by one (binary search in the SKU's run) rather
+    # than scanned when its run is longer than this many keys per candidate
+    PROBE_RATIO = 20
+
+# Lost reasons (engine.pricing.Lost) a hit can be given here
+cdef enum:
+    LOST_WON = 0
+    LOST_BELOW_BREAK = 6
+    LOST_NO_LIST = 7
+    LOST_NO_COST = 8
+    LOST_UOM = 9
+
+# source, and level codes (engine.pricing.Source, engine.contexts.Level)
+cdef enum:
+    SOURCE_NONE = 0
+    SOURCE_CONTRACT = 1
+    SOURCE_PRICE_LIST = 2
+    LEVEL_ACCOUNT = 0
+    LEVEL_PARENT = 1
+    LEVEL_PRICE_GROUP = 2
+    LEVEL_ALL = 3
+    LEVEL_PRICE_LIST = 4
+    LEVEL_LIST = 5
+    SPEC_GROUP = 16
+    SPEC_ALL = 32
+
+#: Values for engine.pricing to check its own constants against.
+CONSTANTS = {
+    "NET": NET, "DISCOUNT": DISCOUNT, "COST_PLUS": COST_PLUS, "BPS": BPS,
+    "LINE_CONTRACT_BITS": LINE_CONTRACT_BITS, "PRICE_BOOK_BITS": PRICE_BOOK_BITS,
+    "PRICE_CURRENCY_SLOTS": PRICE_CURRENCY_SLOTS, "LOST_WON": LOST_WON,
+    "LOST_BELOW_BREAK": LOST_BELOW_BREAK, "LOST_NO_LIST": LOST_NO_LIST,
+    "LOST_NO_COST": LOST_NO_COST, "LOST_UOM": LOST_UOM, "SOURCE_NONE": SOURCE_NONE,
+    "SOURCE_CONTRACT": SOURCE_CONTRACT, "SOURCE_PRICE_LIST": SOURCE_PRICE_LIST,
+    "LEVEL_ACCOUNT": LEVEL_ACCOUNT, "LEVEL_PARENT": LEVEL_PARENT,
+    "LEVEL_PRICE_GROUP": LEVEL_PRICE_GROUP, "LEVEL_ALL": LEVEL_ALL,
+    "LEVEL_PRICE_LIST": LEVEL_PRICE_LIST, "LEVEL_LIST": LEVEL_LIST,
+    "SPEC_GROUP": SPEC_GROUP, "SPEC_ALL": SPEC_ALL,
+}
+
+
+cdef struct Offer:
+    # one way to price a line: a contract line (row >= 0 in the lines table) or a price
+    # entry; the price per base unit is (num_a x num_b) / (den_a x den_b) micros
+    int64_t row
+    int64_t contract      # -1 for a price list
+    int64_t depth         # 0: SKU line, k: k-th group up the chain
+    int64_t target        # the product group of a group line, else -1
+    int64_t kind          # 0 for a price list
+    int64_t factor        # factor of the tiers' UoM on the item (>= 1 when it applies)
+    int64_t tier
+    int64_t num_a
+    int64_t num_b
+    int64_t den_a
+    int64_t den_b
+    int64_t unit          # rounded unit price in the line's UoM (0 where it does not fit)
+    int64_t price_key     # unit, or INT64_MAX where it does not fit: never "lowest"
+    int unit_fits
+
+
+cdef inline int64_t _factor_on_item(
+    const int16_t[:, ::1] uom_code, const int64_t[:, ::1] uom_factor, Py_ssize_t i,
+    int64_t uom,
+) noexcept nogil:
+    """Factor to base of ``uom`` on line i's item; 1 for -1 (base), 0 when not on it."""
+    cdef Py_ssize_t slot
+    if uom < 0:
+        return 1
+    for slot in range(uom_code.shape[1]):
+        if uom_code[i, slot] == uom:
+            return uom_factor[i, slot]
+    return 0
+
+
+cdef inline int64_t _tier_of(
+    const int64_t[:, ::1] tier_min, Py_ssize_t row, int64_t n_tiers, int64_t qty,
+    int64_t factor,
+) noexcept nogil:
+    """All-units tier of ``qty`` base units: the number of minimums ≤ qty // factor, capped
+    at ``n_tiers``, minus one (-1: below the lowest break, or the UoM is not on the item).
+    ``minimum × factor ≤ qty`` is tested as ``minimum ≤ qty // factor``: exact for
+    integers, and it cannot overflow."""
+    cdef Py_ssize_t t
+    cdef int64_t units, count = 0
+    if factor <= 0:
+        return -1
+    units = qty // factor
+    for t in range(tier_min.shape[1]):
+        if tier_min[row, t] <= units:
+            count += 1
+    if count > n_tiers:
+        count = n_tiers
+    return count - 1
+
+
+cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
+    cdef int64_t t
+    while b:
+        t = a % b
+        a = b
+        b = t
+    return a
+
+
+cdef inline Py_ssize_t _lower_bound(
+    const int64_t[::1] keys, Py_ssize_t lo, Py_ssize_t hi, int64_t key
+) noexcept nogil:
+    """First position in [lo, hi) whose key is ≥ ``key`` (keys sorted)."""
+    cdef Py_ssize_t mid
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        if keys[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef inline int _prefix_run(
+    const int64_t[::1] ptr, int64_t prefix, Py_ssize_t *lo, Py_ssize_t *hi
+) noexcept nogil:
+    """[lo, hi) of the keys with ``prefix`` (``KeyIndex.prefix_ranges``); 0 when none."""
+    if prefix < 0 or prefix + 1 >= ptr.shape[0]:
+        lo[0] = 0
+        hi[0] = 0
+        return 0
+    lo[0] = ptr[prefix]
+    hi[0] = ptr[prefix + 1]
+    return hi[0] > lo[0]
+
+
+cdef struct Scratch:
+    # per-line buffer of (contract line row, depth, target) gathered before evaluation
+    int64_t *row
+    int64_t *depth
+    int64_t *target
+    Py_ssize_t size
+    Py_ssize_t capacity
+
+
+cdef inline int _push(Scratch *s, int64_t row, int64_t depth, int64_t target) noexcept nogil:
+    """Append a gathered row; 0 when memory ran out."""
+    cdef Py_ssize_t grown
+    cdef int64_t *r
+    cdef int64_t *d
+    cdef int64_t *t
+    if s.size == s.capacity:
+        grown = s.capacity * 2 if s.capacity else 256
+        r = <int64_t *>realloc(s.row, grown * sizeof(int64_t))
+        if r == NULL:
+            return 0
+        s.row = r
+        d = <int64_t *>realloc(s.depth, grown * sizeof(int64_t))
+        if d == NULL:
+            return 0
+        s.depth = d
+        t = <int64_t *>realloc(s.target, grown * sizeof(int64_t))
+        if t == NULL:
+            return 0
+        s.target = t
+        s.capacity = grown
+    s.row[s.size] = row
+    s.depth[s.size] = depth
+    s.target[s.size] = target
+    s.size += 1
+    return 1
+
+
+cdef inline bint _better(
+    Offer *a, Offer *b, int policy, const int32_t[::1] rank,
+    const int64_t[::1] code_order,
+) noexcept nogil:
+    """True when contract offer ``a`` beats ``b`` under ``policy`` (0 priority: rank,
+    depth, price, contract code; 1 lowest_price: price, rank, depth, contract code)."""
+    cdef int64_t ra = rank[a.contract], rb = rank[b.contract]
+    if policy == 0:
+        if ra != rb:
+            return ra < rb
+        if a.depth != b.depth:
+            return a.depth < b.depth
+        if a.price_key != b.price_key:
+            return a.price_key < b.price_key
+    else:
+        if a.price_key != b.price_key:
+            return a.price_key < b.price_key
+        if ra != rb:
+            return ra < rb
+        if a.depth != b.depth:
+            return a.depth < b.depth
+    return code_order[a.contract] < code_order[b.contract]
+
+
+def price_batch(
+    # -- state: contract lines and their index (engine.state LINE_SCHEMA, line_index)
+    const int32_t[::1] line_contract,
+    const int8_t[::1] line_kind,
+    const int16_t[::1] line_uom,
+    const uint8_t[::1] line_active,
+    const int8_t[::1] line_n_tiers,
+    const int64_t[:, ::1] line_tier_min,
+    const int64_t[:, ::1] line_tier_value,
+    const int64_t[::1] line_keys,
+    const int64_t[::1] line_rows,
+    const int64_t[::1] line_ptr,
+    const int32_t[::1] dense_slot,
+    const int32_t[:, ::1] dense,
+    # -- state: price entries and their index (PRICE_SCHEMA, price_index)
+    const int16_t[::1] price_uom,
+    const int32_t[::1] price_valid_from,
+    const int32_t[::1] price_valid_to,
+    const uint8_t[::1] price_active,
+    const int8_t[::1] price_n_tiers,
+    const int64_t[:, ::1] price_tier_min,
+    const int64_t[:, ::1] price_tier_value,
+    const int64_t[::1] price_keys,
+    const int64_t[::1] price_rows,
+    const int64_t[::1] price_ptr,
+    # -- state: product-group chains
+    const int32_t[:, ::1] group_chain,
+    # -- the account context (engine.contexts.AccountContext)
+    const uint8_t[::1] is_candidate,
+    const int32_t[::1] rank,
+    const int32_t[::1] specificity,
+    const int64_t[::1] code_order,
+    const int64_t[::1] candidates_by_id,
+    const int64_t[::1] group_keys,
+    const int64_t[::1] group_rows,
+    int64_t currency,
+    int64_t date,
+    int64_t own_price_list,
+    int64_t list_price_list,
+    # -- the lines (engine.catalog.ItemRows and the line's quantities)
+    const int64_t[::1] sku,
+    const int64_t[::1] base_qty,
+    const int64_t[::1] factor_u,
+    const int64_t[::1] min_order_qty,
+    const int64_t[::1] order_multiple,
+    const int16_t[:, ::1] uom_code,
+    const int64_t[:, ::1] uom_factor,
+    const int32_t[::1] product_group,
+    const int64_t[::1] cost_micros,
+    const int16_t[::1] cost_currency,
+    int64_t micros_per_minor,
+    int policy,
+    # -- answers, one row per line (engine.pricing.PriceResult)
+    uint8_t[::1] priced,
+    uint8_t[::1] overflow,
+    int64_t[::1] unit_price,
+    int64_t[::1] extended,
+    int8_t[::1] source,
+    int64_t[::1] source_id,
+    int8_t[::1] level,
+    int8_t[::1] kind,
+    int64_t[::1] target_group,
+    int64_t[::1] tier_index,
+    int64_t[::1] tier_min,
+    int64_t[::1] tier_uom,
+    int64_t[::1] next_break_qty,
+    int64_t[::1] next_break_unit,
+    # -- the list price each line would get (for explain): book (-1 none), tier, unit
+    int64_t[::1] list_book,
+    int64_t[::1] list_tier,
+    int64_t[::1] list_unit,
+    int64_t[::1] winner_hit,
+    # -- explain: every active candidate line, when ``hits_capacity`` > 0
+    Py_ssize_t hits_capacity,
+    int64_t[::1] hit_line,
+    int64_t[::1] hit_row,
+    int64_t[::1] hit_contract,
+    int64_t[::1] hit_depth,
+    int64_t[::1] hit_target,
+    int64_t[::1] hit_kind,
+    int64_t[::1] hit_tier,
+    int64_t[::1] hit_unit,
+    int64_t[::1] hit_lost,
+):
+    """Price ``sku.shape[0]`` lines of one account; fill the answer arrays; return the
+    number of candidate contract lines seen (the explain arrays hold the first
+    ``hits_capacity`` of them: call again with more room when the count is larger).
+
+    Cost: O(lines × (candidate lines + group chain + price run)) with no Python object per
+    line; the GIL is released for the whole loop.
+    """
+    cdef Py_ssize_t n = sku.shape[0]
+    cdef Py_ssize_t n_contracts = rank.shape[0]
+    cdef Py_ssize_t n_candidates = candidates_by_id.shape[0]
+    cdef Py_ssize_t i, k, p, lo, hi, slot, width, g_lo, g_hi, d
+    cdef Py_ssize_t hits = 0
+    cdef int64_t s, q, fu, c, r, g, group, key, entry, t, value
+    cdef int64_t has_list, has_cost, cost
+    cdef int64_t contract_mask = (<int64_t>1 << LINE_CONTRACT_BITS) - 1
+    cdef int64_t book_mask = (<int64_t>1 << PRICE_BOOK_BITS) - 1
+    cdef int64_t books[2]
+    cdef int64_t book_code_level[2]
+    cdef int64_t book_row[2]
+    cdef int64_t book_factor[2]
+    cdef uint8_t book_usable[2]
+    cdef int n_books = 0, b, lost, fits, found_offer
+    cdef Offer lp, hit, best, win
+    cdef int64_t step, needed, next_base, safe_unit, multiple, g2, hint_tier
+    cdef int64_t hint_num_a, hint_num_b, hint_den_a, hint_den_b, hint_unit, lprice, lfactor
+    cdef Scratch scratch
+    cdef int32_t *offered = NULL
+    cdef bint out_of_memory = False
+    cdef int64_t n_tiers_w
+
+    if own_price_list >= 0:
+        books[n_books] = own_price_list
+        book_code_level[n_books] = LEVEL_PRICE_LIST
+        n_books += 1
+    if list_price_list >= 0:
+        books[n_books] = list_price_list
+        book_code_level[n_books] = LEVEL_LIST
+        n_books += 1
+    scratch.row = NULL
+    scratch.depth = NULL
+    scratch.target = NULL
+    scratch.size = 0
+    scratch.capacity = 0
+    # offered[c] == i + 1: contract c has made its offer for line i (stamps, no reset)
+    offered = <int32_t *>calloc(n_contracts + 1, sizeof(int32_t))
+    if offered == NULL:
+        raise MemoryError()
+
+    with nogil:
+        for i in range(n):
+            s = sku[i]
+            q = base_qty[i]
+            fu = factor_u[i]
+            cost = cost_micros[i]
+            has_cost = cost >= 0 and cost_currency[i] == currency
+
+            # ---- the list price: the first book whose entry is active, valid on the
+            # date and has a tier at the quantity (DESIGN §4 step 4)
+            for b in range(n_books):
+                book_row[b] = -1
+                book_factor[b] = 0
+                book_usable[b] = 0
+            if n_books and _prefix_run(price_ptr, s, &lo, &hi):
+                for p in range(lo, hi):
+                    key = price_keys[p] & book_mask
+                    for b in range(n_books):
+                        if key == books[b] * PRICE_CURRENCY_SLOTS + currency:
+                            book_row[b] = price_rows[p]
+            lp.row = -1
+            lp.contract = -1
+            lp.kind = 0
+            lp.factor = 1
+            lp.tier = -1
+            lp.num_a = 0
+            lp.num_b = 1
+            lp.den_a = 1
+            lp.den_b = 1
+            list_book[i] = -1
+            b = -1
+            for k in range(n_books):
+                entry = book_row[k]
+                if entry < 0:
+                    continue
+                if not (price_active[entry] and price_valid_from[entry] <= date
+                        and price_valid_to[entry] > date):
+                    continue
+                book_usable[k] = 1
+                book_factor[k] = _factor_on_item(uom_code, uom_factor, i, price_uom[entry])
+                if b < 0:
+                    t = _tier_of(price_tier_min, entry, price_n_tiers[entry], q,
+                                 book_factor[k])
+                    if t >= 0:
+                        b = <int>k
+                        lp.row = entry
+                        lp.factor = book_factor[k]
+                        lp.den_a = book_factor[k]
+                        lp.tier = t
+                        lp.num_a = price_tier_value[entry, t]
+                        list_book[i] = books[k]
+            lp.unit_fits = pc_ratio(lp.num_a, lp.num_b, fu, lp.den_a, lp.den_b, 1, 1,
+                                    &lp.unit)
+            lp.price_key = lp.unit if lp.unit_fits else INT64_MAX
+            list_tier[i] = lp.tier
+            list_unit[i] = lp.unit
+            has_list = lp.row >= 0
+
+            # ---- gather the candidates' contract lines: SKU lines, then group lines
+            scratch.size = 0
+            if n_candidates and line_keys.shape[0]:
+                slot = -1
+                if s < dense_slot.shape[0]:
+                    slot = dense_slot[s]
+                if slot >= 0:
+                    # a covered SKU has no line of a contract beyond the width
+                    width = dense.shape[1]
+                    for k in range(n_candidates):
+                        c = candidates_by_id[k]
+                        if c < width and dense[slot, c] > 0:
+                            if not _push(&scratch, dense[slot, c] - 1, 0, -1):
+                                out_of_memory = True
+                elif _prefix_run(line_ptr, s, &lo, &hi):
+                    if hi - lo <= PROBE_RATIO * n_candidates:
+                        for p in range(lo, hi):
+                            c = line_keys[p] & contract_mask
+                            if c < n_contracts and is_candidate[c]:
+                                if not _push(&scratch, line_rows[p], 0, -1):
+                                    out_of_memory = True
+                    else:
+                        for k in range(n_candidates):
+                            key = (s << LINE_CONTRACT_BITS) | candidates_by_id[k]
+                            p = _lower_bound(line_keys, lo, hi, key)
+                            if p < hi and line_keys[p] == key:
+                                if not _push(&scratch, line_rows[p], 0, -1):
+                                    out_of_memory = True
+            group = product_group[i]
+            if group >= 0 and group_keys.shape[0]:
+                for d in range(group_chain.shape[1]):
+                    g = group_chain[group, d]
+                    if g < 0:
+                        continue
+                    g_lo = _lower_bound(group_keys, 0, group_keys.shape[0], g)
+                    g_hi = _lower_bound(group_keys, g_lo, group_keys.shape[0], g + 1)
+                    for p in range(g_lo, g_hi):
+                        if not _push(&scratch, group_rows[p], d + 1, g):
+                            out_of_memory = True
+            if out_of_memory:
+                break
+
+            # ---- evaluate them in gathered order; a contract's first line that applies
+            # is its offer (SKU line, else the nearest group line)
+            found_offer = 0
+            best = lp  # (only read once found_offer is set)
+            winner_hit[i] = -1
+            for k in range(scratch.size):
+                r = scratch.row[k]
+                if not line_active[r]:
+                    continue
+                c = line_contract[r]
+                if c < 0 or c >= n_contracts:
+                    continue
+                hit.row = r
+                hit.contract = c
+                hit.depth = scratch.depth[k]
+                hit.target = scratch.target[k]
+                hit.kind = line_kind[r]
+                hit.factor = _factor_on_item(uom_code, uom_factor, i, line_uom[r])
+                hit.tier = _tier_of(line_tier_min, r, line_n_tiers[r], q, hit.factor)
+                value = line_tier_value[r, hit.tier if hit.tier > 0 else 0]
+                if hit.kind == NET:
+                    hit.num_a, hit.num_b = value, 1
+                    hit.den_a, hit.den_b = hit.factor if hit.factor > 1 else 1, 1
+                elif hit.kind == DISCOUNT:
+                    hit.num_a, hit.num_b = lp.num_a, BPS - value
+                    hit.den_a, hit.den_b = lp.factor, BPS
+                else:
+                    hit.num_a, hit.num_b = cost, BPS + value
+                    hit.den_a, hit.den_b = BPS, 1
+                if hit.factor <= 0:
+                    lost = LOST_UOM
+                elif hit.tier < 0:
+                    lost = LOST_BELOW_BREAK
+                elif hit.kind == DISCOUNT and not has_list:
+                    lost = LOST_NO_LIST
+                elif hit.kind != NET and hit.kind != DISCOUNT and not has_cost:
+                    lost = LOST_NO_COST
+                else:
+                    lost = LOST_WON
+                if lost == LOST_WON:
+                    hit.unit_fits = pc_ratio(hit.num_a, hit.num_b, fu, hit.den_a, hit.den_b,
+                                             1, 1, &hit.unit)
+                else:
+                    hit.unit, hit.unit_fits = 0, 1
+                hit.price_key = hit.unit if hit.unit_fits else INT64_MAX
+                if hits < hits_capacity:
+                    hit_line[hits] = i
+                    hit_row[hits] = r
+                    hit_contract[hits] = c
+                    hit_depth[hits] = hit.depth
+                    hit_target[hits] = hit.target
+                    hit_kind[hits] = hit.kind
+                    hit_tier[hits] = hit.tier
+                    hit_unit[hits] = hit.unit
+                    hit_lost[hits] = lost
+                if lost == LOST_WON and offered[c] != i + 1:
+                    offered[c] = <int32_t>(i + 1)
+                    if not found_offer or _better(&hit, &best, policy, rank, code_order):
+                        best = hit
+                        found_offer = 1
+                        winner_hit[i] = hits
+                hits += 1
+
+            # ---- the winner (DESIGN §4 step 3): under lowest_price the list price beats
+            # the best contract line only when strictly lower
+            if found_offer and (policy == 0 or not has_list
+                                or lp.price_key >= best.price_key):
+                win = best
+            else:
+                win = lp
+                winner_hit[i] = -1
+            if win.contract < 0 and win.row < 0:
+                # no price at all: NO_PRICE (the columns hold "no value")
+                priced[i] = 0
+                overflow[i] = 0
+                unit_price[i] = 0
+                extended[i] = 0
+                source[i] = SOURCE_NONE
+                source_id[i] = -1
+                level[i] = -1
+                kind[i] = 0
+                target_group[i] = -1
+                tier_index[i] = -1
+                tier_min[i] = -1
+                tier_uom[i] = -1
+                next_break_qty[i] = -1
+                next_break_unit[i] = 0
+                continue
+            priced[i] = 1
+            fits = pc_ratio(q, win.num_a, win.num_b, win.den_a, win.den_b, 1,
+                            micros_per_minor, &extended[i])
+            # a unit price beyond int64 micros is an overflow, even for 0 units
+            overflow[i] = not (fits and win.unit_fits)
+            unit_price[i] = win.unit
+            tier_index[i] = win.tier
+            if win.contract >= 0:
+                source[i] = SOURCE_CONTRACT
+                source_id[i] = win.contract
+                g2 = specificity[win.contract]
+                if g2 == 0:
+                    level[i] = LEVEL_ACCOUNT
+                elif g2 < SPEC_GROUP:
+                    level[i] = LEVEL_PARENT
+                elif g2 < SPEC_ALL:
+                    level[i] = LEVEL_PRICE_GROUP
+                else:
+                    level[i] = LEVEL_ALL
+                kind[i] = <int8_t>win.kind
+                target_group[i] = win.target
+                tier_min[i] = line_tier_min[win.row, win.tier]
+                tier_uom[i] = line_uom[win.row]
+                n_tiers_w = line_n_tiers[win.row]
+            else:
+                source[i] = SOURCE_PRICE_LIST
+                source_id[i] = list_book[i]
+                level[i] = <int8_t>book_code_level[b]
+                kind[i] = 0
+                target_group[i] = -1
+                tier_min[i] = price_tier_min[win.row, win.tier]
+                tier_uom[i] = price_uom[win.row]
+                n_tiers_w = price_n_tiers[win.row]
+
+            # ---- next-break hint: the winner's next tier as a quantity in the line's UoM
+            # that honours the sell rules, priced at the tier that quantity falls in
+            next_break_qty[i] = -1
+            next_break_unit[i] = 0
+            if win.tier + 1 >= n_tiers_w or win.tier + 1 >= line_tier_min.shape[1]:
+                continue
+            safe_unit = fu if fu > 1 else 1
+            multiple = order_multiple[i] if order_multiple[i] > 1 else 1
+            # every product below is checked: a hint that int64 cannot hold is no hint
+            if not pc_mul64(safe_unit // _gcd(safe_unit, multiple), multiple, &step):
+                continue
+            if win.contract >= 0:
+                t = line_tier_min[win.row, win.tier + 1]
+            else:
+                t = price_tier_min[win.row, win.tier + 1]
+            if not pc_mul64(t, win.factor, &needed):
+                continue
+            if needed < min_order_qty[i]:
+                needed = min_order_qty[i]
+            g2 = needed // step + (1 if needed % step else 0)
+            if not pc_mul64(g2, step, &next_base):
+                continue
+            if win.contract >= 0:
+                hint_tier = _tier_of(line_tier_min, win.row, n_tiers_w, next_base, win.factor)
+                value = line_tier_value[win.row, hint_tier if hint_tier > 0 else 0]
+            else:
+                hint_tier = _tier_of(price_tier_min, win.row, n_tiers_w, next_base,
+                                     win.factor)
+                value = price_tier_value[win.row, hint_tier if hint_tier > 0 else 0]
+            hint_num_a, hint_num_b = value, 1
+            hint_den_a, hint_den_b = win.den_a, win.den_b
+            if win.kind == DISCOUNT:
+                # re-based on the list price resolved again at the hint quantity: the
+                # own list may apply there where it did not below its first break
+                lprice = -1
+                for k in range(n_books):
+                    if not book_usable[k]:
+                        continue
+                    entry = book_row[k]
+                    t = _tier_of(price_tier_min, entry, price_n_tiers[entry], next_base,
+                                 book_factor[k])
+                    if t >= 0:
+                        lprice = price_tier_value[entry, t]
+                        lfactor = book_factor[k]
+                        break
+                if lprice < 0:
+                    continue  # (cannot happen: the list that priced the line still does)
+                hint_num_a, hint_num_b = lprice, BPS - value
+                hint_den_a, hint_den_b = lfactor, BPS
+            elif win.kind == COST_PLUS:
+                hint_num_a, hint_num_b = cost, BPS + value
+            if pc_ratio(hint_num_a, hint_num_b, fu, hint_den_a, hint_den_b, 1, 1,
+                        &hint_unit):
+                next_break_qty[i] = next_base // safe_unit
+                next_break_unit[i] = hint_unit
+
+    free(scratch.row)
+    free(scratch.depth)
+    free(scratch.target)
+    free(offered)
+    if out_of_memory:
+        raise MemoryError()
+    return hits
