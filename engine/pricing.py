@@ -35,6 +35,7 @@ lists in Python from the candidate rows the kernel reports.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -216,12 +217,55 @@ class _Hits:
 
 
 _HIT_FIELDS = _Hits.__slots__
-_NO_HITS = np.zeros((len(_HIT_FIELDS), 0), dtype=np.int64)
+_BLOCKS = _pricing.BLOCKS
+_NO_HITS = np.zeros((_BLOCKS["hits"], 0), dtype=np.int64)
+_TABLES_KEY = "kernel-tables"
 
 
 def _bools(array: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
     """A bool column as bytes, the dtype the kernel's memoryviews read (no copy)."""
     return array.view(np.uint8)
+
+
+def _kernel_tables(state: State) -> _pricing.Tables:
+    """The state's pricing arrays wrapped for the kernel, made again only when one of the
+    arrays was replaced (a table grew, an index was merged, a reader mapped a new file):
+    values written in place are read live through the same memoryviews."""
+    lines, prices = state.lines.data, state.prices.data
+    line_index, price_index = state.line_index, state.price_index
+    arrays = (
+        lines["contract"], lines["kind"], lines["uom"], lines["active"], lines["n_tiers"],
+        lines["tier_min"], lines["tier_value"],
+        line_index.keys, line_index.rows, line_index.ptr, line_index.dense_slot,
+        line_index.dense,
+        prices["uom"], prices["valid_from"], prices["valid_to"], prices["active"],
+        prices["n_tiers"], prices["tier_min"], prices["tier_value"],
+        price_index.keys, price_index.rows, price_index.ptr,
+        state.groups.data["chain"],
+    )  # fmt: skip
+    cached = state.contexts.get(_TABLES_KEY)
+    if cached is not None and all(map(operator.is_, cached[0], arrays)):
+        tables: _pricing.Tables = cached[1]
+        return tables
+    tables = _pricing.Tables(*(_bools(a) if a.dtype == np.bool_ else a for a in arrays))
+    state.contexts[_TABLES_KEY] = (arrays, tables)
+    return tables
+
+
+def _kernel_context(state: State, ctx: AccountContext) -> _pricing.Context:
+    """``ctx`` wrapped for the kernel, kept beside it in the state's context cache."""
+    key = ("kernel-context", ctx.account, ctx.currency, ctx.date)
+    cached = state.contexts.get(key)
+    if cached is not None and cached[0] is ctx:
+        context: _pricing.Context = cached[1]
+        return context
+    context = _pricing.Context(
+        _bools(ctx.is_candidate), ctx.rank, ctx.specificity, ctx.code_order,
+        ctx.candidates_by_id, ctx.group_keys, ctx.group_rows,
+        ctx.currency, ctx.date, ctx.own_price_list, state.price_lists.get(LIST_CODE),
+    )  # fmt: skip
+    state.contexts[key] = (ctx, context)
+    return context
 
 
 def price_lines(
@@ -247,68 +291,41 @@ def price_lines(
     n = sku.size
     if items is None:
         items = item_rows(state, sku)
-    lines, prices = state.lines, state.prices
-    line_index, price_index = state.line_index, state.price_index
-    i64 = np.int64
-
-    def answer(dtype: Any) -> npt.NDArray[Any]:
-        return np.empty(n, dtype=dtype)
-
-    priced, overflow = answer(np.uint8), answer(np.uint8)
-    unit, extended, source_id = answer(i64), answer(i64), answer(i64)
-    source, level, kind = answer(np.int8), answer(np.int8), answer(np.int8)
-    target_group, tier_index, tier_min, tier_uom = (
-        answer(i64),
-        answer(i64),
-        answer(i64),
-        answer(i64),
-    )
-    next_qty, next_unit = answer(i64), answer(i64)
-    list_book, list_tier, list_unit, winner_hit = answer(i64), answer(i64), answer(i64), answer(i64)
-    list_id = state.price_lists.get(LIST_CODE)
-    capacity = 0
+    tables, context = _kernel_tables(state), _kernel_context(state, ctx)
+    out64 = np.empty((_BLOCKS["int64"], n), dtype=np.int64)
+    out8 = np.empty((_BLOCKS["int8"], n), dtype=np.int8)
+    flags = np.empty((_BLOCKS["flags"], n), dtype=np.uint8)
     hits = _NO_HITS
     while True:
         seen = _pricing.price_batch(
-            lines["contract"], lines["kind"], lines["uom"], _bools(lines["active"]),
-            lines["n_tiers"], lines["tier_min"], lines["tier_value"],
-            line_index.keys, line_index.rows, line_index.ptr, line_index.dense_slot,
-            line_index.dense,
-            prices["uom"], prices["valid_from"], prices["valid_to"], _bools(prices["active"]),
-            prices["n_tiers"], prices["tier_min"], prices["tier_value"],
-            price_index.keys, price_index.rows, price_index.ptr,
-            state.groups["chain"],
-            _bools(ctx.is_candidate), ctx.rank, ctx.specificity, ctx.code_order,
-            ctx.candidates_by_id, ctx.group_keys, ctx.group_rows,
-            ctx.currency, ctx.date, ctx.own_price_list, list_id,
-            sku, base_qty, factor_u, min_order_qty, order_multiple,
+            tables, context, sku, base_qty, factor_u, min_order_qty, order_multiple,
             items.uom_code, items.uom_factor, items.product_group, items.cost_micros,
-            items.cost_currency, micros_per_minor, int(policy),
-            priced, overflow, unit, extended, source, source_id, level, kind, target_group,
-            tier_index, tier_min, tier_uom, next_qty, next_unit,
-            list_book, list_tier, list_unit, winner_hit,
-            capacity, *hits,
+            items.cost_currency, micros_per_minor, int(policy), out64, out8, flags, hits,
         )  # fmt: skip
-        if not explain or seen <= capacity:
+        if not explain or seen <= hits.shape[1]:
             break
-        capacity = seen  # explain: the first pass counted the candidates; the second fills
-        hits = np.empty((len(_HIT_FIELDS), capacity), dtype=np.int64)
-
+        # explain: the first pass counted the candidates; the second fills them in
+        hits = np.empty((_BLOCKS["hits"], seen), dtype=np.int64)
+    (
+        unit, extended, source_id, target_group, tier_index, tier_min, tier_uom,
+        next_qty, next_unit, list_book, list_tier, list_unit, winner_hit,
+    ) = out64  # fmt: skip
     candidates = None
     if explain:
         found = _Hits(*(column[:seen] for column in hits))
         candidates = _explain(
             state, ctx, n, found, winner_hit, list_book, list_tier, list_unit, policy
         )
+    bools = flags.view(np.bool_)
     return PriceResult(
-        priced=priced.view(np.bool_),
-        overflow=overflow.view(np.bool_),  # a line without a price has amount 0, which fits
+        priced=bools[0],
+        overflow=bools[1],  # a line without a price has amount 0, which fits
         unit_price_micros=unit,
         extended_micros=extended,  # 0 where it does not fit, and without a price
-        source=source,
+        source=out8[0],
         source_id=source_id,
-        level=level,
-        kind=kind,
+        level=out8[1],
+        kind=out8[2],
         target_group=target_group,
         tier_index=tier_index,
         tier_min=tier_min,

@@ -232,45 +232,163 @@ cdef inline bint _better(
     return code_order[a.contract] < code_order[b.contract]
 
 
+cdef class Tables:
+    """The state's pricing arrays as typed memoryviews (lines and their index, price
+    entries and their index, product-group chains). Made once per set of arrays and kept
+    by ``engine.pricing`` while the state holds the same arrays: acquiring a memoryview
+    costs a buffer request and a format check, too much to pay for 22 arrays per quote."""
+
+    cdef const int32_t[::1] line_contract
+    cdef const int8_t[::1] line_kind
+    cdef const int16_t[::1] line_uom
+    cdef const uint8_t[::1] line_active
+    cdef const int8_t[::1] line_n_tiers
+    cdef const int64_t[:, ::1] line_tier_min
+    cdef const int64_t[:, ::1] line_tier_value
+    cdef const int64_t[::1] line_keys
+    cdef const int64_t[::1] line_rows
+    cdef const int64_t[::1] line_ptr
+    cdef const int32_t[::1] dense_slot
+    cdef const int32_t[:, ::1] dense
+    cdef const int16_t[::1] price_uom
+    cdef const int32_t[::1] price_valid_from
+    cdef const int32_t[::1] price_valid_to
+    cdef const uint8_t[::1] price_active
+    cdef const int8_t[::1] price_n_tiers
+    cdef const int64_t[:, ::1] price_tier_min
+    cdef const int64_t[:, ::1] price_tier_value
+    cdef const int64_t[::1] price_keys
+    cdef const int64_t[::1] price_rows
+    cdef const int64_t[::1] price_ptr
+    cdef const int32_t[:, ::1] group_chain
+
+    def __init__(
+        self,
+        const int32_t[::1] line_contract,
+        const int8_t[::1] line_kind,
+        const int16_t[::1] line_uom,
+        const uint8_t[::1] line_active,
+        const int8_t[::1] line_n_tiers,
+        const int64_t[:, ::1] line_tier_min,
+        const int64_t[:, ::1] line_tier_value,
+        const int64_t[::1] line_keys,
+        const int64_t[::1] line_rows,
+        const int64_t[::1] line_ptr,
+        const int32_t[::1] dense_slot,
+        const int32_t[:, ::1] dense,
+        const int16_t[::1] price_uom,
+        const int32_t[::1] price_valid_from,
+        const int32_t[::1] price_valid_to,
+        const uint8_t[::1] price_active,
+        const int8_t[::1] price_n_tiers,
+        const int64_t[:, ::1] price_tier_min,
+        const int64_t[:, ::1] price_tier_value,
+        const int64_t[::1] price_keys,
+        const int64_t[::1] price_rows,
+        const int64_t[::1] price_ptr,
+        const int32_t[:, ::1] group_chain,
+    ):
+        self.line_contract = line_contract
+        self.line_kind = line_kind
+        self.line_uom = line_uom
+        self.line_active = line_active
+        self.line_n_tiers = line_n_tiers
+        self.line_tier_min = line_tier_min
+        self.line_tier_value = line_tier_value
+        self.line_keys = line_keys
+        self.line_rows = line_rows
+        self.line_ptr = line_ptr
+        self.dense_slot = dense_slot
+        self.dense = dense
+        self.price_uom = price_uom
+        self.price_valid_from = price_valid_from
+        self.price_valid_to = price_valid_to
+        self.price_active = price_active
+        self.price_n_tiers = price_n_tiers
+        self.price_tier_min = price_tier_min
+        self.price_tier_value = price_tier_value
+        self.price_keys = price_keys
+        self.price_rows = price_rows
+        self.price_ptr = price_ptr
+        self.group_chain = group_chain
+
+
+cdef class Context:
+    """One account context's arrays (``engine.contexts.AccountContext``) and its currency,
+    date and price books, as typed memoryviews; kept beside the context it was made of."""
+
+    cdef const uint8_t[::1] is_candidate
+    cdef const int32_t[::1] rank
+    cdef const int32_t[::1] specificity
+    cdef const int64_t[::1] code_order
+    cdef const int64_t[::1] candidates_by_id
+    cdef const int64_t[::1] group_keys
+    cdef const int64_t[::1] group_rows
+    cdef int64_t currency
+    cdef int64_t date
+    cdef int64_t own_price_list
+    cdef int64_t list_price_list
+
+    def __init__(
+        self,
+        const uint8_t[::1] is_candidate,
+        const int32_t[::1] rank,
+        const int32_t[::1] specificity,
+        const int64_t[::1] code_order,
+        const int64_t[::1] candidates_by_id,
+        const int64_t[::1] group_keys,
+        const int64_t[::1] group_rows,
+        int64_t currency,
+        int64_t date,
+        int64_t own_price_list,
+        int64_t list_price_list,
+    ):
+        self.is_candidate = is_candidate
+        self.rank = rank
+        self.specificity = specificity
+        self.code_order = code_order
+        self.candidates_by_id = candidates_by_id
+        self.group_keys = group_keys
+        self.group_rows = group_rows
+        self.currency = currency
+        self.date = date
+        self.own_price_list = own_price_list
+        self.list_price_list = list_price_list
+
+
+# rows of price_batch's answer blocks
+cdef enum:
+    OUT_UNIT = 0
+    OUT_EXTENDED = 1
+    OUT_SOURCE_ID = 2
+    OUT_TARGET_GROUP = 3
+    OUT_TIER_INDEX = 4
+    OUT_TIER_MIN = 5
+    OUT_TIER_UOM = 6
+    OUT_NEXT_QTY = 7
+    OUT_NEXT_UNIT = 8
+    OUT_LIST_BOOK = 9
+    OUT_LIST_TIER = 10
+    OUT_LIST_UNIT = 11
+    OUT_WINNER_HIT = 12
+    OUT_INT64_ROWS = 13
+    OUT_SOURCE = 0
+    OUT_LEVEL = 1
+    OUT_KIND = 2
+    OUT_INT8_ROWS = 3
+    OUT_PRICED = 0
+    OUT_OVERFLOW = 1
+    OUT_FLAG_ROWS = 2
+    HIT_FIELDS = 9
+
+#: Shapes of the answer blocks, for engine.pricing to allocate.
+BLOCKS = {"int64": OUT_INT64_ROWS, "int8": OUT_INT8_ROWS, "flags": OUT_FLAG_ROWS,
+          "hits": HIT_FIELDS}
+
+
 def price_batch(
-    # -- state: contract lines and their index (engine.state LINE_SCHEMA, line_index)
-    const int32_t[::1] line_contract,
-    const int8_t[::1] line_kind,
-    const int16_t[::1] line_uom,
-    const uint8_t[::1] line_active,
-    const int8_t[::1] line_n_tiers,
-    const int64_t[:, ::1] line_tier_min,
-    const int64_t[:, ::1] line_tier_value,
-    const int64_t[::1] line_keys,
-    const int64_t[::1] line_rows,
-    const int64_t[::1] line_ptr,
-    const int32_t[::1] dense_slot,
-    const int32_t[:, ::1] dense,
-    # -- state: price entries and their index (PRICE_SCHEMA, price_index)
-    const int16_t[::1] price_uom,
-    const int32_t[::1] price_valid_from,
-    const int32_t[::1] price_valid_to,
-    const uint8_t[::1] price_active,
-    const int8_t[::1] price_n_tiers,
-    const int64_t[:, ::1] price_tier_min,
-    const int64_t[:, ::1] price_tier_value,
-    const int64_t[::1] price_keys,
-    const int64_t[::1] price_rows,
-    const int64_t[::1] price_ptr,
-    # -- state: product-group chains
-    const int32_t[:, ::1] group_chain,
-    # -- the account context (engine.contexts.AccountContext)
-    const uint8_t[::1] is_candidate,
-    const int32_t[::1] rank,
-    const int32_t[::1] specificity,
-    const int64_t[::1] code_order,
-    const int64_t[::1] candidates_by_id,
-    const int64_t[::1] group_keys,
-    const int64_t[::1] group_rows,
-    int64_t currency,
-    int64_t date,
-    int64_t own_price_list,
-    int64_t list_price_list,
+    Tables tables not None,
+    Context context not None,
     # -- the lines (engine.catalog.ItemRows and the line's quantities)
     const int64_t[::1] sku,
     const int64_t[::1] base_qty,
@@ -284,45 +402,89 @@ def price_batch(
     const int16_t[::1] cost_currency,
     int64_t micros_per_minor,
     int policy,
-    # -- answers, one row per line (engine.pricing.PriceResult)
-    uint8_t[::1] priced,
-    uint8_t[::1] overflow,
-    int64_t[::1] unit_price,
-    int64_t[::1] extended,
-    int8_t[::1] source,
-    int64_t[::1] source_id,
-    int8_t[::1] level,
-    int8_t[::1] kind,
-    int64_t[::1] target_group,
-    int64_t[::1] tier_index,
-    int64_t[::1] tier_min,
-    int64_t[::1] tier_uom,
-    int64_t[::1] next_break_qty,
-    int64_t[::1] next_break_unit,
-    # -- the list price each line would get (for explain): book (-1 none), tier, unit
-    int64_t[::1] list_book,
-    int64_t[::1] list_tier,
-    int64_t[::1] list_unit,
-    int64_t[::1] winner_hit,
-    # -- explain: every active candidate line, when ``hits_capacity`` > 0
-    Py_ssize_t hits_capacity,
-    int64_t[::1] hit_line,
-    int64_t[::1] hit_row,
-    int64_t[::1] hit_contract,
-    int64_t[::1] hit_depth,
-    int64_t[::1] hit_target,
-    int64_t[::1] hit_kind,
-    int64_t[::1] hit_tier,
-    int64_t[::1] hit_unit,
-    int64_t[::1] hit_lost,
+    # -- answers: rows OUT_* of each block, one column per line (engine.pricing)
+    int64_t[:, ::1] out64,
+    int8_t[:, ::1] out8,
+    uint8_t[:, ::1] flags,
+    # -- explain: every active candidate line (HIT_FIELDS rows), when it has columns
+    int64_t[:, ::1] hits_out,
 ):
-    """Price ``sku.shape[0]`` lines of one account; fill the answer arrays; return the
-    number of candidate contract lines seen (the explain arrays hold the first
-    ``hits_capacity`` of them: call again with more room when the count is larger).
+    """Price ``sku.shape[0]`` lines of one account; fill the answer blocks; return the
+    number of candidate contract lines seen (``hits_out`` holds the first of them, as many
+    as it has columns: call again with more room when the count is larger).
 
     Cost: O(lines × (candidate lines + group chain + price run)) with no Python object per
     line; the GIL is released for the whole loop.
     """
+    # the loop reads locals (same memoryviews, no copy)
+    cdef const int32_t[::1] line_contract = tables.line_contract
+    cdef const int8_t[::1] line_kind = tables.line_kind
+    cdef const int16_t[::1] line_uom = tables.line_uom
+    cdef const uint8_t[::1] line_active = tables.line_active
+    cdef const int8_t[::1] line_n_tiers = tables.line_n_tiers
+    cdef const int64_t[:, ::1] line_tier_min = tables.line_tier_min
+    cdef const int64_t[:, ::1] line_tier_value = tables.line_tier_value
+    cdef const int64_t[::1] line_keys = tables.line_keys
+    cdef const int64_t[::1] line_rows = tables.line_rows
+    cdef const int64_t[::1] line_ptr = tables.line_ptr
+    cdef const int32_t[::1] dense_slot = tables.dense_slot
+    cdef const int32_t[:, ::1] dense = tables.dense
+    cdef const int16_t[::1] price_uom = tables.price_uom
+    cdef const int32_t[::1] price_valid_from = tables.price_valid_from
+    cdef const int32_t[::1] price_valid_to = tables.price_valid_to
+    cdef const uint8_t[::1] price_active = tables.price_active
+    cdef const int8_t[::1] price_n_tiers = tables.price_n_tiers
+    cdef const int64_t[:, ::1] price_tier_min = tables.price_tier_min
+    cdef const int64_t[:, ::1] price_tier_value = tables.price_tier_value
+    cdef const int64_t[::1] price_keys = tables.price_keys
+    cdef const int64_t[::1] price_rows = tables.price_rows
+    cdef const int64_t[::1] price_ptr = tables.price_ptr
+    cdef const int32_t[:, ::1] group_chain = tables.group_chain
+    cdef const uint8_t[::1] is_candidate = context.is_candidate
+    cdef const int32_t[::1] rank = context.rank
+    cdef const int32_t[::1] specificity = context.specificity
+    cdef const int64_t[::1] code_order = context.code_order
+    cdef const int64_t[::1] candidates_by_id = context.candidates_by_id
+    cdef const int64_t[::1] group_keys = context.group_keys
+    cdef const int64_t[::1] group_rows = context.group_rows
+    cdef int64_t currency = context.currency
+    cdef int64_t date = context.date
+    cdef int64_t own_price_list = context.own_price_list
+    cdef int64_t list_price_list = context.list_price_list
+    if (out64.shape[0] != OUT_INT64_ROWS or out8.shape[0] != OUT_INT8_ROWS
+            or flags.shape[0] != OUT_FLAG_ROWS or hits_out.shape[0] != HIT_FIELDS):
+        raise ValueError("price_batch: answer blocks of the wrong shape")
+    if (out64.shape[1] != sku.shape[0] or out8.shape[1] != sku.shape[0]
+            or flags.shape[1] != sku.shape[0]):
+        raise ValueError("price_batch: answer blocks of the wrong width")
+    cdef int64_t[::1] unit_price = out64[OUT_UNIT]
+    cdef int64_t[::1] extended = out64[OUT_EXTENDED]
+    cdef int64_t[::1] source_id = out64[OUT_SOURCE_ID]
+    cdef int64_t[::1] target_group = out64[OUT_TARGET_GROUP]
+    cdef int64_t[::1] tier_index = out64[OUT_TIER_INDEX]
+    cdef int64_t[::1] tier_min = out64[OUT_TIER_MIN]
+    cdef int64_t[::1] tier_uom = out64[OUT_TIER_UOM]
+    cdef int64_t[::1] next_break_qty = out64[OUT_NEXT_QTY]
+    cdef int64_t[::1] next_break_unit = out64[OUT_NEXT_UNIT]
+    cdef int64_t[::1] list_book = out64[OUT_LIST_BOOK]
+    cdef int64_t[::1] list_tier = out64[OUT_LIST_TIER]
+    cdef int64_t[::1] list_unit = out64[OUT_LIST_UNIT]
+    cdef int64_t[::1] winner_hit = out64[OUT_WINNER_HIT]
+    cdef int8_t[::1] source = out8[OUT_SOURCE]
+    cdef int8_t[::1] level = out8[OUT_LEVEL]
+    cdef int8_t[::1] kind = out8[OUT_KIND]
+    cdef uint8_t[::1] priced = flags[OUT_PRICED]
+    cdef uint8_t[::1] overflow = flags[OUT_OVERFLOW]
+    cdef Py_ssize_t hits_capacity = hits_out.shape[1]
+    cdef int64_t[::1] hit_line = hits_out[0]
+    cdef int64_t[::1] hit_row = hits_out[1]
+    cdef int64_t[::1] hit_contract = hits_out[2]
+    cdef int64_t[::1] hit_depth = hits_out[3]
+    cdef int64_t[::1] hit_target = hits_out[4]
+    cdef int64_t[::1] hit_kind = hits_out[5]
+    cdef int64_t[::1] hit_tier = hits_out[6]
+    cdef int64_t[::1] hit_unit = hits_out[7]
+    cdef int64_t[::1] hit_lost = hits_out[8]
     cdef Py_ssize_t n = sku.shape[0]
     cdef Py_ssize_t n_contracts = rank.shape[0]
     cdef Py_ssize_t n_candidates = candidates_by_id.shape[0]
