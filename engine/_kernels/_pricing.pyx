@@ -31,6 +31,13 @@ cdef extern from *:
     """
     int pc_mul64(int64_t a, int64_t b, int64_t *out) nogil
 
+cdef extern from *:
+    """
+    /* a hint to start loading a cache line that will be read soon (no effect on results) */
+    #define pc_prefetch(address) __builtin_prefetch((const void *)(address))
+    """
+    void pc_prefetch(const void *address) nogil
+
 # engine.state / engine.pricing constants (checked against them in engine.pricing)
 cdef enum:
     NET = 1
@@ -532,6 +539,16 @@ def price_batch(
             q = base_qty[i]
             fu = factor_u[i]
             cost = cost_micros[i]
+            if i + 1 < n:
+                # the next line's index entries: each is a cache miss at the large scale,
+                # and loading them while this line is evaluated overlaps the waits
+                t = sku[i + 1]
+                if 0 <= t < price_ptr.shape[0]:
+                    pc_prefetch(&price_ptr[t])
+                if 0 <= t < line_ptr.shape[0]:
+                    pc_prefetch(&line_ptr[t])
+                if 0 <= t < dense_slot.shape[0]:
+                    pc_prefetch(&dense_slot[t])
             has_cost = cost >= 0 and cost_currency[i] == currency
 
             # ---- the list price: the first book whose entry is active, valid on the
@@ -625,6 +642,19 @@ def price_batch(
                             out_of_memory = True
             if out_of_memory:
                 break
+
+            # ---- start loading every gathered row's columns at once: they are random rows
+            # of 10M-row tables, and evaluating them one after the other would wait for
+            # each miss in turn
+            for k in range(scratch.size):
+                r = scratch.row[k]
+                pc_prefetch(&line_active[r])
+                pc_prefetch(&line_contract[r])
+                pc_prefetch(&line_kind[r])
+                pc_prefetch(&line_uom[r])
+                pc_prefetch(&line_n_tiers[r])
+                pc_prefetch(&line_tier_min[r, 0])
+                pc_prefetch(&line_tier_value[r, 0])
 
             # ---- evaluate them in gathered order; a contract's first line that applies
             # is its offer (SKU line, else the nearest group line)
