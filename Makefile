@@ -99,10 +99,13 @@ proto: $(STAMP)
 	  done; \
 	fi
 
-# test: the default suite (what CI runs). pytest's exit code 5 ("no tests collected")
-# is deliberately left as a failure: a green run must have run tests.
+# test: the default suite (what CI runs), then the kernels' own tests again against the
+# checked build (bounds checks, ASan, UBSan; about a minute, see test-checked). pytest's
+# exit code 5 ("no tests collected") is deliberately left as a failure: a green run must
+# have run tests.
 test: install redis proto
 	$(BIN)/python -m pytest -m "not slow" tests
+	$(MAKE) test-checked CHECKED_TESTS="$(CHECKED_KERNEL_TESTS)"
 
 # test-crash: the crash/restart test with 200 SIGKILL points instead of the default 30.
 test-crash: install redis proto
@@ -116,6 +119,10 @@ test-crash: install redis proto
 # that the checked build is the one imported.
 CHECKED_DIR := build/checked
 CHECKED_TESTS ?= tests/unit
+# the tests that drive the kernels hardest: what `make test` runs against the checked build
+CHECKED_KERNEL_TESTS := tests/unit/test_money.py tests/unit/test_pricing_resolution.py \
+  tests/unit/test_pricing_kernel_edges.py tests/unit/test_reference_agreement.py \
+  tests/unit/test_atp.py tests/unit/test_catalog_rules.py
 test-checked: install
 	rm -rf $(CHECKED_DIR) && mkdir -p $(CHECKED_DIR)
 	cp -r engine loaders server bench tests pyproject.toml setup.py $(CHECKED_DIR)/
