@@ -13,6 +13,8 @@ BIN    := $(VENV)/bin
 # reinstalls and an unchanged file makes `make install` a no-op.
 PYPROJECT_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
 STAMP  := $(VENV)/.installed-$(PYPROJECT_HASH)
+KERNEL_SOURCES := setup.py $(wildcard engine/_kernels/*.pyx engine/_kernels/*.pxd engine/_kernels/*.h)
+KERNELS_STAMP  := $(VENV)/.kernels-built
 
 PY_PACKAGES := engine loaders server bench
 PROTO_DIR   := proto
@@ -21,8 +23,8 @@ TOOLS       := .tools
 BUF         := $(TOOLS)/node_modules/.bin/buf
 BUF_VERSION ?= 1
 
-.PHONY: help venv install redis proto test test-crash test-fuzz \
-        check check-format check-lint check-types check-imports check-proto \
+.PHONY: help venv install kernels redis proto test test-crash test-fuzz test-checked \
+        check check-format check-lint check-types check-imports check-proto check-cython \
         run bench-engine bench bench-full clean distclean
 
 # help: list the targets, because `make` with no target should not do anything surprising.
@@ -33,7 +35,8 @@ help:
 	@echo "make test          unit/integration/e2e tests, excluding the slow marker"
 	@echo "make test-crash    the SIGKILL/restart test with 200 kill points (make test runs 30)"
 	@echo "make test-fuzz     the fuzz suite with 100,000 inputs on a random seed (make test runs 2,000)"
-	@echo "make check         ruff format/lint, mypy, import-linter contracts, buf lint"
+	@echo "make test-checked  engine unit tests against kernels built with bounds checks + sanitizers"
+	@echo "make check         ruff format/lint, mypy, import-linter contracts, cython-lint, buf lint"
 	@echo "make run           serve the demo data set"
 	@echo "make bench-engine  engine micro-benchmarks -> bench/results/engine-latest.json"
 	@echo "make bench         end-to-end benchmark, small scale"
@@ -42,8 +45,10 @@ help:
 
 # venv/install: one virtualenv with the package (editable) and the dev + bench dependency
 # groups. `--group` needs pip >= 25.1, so pip is upgraded first. Old stamps are removed so
-# a changed pyproject.toml always triggers a reinstall.
-venv install: $(STAMP)
+# a changed pyproject.toml always triggers a reinstall. The editable install compiles the
+# Cython kernels in place; `kernels` recompiles them when their sources change (pip would
+# not notice an edited .pyx).
+venv install: $(STAMP) $(KERNELS_STAMP)
 
 $(STAMP): pyproject.toml
 	@if ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
@@ -54,6 +59,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -U pip
 	$(BIN)/python -m pip install -q -e . --group dev --group bench
 	rm -f $(VENV)/.installed-*
+	touch $@
+
+kernels: $(KERNELS_STAMP)
+
+$(KERNELS_STAMP): $(STAMP) $(KERNEL_SOURCES)
+	$(BIN)/python setup.py -q build_ext --inplace
 	touch $@
 
 # redis: integration and e2e tests start their own redis-server on a free port, so the
@@ -89,10 +100,13 @@ proto: $(STAMP)
 	  done; \
 	fi
 
-# test: the default suite (what CI runs). pytest's exit code 5 ("no tests collected")
-# is deliberately left as a failure: a green run must have run tests.
+# test: the default suite (what CI runs), then the kernels' own tests again against the
+# checked build (bounds checks, ASan, UBSan; about a minute, see test-checked). pytest's
+# exit code 5 ("no tests collected") is deliberately left as a failure: a green run must
+# have run tests.
 test: install redis proto
 	$(BIN)/python -m pytest -m "not slow" tests
+	$(MAKE) test-checked CHECKED_TESTS="$(CHECKED_KERNEL_TESTS)"
 
 # test-crash: the crash/restart test with 200 SIGKILL points instead of the default 30.
 test-crash: install redis proto
@@ -110,8 +124,32 @@ test-fuzz: install proto
 	PACACHE_FUZZ_EXAMPLES=$$examples PACACHE_FUZZ_SEED=$$seed \
 	  $(BIN)/python -m pytest -o timeout=3600 -p no:cacheprovider tests/fuzz
 
+# test-checked: the engine's unit and reference-agreement tests against kernels compiled
+# with bounds checks, wraparound and initialised-view checks on, plus AddressSanitizer and
+# UBSan (libasan is preloaded: CPython itself is not built with it; leak detection is off
+# because CPython keeps its arenas to exit). The build is a copy of the sources under
+# build/checked, so the normal in-place kernels are untouched; the first test asserts
+# that the checked build is the one imported.
+CHECKED_DIR := build/checked
+CHECKED_TESTS ?= tests/unit
+# the tests that drive the kernels hardest: what `make test` runs against the checked build
+CHECKED_KERNEL_TESTS := tests/unit/test_money.py tests/unit/test_pricing_resolution.py \
+  tests/unit/test_pricing_kernel_edges.py tests/unit/test_reference_agreement.py \
+  tests/unit/test_atp.py tests/unit/test_catalog_rules.py
+test-checked: install
+	rm -rf $(CHECKED_DIR) && mkdir -p $(CHECKED_DIR)
+	cp -r engine loaders server bench tests pyproject.toml setup.py $(CHECKED_DIR)/
+	rm -f $(CHECKED_DIR)/engine/_kernels/*.so $(CHECKED_DIR)/engine/_kernels/*.c
+	cd $(CHECKED_DIR) && PACACHE_KERNEL_CHECKS=1 PACACHE_KERNEL_SANITIZE=1 \
+	  ../../$(BIN)/python setup.py -q build_ext --inplace
+	cd $(CHECKED_DIR) && \
+	  export LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; \
+	  ../../$(BIN)/python -c 'import engine._kernels as k; assert k.CHECKED, k.__file__; print("checked kernels:", k.__file__)' && \
+	  ../../$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" -q $(CHECKED_TESTS)
+
 # check: static checks. Each is its own target so `make -k check` reports all failures.
-check: check-format check-lint check-types check-imports check-proto
+check: check-format check-lint check-types check-imports check-cython check-proto
 
 # check-format: formatting is ruff's, never hand-argued.
 check-format: install
@@ -133,6 +171,11 @@ check-types: install
 # check-imports: import-linter contracts (engine is pure; loaders never import server).
 check-imports: install
 	$(BIN)/lint-imports
+
+# check-cython: cython-lint on the kernels (line length and rules from pyproject.toml). It
+# runs pycodestyle by name, so the venv's bin goes first on PATH.
+check-cython: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/cython-lint $(wildcard engine/_kernels/*.pyx engine/_kernels/*.pxd)
 
 # check-proto: buf lint (STANDARD rules, buf.yaml) on proto/. buf comes from npm into
 # .tools/; without npm, or without any .proto file yet, this is skipped with a message.

@@ -1,6 +1,8 @@
 """pacache engine: the state and the pure computations on it.
 
-numpy and the standard library only (an import-linter contract keeps it so). Modules:
+numpy, the standard library and compiled kernels of its own (``engine._kernels``: Cython,
+built at install); an import-linter contract keeps grpc, protobuf, redis, loaders and
+server out. Modules:
 ``codes`` (interning), ``money`` (exact rounding), ``state`` and ``table`` (storage),
 ``catalog`` (UoMs, sell rules), ``contexts`` and ``pricing`` (DESIGN §4), ``atp`` and
 ``promise`` (§5), ``events``, ``validate``, ``deltas`` and ``inventory_apply`` (§6),

@@ -11,6 +11,10 @@ location first covers that location's shortfall. The earliest date for a quantit
 today when the network has Q now, else the first receipt date on which it reaches Q, else
 today + the item's supplier lead time, else none (backorder). DISCONTINUED items are
 promised from stock only.
+
+Availability for a quote (:func:`availability`) is one call of the compiled kernel
+``engine._kernels._atp``; ``available_now`` and ``receipts_of`` are the array passes
+promise planning (``engine.promise``) reads the same numbers with.
 """
 
 from __future__ import annotations
@@ -22,17 +26,17 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
-from engine.arrays import expand_ranges, segment_starts, segmented_cumsum
+from engine._kernels import _atp
+from engine.arrays import expand_ranges
 from engine.catalog import ItemRows, item_rows
 from engine.errors import UnknownCode
-from engine.state import ItemStatus, State
+from engine.state import _INBOUND_SKU_SHIFT, _LOCATION_BITS, ItemStatus, State
 
 __all__ = [
     "Availability",
     "DateSource",
     "availability",
     "available_now",
-    "earliest_dates",
     "location_set",
     "receipts_of",
 ]
@@ -49,15 +53,6 @@ class DateSource(IntEnum):
     STOCK = 1
     INBOUND = 2
     LEAD_TIME = 3
-
-
-# plain ints for array work (numpy compares an IntEnum member ~6x slower)
-_STOCK, _INBOUND, _LEAD_TIME = (
-    int(DateSource.STOCK),
-    int(DateSource.INBOUND),
-    int(DateSource.LEAD_TIME),
-)
-_ACTIVE = int(ItemStatus.ACTIVE)
 
 
 def location_set(
@@ -120,67 +115,6 @@ def receipts_of(state: State, sku: I64) -> tuple[I64, I64, I64, I64, I64]:
     return which, row_key & _LOC_MASK, (row_key >> 12) & _DATE_MASK, state.inbound_qty[pos], pos
 
 
-def earliest_dates(
-    state: State,
-    sku: I64,
-    need: I64,
-    locations: I64,
-    now: I64,
-    today: int,
-    network_now: I64 | None = None,
-    items: ItemRows | None = None,
-) -> tuple[I64, npt.NDArray[np.int8]]:
-    """Earliest date (days) on which ``need`` base units can ship from ``locations``.
-
-    ``now`` is the raw available_now block (n, L) from :func:`available_now`;
-    ``network_now`` its clipped row sums and ``items`` the SKUs' item rows, when the
-    caller has them. Returns the dates (-1: none) and the :class:`DateSource` of each.
-    Array work over the receipts of the short lines only; O(n·L + receipts log receipts).
-    """
-    n = sku.size
-    if network_now is None:
-        network_now = np.maximum(now, 0).sum(axis=1)
-    if items is None:
-        items = item_rows(state, sku)
-    date = np.full(n, -1, dtype=np.int64)
-    source = np.zeros(n, dtype=np.int8)
-    in_stock = network_now >= need
-    date[in_stock] = today
-    source[in_stock] = _STOCK
-    status = items.status
-    short = np.nonzero(~in_stock & (status == _ACTIVE))[0]
-    if short.size and state.inbound_keys.size:
-        which, location, day, qty, _ = receipts_of(state, sku[short])
-        slot_of = np.full(state.inventory.location_capacity, -1, dtype=np.int64)
-        slot_of[locations] = np.arange(locations.size)
-        slot = slot_of[location]
-        keep = slot >= 0
-        which, slot, qty = which[keep], slot[keep], qty[keep]
-        day = np.maximum(day[keep], today)
-        if which.size:
-            # receipts per (line, location) in date order: what each adds to the network
-            order = np.lexsort((day, slot, which))
-            which, slot, qty, day = which[order], slot[order], qty[order], day[order]
-            after = segmented_cumsum(qty, segment_starts(which, slot))
-            base = now[short[which], slot]
-            gain = np.maximum(base + after, 0) - np.maximum(base + after - qty, 0)
-            # then per line in date order: the network total after each receipt
-            order = np.lexsort((day, which))
-            which, gain, day = which[order], gain[order], day[order]
-            reached = network_now[short[which]] + segmented_cumsum(gain, segment_starts(which))
-            hit = reached >= need[short[which]]
-            # reached only grows within a line: its first hit is a segment start of hits
-            first = np.nonzero(hit & segment_starts(np.where(hit, which, -1 - which)))[0]
-            lines = short[which[first]]
-            date[lines] = day[first]
-            source[lines] = _INBOUND
-    lead = items.lead_time_days
-    by_lead = (date < 0) & (status == _ACTIVE) & (lead >= 0)
-    date[by_lead] = today + lead[by_lead]
-    source[by_lead] = _LEAD_TIME
-    return date, source
-
-
 @dataclass(frozen=True, slots=True)
 class Availability:
     """Availability of a batch of lines over one location set."""
@@ -203,9 +137,42 @@ def availability(
 ) -> Availability:
     """Stock by location, network total and earliest date for each line (SKU ids ≥ 0).
 
-    ``items``: the SKUs' item rows, when the caller has already gathered them."""
-    now = available_now(state, sku, locations)
-    clipped = np.maximum(now, 0)
-    network = clipped.sum(axis=1)
-    date, source = earliest_dates(state, sku, need, locations, now, today, network, items)
-    return Availability(locations, clipped, now < 0, network, date, source)
+    One call of the compiled kernel ``engine._kernels._atp``: O(lines × locations +
+    receipts of the lines short now), no Python object per line. ``items``: the SKUs' item
+    rows, when the caller has already gathered them."""
+    if items is None:
+        items = item_rows(state, sku)
+    n, width = sku.size, locations.size
+    inv = state.inventory
+    available = np.empty((n, width), dtype=np.int64)
+    oversold = np.empty((n, width), dtype=np.uint8)
+    network = np.empty(n, dtype=np.int64)
+    date = np.empty(n, dtype=np.int64)
+    source = np.empty(n, dtype=np.int8)
+    _atp.availability_batch(
+        inv.on_hand, inv.allocated, inv.held, inv.safety_stock,
+        state.inbound_keys, state.inbound_qty,
+        np.ascontiguousarray(sku, dtype=np.int64), np.ascontiguousarray(need, dtype=np.int64),
+        np.ascontiguousarray(locations, dtype=np.int64), today, items.status,
+        items.lead_time_days, available, oversold, network, date, source,
+    )  # fmt: skip
+    return Availability(locations, available, oversold.view(np.bool_), network, date, source)
+
+
+def _check_kernel_constants() -> None:
+    """The kernel hard-codes the inbound key layout and the codes: fail at import, not
+    with wrong dates, if they ever drift apart."""
+    expected = {
+        "INBOUND_SKU_SHIFT": _INBOUND_SKU_SHIFT,
+        "LOCATION_BITS": _LOCATION_BITS,
+        "STATUS_ACTIVE": int(ItemStatus.ACTIVE),
+        "SOURCE_NONE": int(DateSource.NONE),
+        "SOURCE_STOCK": int(DateSource.STOCK),
+        "SOURCE_INBOUND": int(DateSource.INBOUND),
+        "SOURCE_LEAD_TIME": int(DateSource.LEAD_TIME),
+    }
+    if expected != _atp.CONSTANTS:
+        raise ImportError(f"engine._kernels._atp is out of step: {_atp.CONSTANTS}")
+
+
+_check_kernel_constants()

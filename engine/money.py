@@ -1,9 +1,10 @@
 """Exact money arithmetic on integer arrays (DESIGN §3).
 
 Amounts are ``int64`` micros (10^-6 of the currency's major unit). Rounding is half away from
-zero. A product that does not fit in ``int64`` is detected before it can wrap and computed
-exactly with Python integers for those lines only; a *result* that does not fit is reported
-through a mask so the caller can flag the line instead of returning a wrong number.
+zero. Products are formed in 128 bits by the compiled kernels (``engine/_kernels/exact.h``),
+so one that does not fit in ``int64`` is computed exactly, never wrapped; a *result* that
+does not fit is reported through a mask so the caller can flag the line instead of
+returning a wrong number.
 Floats never hold money here.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from engine._kernels._money import mul_div_round_into
 from engine.errors import InvalidInput
 
 __all__ = [
@@ -94,59 +96,25 @@ def div_round(numerator: I64, denominator: I64) -> I64:
     return quotient
 
 
-def _fits_product(a: I64, b: I64) -> npt.NDArray[np.bool_]:
-    """True where ``a * b`` fits in int64 (checked by division, never by wrapping)."""
-    limit = INT64_MAX // np.maximum(np.abs(b), 1)
-    return np.abs(a) <= limit
-
-
 def mul_div_round(
     a: I64, b: I64, denominator: I64, step: int = 1
 ) -> tuple[I64, npt.NDArray[np.bool_]]:
-    """``round(a * b / denominator / step) * step`` exactly, element-wise.
+    """``round(a * b / denominator / step) * step`` exactly, element-wise (broadcasting).
 
     ``step`` rounds to a coarser unit (micros per minor unit for extended amounts).
     Returns ``(result, ok)``; where ``ok`` is False the exact result does not fit in int64
-    micros and ``result`` holds 0 there. Rows whose intermediate product would overflow are
-    computed with Python integers (rare: huge quantity times huge price). O(n).
+    micros and ``result`` holds 0 there. Products are formed in 128 bits by the compiled
+    kernel (``engine._kernels._money``), so nothing wraps and no row falls back to Python
+    integers. O(n).
     """
-    a = np.asarray(a, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
-    den = np.asarray(denominator, dtype=np.int64)
-    if step != 1:
-        den = den * step
-    if a.size and b.size:
-        # fast path, a few array calls: every product fits when the largest one does
-        # (|INT64_MIN| wraps to itself in np.abs; ``_fits_product`` lets it through too)
-        largest = int(np.abs(a).max()) * int(np.abs(b).max())
-        if largest <= INT64_MAX:
-            rounded = div_round(a * b, den)
-            if step == 1:
-                return rounded, np.ones(rounded.shape, dtype=np.bool_)
-            if int(np.abs(rounded).max(initial=0)) <= INT64_MAX // step:
-                rounded *= step
-                return rounded, np.ones(rounded.shape, dtype=np.bool_)
-    fits = _fits_product(a, b)
-    if fits.all():
-        rounded = div_round(a * b, den)
-        fits_step = np.abs(rounded) <= INT64_MAX // step  # rounding up to the step may overflow
-        return np.where(fits_step, rounded * step, 0), fits_step
-    result = np.zeros(np.broadcast(a, b, den).shape, dtype=np.int64)
-    ok = np.ones(result.shape, dtype=np.bool_)
-    small = np.nonzero(fits)[0]
-    if small.size:
-        sa, sb = np.broadcast_to(a, result.shape)[small], np.broadcast_to(b, result.shape)[small]
-        rounded = div_round(sa * sb, np.broadcast_to(den, result.shape)[small])
-        fits_step = np.abs(rounded) <= INT64_MAX // step
-        result[small] = np.where(fits_step, rounded * step, 0)
-        ok[small] = fits_step
-    big_a = np.broadcast_to(a, result.shape)
-    big_b = np.broadcast_to(b, result.shape)
-    big_den = np.broadcast_to(den, result.shape)
-    for row in np.nonzero(~fits)[0].tolist():  # rare overflow rows only
-        exact = round_scalar(int(big_a[row]) * int(big_b[row]), int(big_den[row])) * step
-        if -INT64_MAX <= exact <= INT64_MAX:
-            result[row] = exact
-        else:
-            ok[row] = False
-    return result, ok
+    a, b, den = np.broadcast_arrays(
+        np.asarray(a, dtype=np.int64),
+        np.asarray(b, dtype=np.int64),
+        np.asarray(denominator, dtype=np.int64),
+    )
+    shape = a.shape
+    flat_a, flat_b, flat_den = (np.ascontiguousarray(x).reshape(-1) for x in (a, b, den))
+    result = np.empty(flat_a.size, dtype=np.int64)
+    ok = np.empty(flat_a.size, dtype=np.uint8)
+    mul_div_round_into(flat_a, flat_b, flat_den, step, result, ok)
+    return result.reshape(shape), ok.view(np.bool_).reshape(shape)

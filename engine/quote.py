@@ -1,9 +1,10 @@
 """Batch evaluation: price and availability for a batch of lines from one state version.
 
 :func:`quote` is what the API's Quote, GetPrices and GetAvailability call. It resolves codes
-in bulk, converts UoMs, checks sell rules, prices (``engine.pricing``), computes ATP
-(``engine.atp``) and applies the account's disclosure policy on the way out — all as arrays,
-with per-line statuses so one bad line never fails the batch.
+in bulk, converts UoMs, checks sell rules (array passes), prices (``engine.pricing``) and
+computes ATP (``engine.atp``) — one compiled kernel call each — and applies the account's
+disclosure policy on the way out, with per-line statuses so one bad line never fails the
+batch.
 """
 
 from __future__ import annotations

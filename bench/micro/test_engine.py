@@ -4,6 +4,9 @@
   call (prices + availability over the cart's region) for a seeded cart of distinct SKUs
   drawn with Zipf popularity; the benchmark cycles through 64 (50-line) or 8 (1,000-line)
   carts so caches see a realistic mix.
+- ``test_quote_50_lines_*_cold``: the same quote where every round is a new seeded cart
+  and the code tables' recent-codes dicts are emptied first (``engine.codes``), so no code
+  of the cart was asked for recently: the worst case for code lookup (setup not timed).
 - ``test_apply_100k_inventory_deltas_*``: 100,000 inventory changes (60% absolute sets,
   40% adjusts with event ids) applied as one batch through the columnar apply functions.
   The inventory pages are made private first: a snapshot is mapped copy-on-write, so the
@@ -76,6 +79,19 @@ def test_quote_1000_lines(benchmark: Any, state: State, carts_1000: list[Any], s
         _quote(state, cart)
     result = benchmark(lambda: _quote(state, next(cycle)))
     assert result.status.size == 1000
+
+
+def test_quote_50_lines_cold(benchmark: Any, state: State, extract_dir: Path, scale: str) -> None:
+    benchmark.name = f"test_quote_50_lines_{scale}_cold"
+    workload = Workload.from_extract(extract_dir, seed=7)
+
+    def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
+        for table in (state.skus, state.uoms):
+            table.forget_recent()
+        return (workload.cart(50),), {}
+
+    result = benchmark.pedantic(lambda cart: _quote(state, cart), setup=setup, rounds=200)
+    assert result.status.size == 50
 
 
 def test_apply_100k_inventory_deltas(benchmark: Any, state: State, scale: str) -> None:

@@ -242,3 +242,14 @@ def test_loaders_look_codes_up_without_touching_the_recent_codes():
         table.get(q) for q in queries[:50]
     ]
     assert table._recent == {}  # a change stream's codes never push a request's codes out
+
+
+def test_forgetting_the_recent_codes_empties_them_and_answers_stay_right():
+    table = _large_table()
+    batch = _queries(table)[:50]
+    expected = [table.get(q) for q in batch]
+    assert table.lookup(batch).tolist() == expected
+    assert table._recent  # remembered
+    table.forget_recent()
+    assert table._recent == {}
+    assert table.lookup(batch).tolist() == expected  # found again the slow way
