@@ -68,18 +68,28 @@ def availability_batch(
 ):
     """Fill, for every line i and location slot j: ``available[i, j]`` (clipped at 0),
     ``oversold[i, j]``, ``network[i]``, ``earliest_date[i]`` (days, -1 none) and
-    ``date_source[i]``. SKU ids must be ≥ 0 and below the inventory's rows.
+    ``date_source[i]``. A SKU or location id outside the inventory's rows or columns has
+    no stock there.
 
     Cost: O(lines × locations + receipts of the short lines), one pass, no GIL.
     """
     cdef Py_ssize_t n = sku.shape[0], n_loc = locations.shape[0]
     cdef Py_ssize_t i, j, p, lo, hi
-    cdef Py_ssize_t width = on_hand.shape[1]
+    cdef Py_ssize_t width = on_hand.shape[1], rows = on_hand.shape[0]
     cdef int64_t s, now, total, key, loc, day, qty, before, after, gain, date
     cdef int64_t date_mask = (<int64_t>1 << DATE_BITS) - 1
     cdef int64_t loc_mask = (<int64_t>1 << LOCATION_BITS) - 1
     cdef int64_t n_keys = inbound_keys.shape[0]
     cdef int source
+    if (allocated.shape[0] != rows or allocated.shape[1] != width
+            or held.shape[0] != rows or held.shape[1] != width
+            or safety_stock.shape[0] != rows or safety_stock.shape[1] != width):
+        raise ValueError("availability_batch: inventory columns of different shapes")
+    if (available.shape[0] != n or available.shape[1] != n_loc or oversold.shape[0] != n
+            or oversold.shape[1] != n_loc or network.shape[0] != n
+            or earliest_date.shape[0] != n or date_source.shape[0] != n
+            or need.shape[0] != n or status.shape[0] != n or lead_time_days.shape[0] != n):
+        raise ValueError("availability_batch: arrays of different lengths")
     # slot_of[location] = 1 + its slot in the set (0: not in the set); running[slot] is
     # the location's available_now plus the receipts read so far, for the current line
     cdef int64_t *slot_of = <int64_t *>calloc(width + 1, sizeof(int64_t))
@@ -97,8 +107,13 @@ def availability_batch(
             total = 0
             for j in range(n_loc):
                 loc = locations[j]
-                now = (on_hand[s, loc] - allocated[s, loc] - held[s, loc]
-                       - safety_stock[s, loc])
+                # an id this state's inventory does not hold (a code a newer state added,
+                # seen through a shared code table) has no stock: never a read outside
+                if 0 <= s < rows and 0 <= loc < width:
+                    now = (on_hand[s, loc] - allocated[s, loc] - held[s, loc]
+                           - safety_stock[s, loc])
+                else:
+                    now = 0
                 raw[j] = now
                 oversold[i, j] = now < 0
                 available[i, j] = now if now > 0 else 0

@@ -458,6 +458,14 @@ def price_batch(
     cdef int64_t date = context.date
     cdef int64_t own_price_list = context.own_price_list
     cdef int64_t list_price_list = context.list_price_list
+    if (base_qty.shape[0] != sku.shape[0] or factor_u.shape[0] != sku.shape[0]
+            or min_order_qty.shape[0] != sku.shape[0]
+            or order_multiple.shape[0] != sku.shape[0] or uom_code.shape[0] != sku.shape[0]
+            or uom_factor.shape[0] != sku.shape[0]
+            or uom_factor.shape[1] != uom_code.shape[1]
+            or product_group.shape[0] != sku.shape[0] or cost_micros.shape[0] != sku.shape[0]
+            or cost_currency.shape[0] != sku.shape[0]):
+        raise ValueError("price_batch: line arrays of different lengths")
     if (out64.shape[0] != OUT_INT64_ROWS or out8.shape[0] != OUT_INT8_ROWS
             or flags.shape[0] != OUT_FLAG_ROWS or hits_out.shape[0] != HIT_FIELDS):
         raise ValueError("price_batch: answer blocks of the wrong shape")
@@ -493,6 +501,9 @@ def price_batch(
     cdef int64_t[::1] hit_unit = hits_out[7]
     cdef int64_t[::1] hit_lost = hits_out[8]
     cdef Py_ssize_t n = sku.shape[0]
+    # rows the index arrays point at are trusted no further than the columns reach: a row
+    # outside them is skipped, never read (memory safety without per-read checks)
+    cdef Py_ssize_t line_rows_n = line_active.shape[0], price_rows_n = price_active.shape[0]
     cdef Py_ssize_t n_contracts = rank.shape[0]
     cdef Py_ssize_t n_candidates = candidates_by_id.shape[0]
     cdef Py_ssize_t i, k, p, lo, hi, slot, width, g_lo, g_hi, d
@@ -561,7 +572,8 @@ def price_batch(
                 for p in range(lo, hi):
                     key = price_keys[p] & book_mask
                     for b in range(n_books):
-                        if key == books[b] * PRICE_CURRENCY_SLOTS + currency:
+                        if (key == books[b] * PRICE_CURRENCY_SLOTS + currency
+                                and 0 <= price_rows[p] < price_rows_n):
                             book_row[b] = price_rows[p]
             lp.row = -1
             lp.contract = -1
@@ -607,7 +619,7 @@ def price_batch(
                 slot = -1
                 if s < dense_slot.shape[0]:
                     slot = dense_slot[s]
-                if slot >= 0:
+                if 0 <= slot < dense.shape[0]:
                     # a covered SKU has no line of a contract beyond the width
                     width = dense.shape[1]
                     for k in range(n_candidates):
@@ -630,7 +642,7 @@ def price_batch(
                                 if not _push(&scratch, line_rows[p], 0, -1):
                                     out_of_memory = True
             group = product_group[i]
-            if group >= 0 and group_keys.shape[0]:
+            if 0 <= group < group_chain.shape[0] and group_keys.shape[0]:
                 for d in range(group_chain.shape[1]):
                     g = group_chain[group, d]
                     if g < 0:
@@ -648,6 +660,8 @@ def price_batch(
             # each miss in turn
             for k in range(scratch.size):
                 r = scratch.row[k]
+                if r < 0 or r >= line_rows_n:
+                    continue
                 pc_prefetch(&line_active[r])
                 pc_prefetch(&line_contract[r])
                 pc_prefetch(&line_kind[r])
@@ -663,7 +677,7 @@ def price_batch(
             winner_hit[i] = -1
             for k in range(scratch.size):
                 r = scratch.row[k]
-                if not line_active[r]:
+                if r < 0 or r >= line_rows_n or not line_active[r]:
                     continue
                 c = line_contract[r]
                 if c < 0 or c >= n_contracts:
