@@ -527,6 +527,19 @@ class StateHost:
         for queue in self._watchers:
             queue.put_nowait(change)
 
+    def check_min_version(self, version: int) -> None:
+        """INVALID_ARGUMENT for a request's ``min_version`` that no answer of this server
+        can have carried: more than two lease blocks above its newest version (a writer
+        restarted meanwhile starts at most one block higher). Waiting for it would only
+        spend the caller's deadline. Only for what a caller sends: the server's own waits
+        (a worker's read-your-writes after the writer's reply) are never refused."""
+        newest = self.require().version
+        if version > newest + 2 * BLOCK:
+            raise InvalidInput(
+                "min_version", f"{version} is ahead of any version this server has issued",
+                f"at most {newest + 2 * BLOCK}: a version an answer carried",
+            )  # fmt: skip
+
     def check_stream_ids(self, stream_ids: Mapping[str, str]) -> None:
         """INVALID_ARGUMENT for a request's ``min_stream_ids`` that no wait could satisfy:
         a stream this server neither reads nor holds a position of, or an id that is not
@@ -570,15 +583,6 @@ class StateHost:
     ) -> None:
         """Return once :meth:`reached`; :class:`VersionTimeout` if not within ``timeout``
         seconds (None: wait as long as it takes)."""
-        newest = (self.writable_state() if writable else self.require()).version
-        if version > newest + 2 * BLOCK:
-            # No answer of this server (nor of a writer restarted meanwhile, whose versions
-            # start at most one lease block higher) can have carried it: waiting would only
-            # spend the caller's deadline.
-            raise InvalidInput(
-                "min_version", f"{version} is ahead of any version this server has issued",
-                f"at most {newest + 2 * BLOCK}: a version an answer carried",
-            )  # fmt: skip
         deadline = None if timeout is None else time.monotonic() + timeout
         wanted = stream_ids or {}
         while not self.reached(version, wanted, writable=writable):

@@ -89,8 +89,9 @@ VERSION_WAIT_MARGIN_S = 0.020
 async def _at_version(host: StateHost, request: Any, context: Any) -> None:
     """Read-your-writes: wait (within the deadline, less :data:`VERSION_WAIT_MARGIN_S`)
     for ``min_version`` and ``min_stream_ids`` of the request, after checking that those
-    name streams and ids a wait could reach."""
+    are a version and streams and ids a wait could reach."""
     wanted = request.min_stream_ids
+    host.check_min_version(request.min_version)
     host.check_stream_ids(wanted)
     if not host.reached(request.min_version, wanted):
         remaining = context.time_remaining()

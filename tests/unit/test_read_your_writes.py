@@ -15,6 +15,7 @@ from server import service
 from server._proto.pacache.v1 import pacache_pb2 as pb
 from server.errors import VersionTimeout
 from server.host import HostConfig, StateHost
+from server.versions import BLOCK
 
 
 class _Deadline:
@@ -64,12 +65,22 @@ def test_the_version_wait_gives_up_before_the_callers_deadline_so_its_answer_arr
     host = _host()
     for remaining in (0.5, 0.01, None):
         with pytest.raises(VersionTimeout):
-            asyncio.run(service._at_version(host, _request(2**64 - 1), _Deadline(remaining)))
+            asyncio.run(service._at_version(host, _request(10), _Deadline(remaining)))
     assert host.timeouts == [
         pytest.approx(0.5 - service.VERSION_WAIT_MARGIN_S),
         0.0,  # less than the margin left: give up at once
         None,  # no deadline: wait as long as it takes
     ]
+
+
+def test_a_min_version_no_answer_can_have_carried_is_refused_before_any_wait() -> None:
+    host = _host()  # at version 0
+    with pytest.raises(InvalidInput, match=r"min_version: .* is ahead of any version"):
+        asyncio.run(service._at_version(host, _request(2 * BLOCK + 1), _Deadline(5.0)))
+    assert host.timeouts == []  # refused, not waited for
+    with pytest.raises(VersionTimeout):  # within reach: waited for
+        asyncio.run(service._at_version(host, _request(2 * BLOCK), _Deadline(5.0)))
+    assert len(host.timeouts) == 1
 
 
 @pytest.mark.parametrize(
