@@ -15,6 +15,8 @@ read-only), no GIL and no Python object per line.
 from libc.stdint cimport int8_t, int32_t, int64_t
 from libc.stdlib cimport calloc, free
 
+from engine._kernels.search cimport _lower_bound
+
 cdef enum:
     INBOUND_SKU_SHIFT = 32
     LOCATION_BITS = 12
@@ -31,20 +33,6 @@ CONSTANTS = {
     "STATUS_ACTIVE": STATUS_ACTIVE, "SOURCE_NONE": SOURCE_NONE, "SOURCE_STOCK": SOURCE_STOCK,
     "SOURCE_INBOUND": SOURCE_INBOUND, "SOURCE_LEAD_TIME": SOURCE_LEAD_TIME,
 }
-
-
-cdef inline Py_ssize_t _lower_bound(
-    const int64_t[::1] keys, Py_ssize_t lo, Py_ssize_t hi, int64_t key
-) noexcept nogil:
-    """First position in [lo, hi) whose key is ≥ ``key`` (keys sorted)."""
-    cdef Py_ssize_t mid
-    while lo < hi:
-        mid = lo + (hi - lo) // 2
-        if keys[mid] < key:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 def availability_batch(

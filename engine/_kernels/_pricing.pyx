@@ -20,6 +20,7 @@ from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, INT64_MAX
 from libc.stdlib cimport realloc, calloc, free
 
 from engine._kernels.exact cimport pc_ratio
+from engine._kernels.search cimport _lower_bound
 
 cdef extern from *:
     """
@@ -149,20 +150,6 @@ cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
         a = b
         b = t
     return a
-
-
-cdef inline Py_ssize_t _lower_bound(
-    const int64_t[::1] keys, Py_ssize_t lo, Py_ssize_t hi, int64_t key
-) noexcept nogil:
-    """First position in [lo, hi) whose key is ≥ ``key`` (keys sorted)."""
-    cdef Py_ssize_t mid
-    while lo < hi:
-        mid = lo + (hi - lo) // 2
-        if keys[mid] < key:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 cdef inline int _prefix_run(
