@@ -12,9 +12,10 @@ today when the network has Q now, else the first receipt date on which it reache
 today + the item's supplier lead time, else none (backorder). DISCONTINUED items are
 promised from stock only.
 
-Availability for a quote (:func:`availability`) is one call of the compiled kernel
-``engine._kernels._atp``; ``available_now`` and ``receipts_of`` are the array passes
-promise planning (``engine.promise``) reads the same numbers with.
+A quote computes availability inside its one call of the compiled quote kernel
+(``engine._kernels._quote``); :func:`availability` runs the same kernel code for SKU ids
+already known (WatchAvailability). ``available_now`` and ``receipts_of`` are the array
+passes promise planning (``engine.promise``) reads the same numbers with.
 """
 
 from __future__ import annotations
@@ -26,9 +27,8 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
-from engine._kernels import _atp
+from engine._kernels import _quote
 from engine.arrays import expand_ranges
-from engine.catalog import ItemRows, item_rows
 from engine.errors import UnknownCode
 from engine.state import _INBOUND_SKU_SHIFT, _LOCATION_BITS, ItemStatus, State
 
@@ -133,28 +133,25 @@ def availability(
     need: I64,
     locations: I64,
     today: int,
-    items: ItemRows | None = None,
 ) -> Availability:
     """Stock by location, network total and earliest date for each line (SKU ids ≥ 0).
 
-    One call of the compiled kernel ``engine._kernels._atp``: O(lines × locations +
-    receipts of the lines short now), no Python object per line. ``items``: the SKUs' item
-    rows, when the caller has already gathered them."""
-    if items is None:
-        items = item_rows(state, sku)
+    One call of the compiled kernel (the quote kernel's availability step): O(lines ×
+    locations + receipts of the lines short now), no Python object per line."""
+    from engine.tables import kernel_tables  # (engine.tables imports the kernel too)
+
     n, width = sku.size, locations.size
-    inv = state.inventory
     available = np.empty((n, width), dtype=np.int64)
     oversold = np.empty((n, width), dtype=np.uint8)
     network = np.empty(n, dtype=np.int64)
     date = np.empty(n, dtype=np.int64)
     source = np.empty(n, dtype=np.int8)
-    _atp.availability_batch(
-        inv.on_hand, inv.allocated, inv.held, inv.safety_stock,
-        state.inbound_keys, state.inbound_qty,
+    answered = np.ones(n, dtype=np.int8)
+    _quote.availability_batch(
+        kernel_tables(state),
         np.ascontiguousarray(sku, dtype=np.int64), np.ascontiguousarray(need, dtype=np.int64),
-        np.ascontiguousarray(locations, dtype=np.int64), today, items.status,
-        items.lead_time_days, available, oversold, network, date, source,
+        answered, np.ascontiguousarray(locations, dtype=np.int64), today,
+        available, oversold, network, date, source,
     )  # fmt: skip
     return Availability(locations, available, oversold.view(np.bool_), network, date, source)
 
@@ -165,14 +162,15 @@ def _check_kernel_constants() -> None:
     expected = {
         "INBOUND_SKU_SHIFT": _INBOUND_SKU_SHIFT,
         "LOCATION_BITS": _LOCATION_BITS,
-        "STATUS_ACTIVE": int(ItemStatus.ACTIVE),
-        "SOURCE_NONE": int(DateSource.NONE),
-        "SOURCE_STOCK": int(DateSource.STOCK),
-        "SOURCE_INBOUND": int(DateSource.INBOUND),
-        "SOURCE_LEAD_TIME": int(DateSource.LEAD_TIME),
+        "ITEM_ACTIVE": int(ItemStatus.ACTIVE),
+        "DATE_NONE": int(DateSource.NONE),
+        "DATE_STOCK": int(DateSource.STOCK),
+        "DATE_INBOUND": int(DateSource.INBOUND),
+        "DATE_LEAD_TIME": int(DateSource.LEAD_TIME),
     }
-    if expected != _atp.CONSTANTS:
-        raise ImportError(f"engine._kernels._atp is out of step: {_atp.CONSTANTS}")
+    constants = {k: v for k, v in _quote.QUOTE_CONSTANTS.items() if k in expected}
+    if expected != constants:
+        raise ImportError(f"engine._kernels._quote is out of step: {_quote.QUOTE_CONSTANTS}")
 
 
 _check_kernel_constants()

@@ -363,11 +363,7 @@ def _intern_in_order(table: CodeTable, values: list[object], sequence: I64) -> I
     ``sequence`` holds value indices (-1 skipped) in the order apply_batch would meet them.
     Values that stay unknown (not in the sequence) get -1.
     """
-    ids = (
-        table.lookup(cast(Sequence[str], values), remember=False)
-        if values
-        else np.zeros(0, np.int64)
-    )
+    ids = table.lookup(cast(Sequence[str], values)) if values else np.zeros(0, np.int64)
     new = ids < 0
     seq = sequence[sequence >= 0]
     if seq.size and new[seq].any():

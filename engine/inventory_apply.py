@@ -228,7 +228,7 @@ def _ids(
 ) -> I64:
     """Ids of a column of codes: one bulk lookup (or ``known``, the ids the validation
     already looked up, -1 where unknown), interning only the new ones."""
-    ids: I64 = table.lookup(codes, remember=False) if known is None else known.copy()
+    ids: I64 = table.lookup(codes) if known is None else known.copy()
     for row in np.nonzero(ids < 0)[0].tolist():  # new codes only (rare)
         ids[row] = intern(state, codes[row])
     return ids

@@ -28,23 +28,21 @@ and has a tier at the quantity, else LIST's. The next-break hint is the winner's
 as a quantity in the line's UoM that honours the sell rules, priced at the tier that
 quantity falls in (a DISCOUNT line re-based on the list price resolved again there).
 
-All of it runs in one call of the compiled kernel ``engine._kernels._pricing`` per quote,
-over the state's arrays, with no Python object per line; ``explain`` builds its candidate
-lists in Python from the candidate rows the kernel reports.
+All of it runs inside the one call of the compiled quote kernel ``engine._kernels._quote``
+a quote makes (``engine.quote``), over the state's arrays, with no Python object per line;
+``explain`` builds its candidate lists in Python (:func:`explain_lines`) from the candidate
+rows the kernel reports.
 """
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from engine._kernels import _pricing
-from engine.catalog import ItemRows, item_rows
+from engine._kernels import _quote
 from engine.contexts import SPEC_ALL, SPEC_GROUP, AccountContext, Level, level_of
 from engine.state import (
     _LINE_CONTRACT_BITS,
@@ -61,7 +59,8 @@ __all__ = [
     "Policy",
     "PriceResult",
     "Source",
-    "price_lines",
+    "explain_lines",
+    "kernel_context",
 ]
 
 I64 = npt.NDArray[np.int64]
@@ -134,37 +133,6 @@ class PriceResult:
     next_break_unit_price_micros: I64
     candidates: list[list[Candidate]] | None
 
-    def scatter(self, rows: I64, n: int) -> PriceResult:
-        """This result (for lines ``rows`` of a batch of ``n``) spread over the whole batch,
-        lines not in ``rows`` carrying no price."""
-        spread: dict[str, Any] = {}
-        for name in self.__slots__:
-            value = getattr(self, name)
-            if name == "candidates":
-                if value is not None:
-                    full: list[list[Candidate]] = [[] for _ in range(n)]
-                    for row, found in zip(rows.tolist(), value, strict=True):
-                        full[row] = found
-                    value = full
-            else:
-                blank = np.full(n, _NO_VALUE.get(name, 0), dtype=value.dtype)
-                blank[rows] = value
-                value = blank
-            spread[name] = value
-        return PriceResult(**spread)
-
-
-#: What a line without a price carries in each column (0 where not listed).
-_NO_VALUE = {
-    "source_id": -1,
-    "level": -1,
-    "target_group": -1,
-    "tier_index": -1,
-    "tier_min": -1,
-    "tier_uom": -1,
-    "next_break_qty": -1,
-}
-
 
 def _check_kernel_constants() -> None:
     """The kernel hard-codes the engine's codes and key layouts: fail at import, not with
@@ -194,8 +162,8 @@ def _check_kernel_constants() -> None:
         "SPEC_GROUP": SPEC_GROUP,
         "SPEC_ALL": SPEC_ALL,
     }
-    if expected != _pricing.CONSTANTS:
-        raise ImportError(f"engine._kernels._pricing is out of step: {_pricing.CONSTANTS}")
+    if expected != _quote.CONSTANTS:
+        raise ImportError(f"engine._kernels._quote is out of step: {_quote.CONSTANTS}")
 
 
 _check_kernel_constants()
@@ -216,51 +184,15 @@ class _Hits:
     lost: I64  # Lost.WON where it applies, else why not (UoM, break, no list, no cost)
 
 
-_HIT_FIELDS = _Hits.__slots__
-_BLOCKS = _pricing.BLOCKS
-_NO_HITS = np.zeros((_BLOCKS["hits"], 0), dtype=np.int64)
-_TABLES_KEY = "kernel-tables"
-
-
-def _bools(array: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
-    """A bool column as bytes, the dtype the kernel's memoryviews read (no copy)."""
-    return array.view(np.uint8)
-
-
-def _kernel_tables(state: State) -> _pricing.Tables:
-    """The state's pricing arrays wrapped for the kernel, made again only when one of the
-    arrays was replaced (a table grew, an index was merged, a reader mapped a new file):
-    values written in place are read live through the same memoryviews."""
-    lines, prices = state.lines.data, state.prices.data
-    line_index, price_index = state.line_index, state.price_index
-    arrays = (
-        lines["contract"], lines["kind"], lines["uom"], lines["active"], lines["n_tiers"],
-        lines["tier_min"], lines["tier_value"],
-        line_index.keys, line_index.rows, line_index.ptr, line_index.dense_slot,
-        line_index.dense,
-        prices["uom"], prices["valid_from"], prices["valid_to"], prices["active"],
-        prices["n_tiers"], prices["tier_min"], prices["tier_value"],
-        price_index.keys, price_index.rows, price_index.ptr,
-        state.groups.data["chain"],
-    )  # fmt: skip
-    cached = state.contexts.get(_TABLES_KEY)
-    if cached is not None and all(map(operator.is_, cached[0], arrays)):
-        tables: _pricing.Tables = cached[1]
-        return tables
-    tables = _pricing.Tables(*(_bools(a) if a.dtype == np.bool_ else a for a in arrays))
-    state.contexts[_TABLES_KEY] = (arrays, tables)
-    return tables
-
-
-def _kernel_context(state: State, ctx: AccountContext) -> _pricing.Context:
+def kernel_context(state: State, ctx: AccountContext) -> _quote.Context:
     """``ctx`` wrapped for the kernel, kept beside it in the state's context cache."""
     key = ("kernel-context", ctx.account, ctx.currency, ctx.date)
     cached = state.contexts.get(key)
     if cached is not None and cached[0] is ctx:
-        context: _pricing.Context = cached[1]
+        context: _quote.Context = cached[1]
         return context
-    context = _pricing.Context(
-        _bools(ctx.is_candidate), ctx.rank, ctx.specificity, ctx.code_order,
+    context = _quote.Context(
+        ctx.is_candidate.view(np.uint8), ctx.rank, ctx.specificity, ctx.code_order,
         ctx.candidates_by_id, ctx.group_keys, ctx.group_rows,
         ctx.currency, ctx.date, ctx.own_price_list, state.price_lists.get(LIST_CODE),
     )  # fmt: skip
@@ -268,71 +200,22 @@ def _kernel_context(state: State, ctx: AccountContext) -> _pricing.Context:
     return context
 
 
-def price_lines(
+def explain_lines(
     state: State,
     ctx: AccountContext,
-    sku: I64,
-    base_qty: I64,
-    factor_u: I64,
-    min_order_qty: I64,
-    order_multiple: I64,
-    micros_per_minor: int,
-    policy: Policy = Policy.PRIORITY,
-    explain: bool = False,
-    items: ItemRows | None = None,
-) -> PriceResult:
-    """Price a batch of lines of one account (all SKUs known and orderable).
-
-    ``base_qty`` is qty × ``factor_u`` (the line UoM's factor). ``items``: the SKUs' item
-    rows when the caller has them (gathered here otherwise). One kernel call,
-    O(n × (candidate lines + group chain + price run)); no Python loop per line unless
-    ``explain``.
-    """
-    n = sku.size
-    if items is None:
-        items = item_rows(state, sku)
-    tables, context = _kernel_tables(state), _kernel_context(state, ctx)
-    out64 = np.empty((_BLOCKS["int64"], n), dtype=np.int64)
-    out8 = np.empty((_BLOCKS["int8"], n), dtype=np.int8)
-    flags = np.empty((_BLOCKS["flags"], n), dtype=np.uint8)
-    hits = _NO_HITS
-    while True:
-        seen = _pricing.price_batch(
-            tables, context, sku, base_qty, factor_u, min_order_qty, order_multiple,
-            items.uom_code, items.uom_factor, items.product_group, items.cost_micros,
-            items.cost_currency, micros_per_minor, int(policy), out64, out8, flags, hits,
-        )  # fmt: skip
-        if not explain or seen <= hits.shape[1]:
-            break
-        # explain: the first pass counted the candidates; the second fills them in
-        hits = np.empty((_BLOCKS["hits"], seen), dtype=np.int64)
-    (
-        unit, extended, source_id, target_group, tier_index, tier_min, tier_uom,
-        next_qty, next_unit, list_book, list_tier, list_unit, winner_hit,
-    ) = out64  # fmt: skip
-    candidates = None
-    if explain:
-        found = _Hits(*(column[:seen] for column in hits))
-        candidates = _explain(
-            state, ctx, n, found, winner_hit, list_book, list_tier, list_unit, policy
-        )
-    bools = flags.view(np.bool_)
-    return PriceResult(
-        priced=bools[0],
-        overflow=bools[1],  # a line without a price has amount 0, which fits
-        unit_price_micros=unit,
-        extended_micros=extended,  # 0 where it does not fit, and without a price
-        source=out8[0],
-        source_id=source_id,
-        level=out8[1],
-        kind=out8[2],
-        target_group=target_group,
-        tier_index=tier_index,
-        tier_min=tier_min,
-        tier_uom=tier_uom,
-        next_break_qty=next_qty,
-        next_break_unit_price_micros=next_unit,
-        candidates=candidates,
+    n: int,
+    hits_block: I64,
+    winner_hit: I64,
+    list_book: I64,
+    list_tier: I64,
+    list_unit: I64,
+    policy: Policy,
+) -> list[list[Candidate]]:
+    """Every candidate of every line and why it lost (only when the caller asks), from
+    the candidate rows the kernel reported (``hits_block``: one row per :class:`_Hits`
+    field, one column per candidate)."""
+    return _explain(
+        state, ctx, n, _Hits(*hits_block), winner_hit, list_book, list_tier, list_unit, policy
     )
 
 

@@ -1,10 +1,14 @@
 """Batch evaluation: price and availability for a batch of lines from one state version.
 
-:func:`quote` is what the API's Quote, GetPrices and GetAvailability call. It resolves codes
-in bulk, converts UoMs, checks sell rules (array passes), prices (``engine.pricing``) and
-computes ATP (``engine.atp``) — one compiled kernel call each — and applies the account's
-disclosure policy on the way out, with per-line statuses so one bad line never fails the
-batch.
+:func:`quote` is what the API's Quote, GetPrices and GetAvailability call. It checks the
+request (account, currency, locations, sizes) and then makes **one** call of the compiled
+kernel ``engine._kernels._quote``, which resolves the codes through the state's shared code
+indexes, converts UoMs, gives every line its status and sell-rule verdict (the rules of
+``engine.catalog``), prices the orderable lines (``engine.pricing``), computes availability
+(``engine.atp``) and applies the account's disclosure policy (:func:`disclose` states it),
+with per-line statuses so one bad line never fails the batch. The answer's columns are
+views of the blocks the kernel filled. ``explain`` calls the kernel again with room for
+every candidate the first call counted and builds the candidate lists in Python.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
-from engine.atp import Availability, availability, location_set
-from engine.catalog import LineStatus, SellRules, resolve_lines, sell_rules
+from engine._kernels import _quote
+from engine.atp import Availability, DateSource, location_set
+from engine.catalog import MAX_BASE_QTY, LineStatus, SellRules
 from engine.contexts import account_context
 from engine.errors import InvalidInput, LimitExceeded, UnknownCode
 from engine.money import check_currency, micros_per_minor_unit
-from engine.pricing import Policy, PriceResult, price_lines
+from engine.pricing import Policy, PriceResult, explain_lines, kernel_context
 from engine.state import Disclosure, ItemStatus, State
+from engine.tables import kernel_tables
 
 __all__ = [
     "AsOf",
@@ -45,14 +51,32 @@ class Bucket(IntEnum):
     IN_STOCK = 2
 
 
-# plain ints for array comparisons (numpy compares an IntEnum member ~6x slower)
-_OK, _NO_PRICE, _AMOUNT_OVERFLOW = (
-    int(LineStatus.OK),
-    int(LineStatus.NO_PRICE),
-    int(LineStatus.AMOUNT_OVERFLOW),
-)
-_OUT, _LOW, _IN_STOCK = int(Bucket.OUT), int(Bucket.LOW), int(Bucket.IN_STOCK)
-_UNKNOWN_ITEM = int(ItemStatus.UNKNOWN)
+_LOW = int(Bucket.LOW)  # a plain int: numpy compares an IntEnum member ~6x slower
+_ROWS = _quote.LINE_ROWS
+_NO_HITS = np.zeros((_ROWS["hits"], 0), dtype=np.int64)
+_NO_LOCATIONS = np.zeros(0, dtype=np.int64)
+_PRICES_NOT_ASKED, _PRICES_ASKED, _PRICES_NO_CURRENCY = 0, 1, 2
+
+
+def _check_kernel_constants() -> None:
+    """The kernel hard-codes the engine's codes: fail at import, not with wrong answers,
+    if they ever drift apart."""
+    expected = {
+        **{f"LINE_{status.name}": int(status) for status in LineStatus},
+        **{f"SHOW_{mode.name}": int(mode) for mode in Disclosure},
+        **{f"BUCKET_{bucket.name}": int(bucket) for bucket in Bucket},
+        "ITEM_UNKNOWN": int(ItemStatus.UNKNOWN),
+        "ITEM_ACTIVE": int(ItemStatus.ACTIVE),
+        "ITEM_BLOCKED": int(ItemStatus.BLOCKED),
+        **{f"DATE_{source.name}": int(source) for source in DateSource},
+        "MAX_BASE_QTY": MAX_BASE_QTY,
+    }
+    constants = {k: v for k, v in _quote.QUOTE_CONSTANTS.items() if k in expected}
+    if constants != expected:
+        raise ImportError(f"engine._kernels._quote is out of step: {_quote.QUOTE_CONSTANTS}")
+
+
+_check_kernel_constants()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +112,8 @@ def disclose(mode: Disclosure, cap: int, values: I64) -> tuple[I64, npt.NDArray[
     """Apply a disclosure policy to clipped quantities: (shown, bucket).
 
     EXACT shows the number; CAPPED shows at most ``cap``; BUCKETS hides the number (-1) and
-    gives OUT (0), LOW (≤ cap) or IN_STOCK. Stored numbers are never changed.
+    gives OUT (0), LOW (≤ cap) or IN_STOCK. Stored numbers are never changed. (A quote's
+    kernel applies the same rule line by line; this array pass serves WatchAvailability.)
     """
     # OUT (0) where ≤ 0, else LOW (1) plus one more where above the cap: IN_STOCK (2)
     bucket = (values > cap).astype(np.int8)
@@ -135,85 +160,105 @@ def quote(
         raise InvalidInput("lines", "no lines", "at least 1")
     if n > max_lines:
         raise LimitExceeded("lines", f"{n} lines", f"at most {max_lines} per request")
-    quantities = np.asarray(qty, dtype=np.int64)
+    quantities = np.ascontiguousarray(qty, dtype=np.int64)
+    if quantities.shape != (n,):
+        raise InvalidInput("qty", f"{quantities.size} quantities for {n} lines")
+    if uoms is not None and len(uoms) != n:
+        raise InvalidInput("uoms", f"{len(uoms)} UoMs for {n} lines")
+    account_rows = state.account_rows
     account_id = state.accounts.get(account)
-    if account_id < 0 or state.account_rows["version"][account_id] < 0:
+    if account_id < 0 or account_rows["version"][account_id] < 0:
         raise UnknownCode("account", account)
     if currency:
         check_currency(currency)
-    currency_code = currency or state.currencies.code(
-        int(state.account_rows["currency"][account_id])
-    )
+    currency_code = currency or state.currencies.code(int(account_rows["currency"][account_id]))
     currency_id = state.currencies.get(currency_code)
-    micros_per_minor = micros_per_minor_unit(currency_code)
     today = pricing_date if today is None else today
+    location_ids = location_set(state, locations, region) if with_availability else None
 
-    lines = resolve_lines(state, skus, quantities, uoms)
-    sku, uom_id, factor, base_qty, status = (
-        lines.sku,
-        lines.uom,
-        lines.factor,
-        lines.base_qty,
-        lines.status,
-    )
-    item_status = lines.item_status
-    safe_sku = np.maximum(sku, 0)
-    sell = sell_rules(state, safe_sku, base_qty, factor, lines.items)
-
-    prices = None
+    context = None
+    price_mode = _PRICES_NOT_ASKED
+    micros_per_minor = 1
     if with_prices:
         if currency_id < 0:
-            prices = None
-            status = np.where(status == _OK, _NO_PRICE, status).astype(np.int8)
+            price_mode = _PRICES_NO_CURRENCY
         else:
             ctx = account_context(state, account_id, currency_id, pricing_date)
-            # only orderable lines are priced: a bad line must not show another SKU's price
-            rows = np.nonzero(status == _OK)[0]
-            whole = rows.size == n
-            pick = slice(None) if whole else rows
-            priced_items = lines.items if whole else lines.items.take(rows)
-            prices = price_lines(
-                state,
-                ctx,
-                safe_sku[pick],
-                base_qty[pick],
-                np.maximum(factor[pick], 1),
-                priced_items.min_order_qty,
-                priced_items.order_multiple,
-                micros_per_minor,
-                policy,
-                explain,
-                priced_items,
-            )
-            if not whole:
-                prices = prices.scatter(rows, n)
-            ok = status == _OK
-            status = np.where(
-                ok & ~prices.priced,
-                _NO_PRICE,
-                np.where(ok & prices.overflow, _AMOUNT_OVERFLOW, status),
-            ).astype(np.int8)
+            context = kernel_context(state, ctx)
+            price_mode = _PRICES_ASKED
+            micros_per_minor = micros_per_minor_unit(currency_code)
+    mode = Disclosure(int(account_rows["disclosure"][account_id]))
+    cap = int(account_rows["disclosure_cap"][account_id])
+    width = 0 if location_ids is None else location_ids.size
+    out64 = np.empty((_ROWS["int64"], n), dtype=np.int64)
+    out8 = np.empty((_ROWS["int8"], n), dtype=np.int8)
+    flags = np.empty((_ROWS["flags"], n), dtype=np.uint8)
+    stock_blocks = np.empty((2, n, width), dtype=np.int64)
+    small_blocks = np.empty((2, n, width), dtype=np.uint8)
+    hits = _NO_HITS
+    tables = kernel_tables(state)
+    while True:
+        seen = _quote.quote_batch(
+            tables, context, skus, quantities, uoms, len(state.skus), len(state.uoms),
+            price_mode, micros_per_minor, int(policy),
+            _NO_LOCATIONS if location_ids is None else location_ids,
+            location_ids is not None, today, int(mode), cap, out64, out8, flags,
+            stock_blocks[0], stock_blocks[1], small_blocks[0], small_blocks[1].view(np.int8),
+            hits,
+        )  # fmt: skip
+        if not explain or context is None or seen <= hits.shape[1]:
+            break
+        # explain: the first pass counted the candidates; the second fills them in
+        hits = np.empty((_ROWS["hits"], seen), dtype=np.int64)
 
+    r = _ROWS
+    bools = flags.view(np.bool_)
+    sku = out64[r["sku"]]
+    factor = out64[r["factor"]]
+    sell = SellRules(
+        bools[r["below_minimum"]],
+        bools[r["not_multiple"]],
+        out64[r["suggested"]],
+        bools[r["suggested_in_base"]],
+    )
+    prices = None
+    if context is not None:
+        candidates = None
+        if explain:
+            candidates = explain_lines(
+                state, ctx, n, hits[:, :seen], out64[r["winner_hit"]], out64[r["list_book"]],
+                out64[r["list_tier"]], out64[r["list_unit"]], policy,
+            )  # fmt: skip
+        prices = PriceResult(
+            priced=bools[r["priced"]],
+            overflow=bools[r["overflow"]],
+            unit_price_micros=out64[r["unit"]],
+            extended_micros=out64[r["extended"]],
+            source=out8[r["source"]],
+            source_id=out64[r["source_id"]],
+            level=out8[r["level"]],
+            kind=out8[r["kind"]],
+            target_group=out64[r["target_group"]],
+            tier_index=out64[r["tier_index"]],
+            tier_min=out64[r["tier_min"]],
+            tier_uom=out64[r["tier_uom"]],
+            next_break_qty=out64[r["next_qty"]],
+            next_break_unit_price_micros=out64[r["next_unit"]],
+            candidates=candidates,
+        )
     stock = shown = bucket = None
-    mode = Disclosure(int(state.account_rows["disclosure"][account_id]))
-    if with_availability:
-        location_ids = location_set(state, locations, region)
-        stock = availability(state, safe_sku, base_qty, location_ids, today, lines.items)
-        cap = int(state.account_rows["disclosure_cap"][account_id])
-        shown, bucket = disclose(mode, cap, stock.available_now)
-        unknown = np.nonzero(item_status == _UNKNOWN_ITEM)[0]
-        if unknown.size:  # row 0 stood in for them: answer "nothing" instead
-            for block in (stock.available_now, shown):
-                block[unknown] = (
-                    0 if block is stock.available_now or mode != Disclosure.BUCKETS else -1
-                )
-            stock.oversold[unknown] = False
-            stock.network_available[unknown] = 0
-            stock.earliest_date[unknown] = -1
-            stock.date_source[unknown] = 0
-            bucket[unknown] = _OUT
+    if location_ids is not None:
+        stock = Availability(
+            location_ids,
+            stock_blocks[0],
+            small_blocks[0].view(np.bool_),
+            out64[r["network"]],
+            out64[r["earliest"]],
+            out8[r["date_source"]],
+        )
+        shown, bucket = stock_blocks[1], small_blocks[1].view(np.int8)
     as_of = AsOf(state.version, dict(state.stream_ids), state.newest_ts_ms)
     return QuoteResult(
-        as_of, account_id, currency_code, sku, uom_id, status, base_qty, factor, sell,
-        prices, stock, mode, shown, bucket,
+        as_of, account_id, currency_code, sku, out64[r["uom"]], out8[r["status"]],
+        out64[r["base_qty"]], factor, sell, prices, stock, mode, shown, bucket,
     )  # fmt: skip

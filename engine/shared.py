@@ -34,7 +34,9 @@ dead processes are ignored, so a killed reader never blocks the writer.
 
 What is shared and what is not: the numpy tables readers need (catalog, accounts,
 contracts and lines, price entries and their indexes, inventory, inbound) and the code
-tables (append-only, so a reader extends its code → id dicts incrementally). The small
+tables' arenas and hash indexes (``engine.codes.CodeTable``: a reader looks codes up in the
+mapped arrays and keeps no dict of its own; the manifest says how many codes a version
+holds, so a code added on the other instance is never visible on this one). The small
 Python-side tables readers need (regions, contract assignments) travel in a pickled *meta*
 file rewritten only when the pricing epoch or the regions change. Writer-only bookkeeping
 (adjust log, inbound versions, hold records) stays private to each writer instance.
@@ -56,7 +58,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from engine.codes import CODE_LIMITS, CodeTable
+from engine.codes import CodeTable
 from engine.errors import SnapshotError
 from engine.state import Inventory, State, clone_state
 
@@ -110,6 +112,10 @@ def shared_paths(state: State) -> Iterator[tuple[str, np.ndarray[Any, Any]]]:
         yield f"inventory.{name}", getattr(state.inventory, name)
     yield "inbound.keys", state.inbound_keys
     yield "inbound.qty", state.inbound_qty
+    for kind in _CODE_TABLES:
+        codes: CodeTable = getattr(state, kind)
+        yield f"codes.{kind}.arena", codes.arena
+        yield f"codes.{kind}.slots", codes.slots
 
 
 def _set_path(state: State, path: str, array: np.ndarray[Any, Any]) -> None:
@@ -124,6 +130,9 @@ def _set_path(state: State, path: str, array: np.ndarray[Any, Any]) -> None:
         state.inbound_keys = array
     elif path == "inbound.qty":
         state.inbound_qty = array
+    elif owner == "codes":
+        kind, part = name.split(".")
+        setattr(getattr(state, kind), part, array)
     else:  # pragma: no cover - shared_paths and _set_path are written together
         raise KeyError(path)
 
@@ -166,8 +175,6 @@ class _Published:
     # by apply is a new object, and holding the published one keeps its mapping alive, so
     # a new array can never reuse its address and pass for the old one.
     files: dict[str, tuple[str, np.ndarray[Any, Any]]] = field(default_factory=dict)
-    codes: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # kind → file, capacity, n
-    code_views: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
     meta_key: Any = None
     meta_file: str = ""
     generation: int = 0
@@ -328,7 +335,7 @@ class SharedWriter:
 
         Every array of the copy is a new object, so :meth:`_externalize` moves each into a
         new file and unlinks the old one. What the failed change left in the instance's
-        code-table and meta files is not trusted either: both are written afresh. The
+        meta file is not trusted either: it is written afresh. The
         instance's manifest is left as it is: no reader reads it before the next apply
         writes it. Costs a private copy of the state on the way (O(state size)); if the
         restore fails too, its error is raised (chained to the first) and the writer must
@@ -336,10 +343,6 @@ class SharedWriter:
         """
         record = self.published[target]
         state = clone_state(self.active)
-        for file, _, _ in record.codes.values():
-            (record.directory / file).unlink(missing_ok=True)
-        record.codes.clear()
-        record.code_views.clear()
         record.meta_key = None  # rewritten (and the old file unlinked) by _externalize
         self.instances[target] = state
         self._externalize(state, record)
@@ -365,25 +368,6 @@ class SharedWriter:
             if known is not None:
                 (record.directory / known[0]).unlink(missing_ok=True)
             record.files[path] = (name, view)
-        for kind in _CODE_TABLES:
-            table: CodeTable = getattr(state, kind)
-            n = len(table)
-            file, capacity, written = record.codes.get(kind, ("", 0, 0))
-            if n > capacity or not file:
-                capacity = max(64, n + n // 2)
-                old = file
-                file = record.next_name(f"codes.{kind}")
-                width = max(1, CODE_LIMITS[table.kind])
-                with (record.directory / file).open("wb") as handle:
-                    handle.truncate(capacity * width)
-                view = _map(record.directory / file, f"S{width}", (capacity,), writable=True)
-                record.code_views[kind] = view
-                written = 0
-                if old:
-                    (record.directory / old).unlink(missing_ok=True)
-            if n > written:
-                record.code_views[kind][written:n] = table.codes_since(written)
-            record.codes[kind] = (file, capacity, n)
         key = _meta_key(state)
         if key != record.meta_key:
             old = record.meta_file
@@ -402,10 +386,7 @@ class SharedWriter:
                 path: (record.files[path][0], array.dtype.str, array.shape)
                 for path, array in shared_paths(state)
             },
-            "codes": {
-                kind: (f, max(1, CODE_LIMITS[getattr(state, kind).kind]), n)
-                for kind, (f, _, n) in record.codes.items()
-            },
+            "codes": {kind: len(getattr(state, kind)) for kind in _CODE_TABLES},
             "rows": {name: getattr(state, name).n for name in _READ_COLUMNS},
             "capacity": {name: getattr(state, name).capacity for name in _READ_COLUMNS},
             "inventory": (state.inventory.sku_capacity, state.inventory.location_capacity),
@@ -478,8 +459,8 @@ class SharedReader:
     """A reader process's view: pin the published instance, read it, unpin.
 
     ``slot`` is this process's reader slot (0 ≤ slot < MAX_READERS), unique among the
-    readers of one writer. The code tables and the pricing-context cache are kept across
-    versions (codes only ever grow; contexts are keyed by the pricing epoch).
+    readers of one writer. The pricing-context cache is kept across versions (contexts are
+    keyed by the pricing epoch); the code tables are the instance's mapped arrays.
 
     Pins are counted per instance, and every method is safe to call from several threads
     of the process (the event loop and the engine lane each hold pins of their own): an
@@ -501,8 +482,6 @@ class SharedReader:
         for instance in (0, 1):
             self.header.words[self._slot + 1 + instance] = -1
         self.header.words[self._slot] = os.getpid()
-        blank = State()
-        self.codes = {kind: CodeTable(getattr(blank, kind).kind) for kind in _CODE_TABLES}
         self.contexts: dict[Any, Any] = {}
         self._views: dict[int, tuple[int, State, dict[str, tuple[str, np.ndarray[Any, Any]]]]] = {}
         self._meta: tuple[Any, dict[str, Any]] | None = None
@@ -600,13 +579,8 @@ class SharedReader:
                 array = _map(directory / file, np.dtype(dtype), tuple(shape), writable=False)
             fresh[path] = (file, array)
             _set_path(state, path, array)
-        for kind, (file, width, n) in manifest["codes"].items():
-            table = self.codes[kind]
-            have = len(table)
-            if n > have:
-                view = _map(directory / file, f"S{width}", (n,), writable=False)
-                table.extend_trusted(code.decode("ascii") for code in view[have:n].tolist())
-            setattr(state, kind, table)
+        for kind, n in manifest["codes"].items():
+            getattr(state, kind).n = n  # the codes this version holds (the arena has more rows)
         for name in _READ_COLUMNS:
             columns = getattr(state, name)
             columns.n = manifest["rows"][name]

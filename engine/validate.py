@@ -287,8 +287,8 @@ def _plainly_valid(
     none = np.zeros(n, dtype=np.bool_)
     try:
         columns = {
-            "sku": skus.lookup(list(map(_SKU, batch)), remember=False),
-            "location": locations.lookup(list(map(_LOCATION, batch)), remember=False),
+            "sku": skus.lookup(list(map(_SKU, batch))),
+            "location": locations.lookup(list(map(_LOCATION, batch))),
         }
     except TypeError:  # an unhashable code: each event gets its own reason
         return none, {}
@@ -476,8 +476,9 @@ def _naming_new_codes(
         if field in _MANY:  # one row per code, and the event it came from
             owner = np.repeat(np.arange(len(batch)), np.fromiter(map(len, values), np.int64))
             values = list(chain.from_iterable(values))  # a dict gives its keys: the codes
-        new = set(values).difference(getattr(state, table).index)
-        new.discard(None)
+        distinct = [value for value in set(values) if value is not None]
+        found = getattr(state, table).lookup(distinct)
+        new = {distinct[i] for i in np.flatnonzero(found < 0).tolist()}
         if new:
             hit = np.fromiter(map(new.__contains__, values), np.bool_, len(values))
             naming[hit if owner is None else owner[hit]] = True
@@ -509,7 +510,7 @@ def _check_growth(
     for index in indices:
         new: dict[str, dict[str, str]] = {}  # table → new code → the field naming it first
         for table, field, code in _named_codes(events[index]):
-            if code in getattr(state, table).index or code in added.get(table, ()):
+            if code in getattr(state, table) or code in added.get(table, ()):
                 continue
             new.setdefault(table, {}).setdefault(code, field)
         problem = None

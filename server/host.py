@@ -296,7 +296,6 @@ class StateHost:
         """Adopt a freshly built or loaded state (start-up, full reload)."""
         with self._state_lock:
             self.state = state
-        state.skus.prepare_bulk()  # large stream batches look SKUs up through it
         freeze_long_lived()
         self._notify(Change(state.version, np.zeros(0, dtype=np.int64)))
 

@@ -238,7 +238,6 @@ class WorkerHost(StateHost):
             self.changes.clear()
         state = self.reader.pin()
         self.reader.unpin()
-        state.skus.prepare_bulk()  # for large quotes: built now, not during the first one
         freeze_long_lived()  # the code tables just read
         self._notify(Change(state.version, np.zeros(0, dtype=np.int64)))
 

@@ -64,8 +64,6 @@ class WriterHost(StateHost):
 
     def adopt(self, shared: SharedWriter) -> None:
         self.shared = shared
-        for instance in shared.instances:  # validation reads whichever one is published
-            instance.skus.prepare_bulk()
         self.load(shared.active)
 
     def apply(

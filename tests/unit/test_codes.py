@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import codes as codes_module
 from engine.codes import CODE_LIMITS, CodeTable, validate_code
 from engine.errors import InvalidInput
 from tests.builders import apply, make_item, make_location, make_state
@@ -147,10 +146,10 @@ def test_codes_at_answers_blank_for_missing_ids_even_in_an_empty_table() -> None
     assert empty.codes_at(np.array([0, -1], dtype=np.int64)) == ["FASTENERS", ""]
 
 
-# --- bulk lookups in large tables (engine.codes._BulkIndex) --------------------------------
+# --- the hash index (engine.codes.CodeTable over engine/_kernels/codeindex.h) ----------------
 
 
-def _large_table(count: int = codes_module.BULK_MIN_TABLE + 100) -> CodeTable:
+def _large_table(count: int = 70_000) -> CodeTable:
     table = CodeTable("sku")
     table.extend_trusted(f"SKU-{i:06d}" for i in range(count))
     return table
@@ -160,96 +159,75 @@ def _queries(table: CodeTable) -> list:
     rng = np.random.default_rng(7)
     known = [table.code(int(i)) for i in rng.integers(0, len(table), 3000)]
     tricky = [
-        "SKU-000001\x00",  # a stored code plus NUL: numpy's bytes would hide the NUL
+        "SKU-000001\x00",  # a stored code plus NUL
         "SKU-00000",  # a stored code's prefix
-        "SKU-000001" + "X" * 100,  # longer than the index's width (numpy would cut it)
+        "SKU-000001" + "X" * 100,  # longer than any code can be
         "",
         "NOT-A-SKU",
+        "SKU-00000é",  # non-ASCII: no code is
+        b"SKU-000001",  # bytes, not str
+        12345,
+        None,
     ]
     return known + tricky * 10
 
 
-def test_a_large_batch_in_a_large_table_finds_exactly_what_the_dict_finds():
+def test_a_large_table_finds_exactly_what_a_dict_of_its_codes_finds():
     table = _large_table()
+    oracle = {code: i for i, code in enumerate(table.codes())}
     queries = _queries(table)
-    expected = [table.get(q) for q in queries]
+    expected = [oracle.get(q, -1) if isinstance(q, str) else -1 for q in queries]
     assert table.lookup(queries).tolist() == expected
-    assert table._bulk is not None  # the batch did go through the numpy index
+    assert [table.get(q) for q in queries] == expected
+    assert table.lookup(tuple(queries)).tolist() == expected  # any sequence, not only lists
 
 
-def test_codes_added_after_the_bulk_index_was_built_are_found_even_longer_ones():
-    table = _large_table()
-    table.lookup(_queries(table))  # builds the index at the current width
-    table.extend_trusted(["SKU-NEW-1", "SKU-" + "L" * 40])  # the second one forces a rebuild
-    queries = ["SKU-NEW-1", "SKU-" + "L" * 40, *_queries(table)]
-    found = table.lookup(queries)
-    assert found[:2].tolist() == [len(table) - 2, len(table) - 1]
-    assert found.tolist() == [table.get(q) for q in queries]
+def test_codes_of_every_length_up_to_the_limit_are_found_and_told_apart():
+    table = CodeTable("sku")
+    codes = ["A" * k for k in range(1, 65)] + ["B" * 64, "A" * 63 + "B", "\u0041"]
+    ids = [table.intern(code) for code in codes]
+    assert ids[:66] == list(range(66))
+    assert ids[66] == 0  # "\u0041" is "A": the same code
+    assert table.lookup(codes[:66]).tolist() == list(range(66))
+    assert table.get("A" * 65) == -1
+    assert table.codes_at(np.arange(66, dtype=np.int64)) == codes[:66]
 
 
-def test_non_ascii_or_non_string_queries_fall_back_to_the_dict():
-    table = _large_table()
-    queries = _queries(table)
-    for odd in ("SKU-00000é", 12345):
-        mixed = [*queries, odd]
-        assert table.lookup(mixed).tolist() == [*(table.get(q) for q in queries), -1]
+def test_growing_keeps_every_id_and_replaces_the_arrays():
+    table = CodeTable("location")
+    arena, slots = table.arena, table.slots
+    for i in range(1000):
+        assert table.intern(f"L{i}") == i
+    assert table.arena is not arena and table.slots is not slots  # new arrays: new files
+    assert table.lookup([f"L{i}" for i in range(1000)]).tolist() == list(range(1000))
+    assert 2 * len(table) <= table.slots.size  # load stays at most one half
 
 
-def test_hash_collisions_are_told_apart_by_the_stored_bytes(monkeypatch):
-    # a hash with 8 values: every probe meets other codes' slots and must compare bytes
-    monkeypatch.setattr(
-        codes_module, "_hash", lambda words: (words[:, 1] & np.uint64(7)) | np.uint64(1)
-    )
-    monkeypatch.setattr(codes_module, "BULK_MIN_TABLE", 16)
-    monkeypatch.setattr(codes_module, "BULK_MIN_QUERY", 16)
-    table = _large_table(2_000)
-    queries = _queries(table)
-    assert table.lookup(queries).tolist() == [table.get(q) for q in queries]
+def test_a_view_with_fewer_codes_never_sees_the_codes_added_after_it():
+    """A reader holding an older version (its ``n``) while the writer adds codes to the same
+    arrays (the other instance, in the shared state) never finds the new codes."""
+    table = _large_table(1000)
+    old = CodeTable.mapped("sku", table.arena, table.slots, len(table))
+    table.intern("SKU-NEW")  # room in the arena: written in place, into the same arrays
+    assert table.arena is old.arena
+    assert old.get("SKU-NEW") == -1 and old.lookup(["SKU-NEW"]).tolist() == [-1]
+    assert old.codes_at(np.array([1000], dtype=np.int64)) == [""]
+    assert table.get("SKU-NEW") == 1000
 
 
-# --- small batches in large tables: the recently found codes (engine.codes.RECENT_CODES) ---
+def test_a_read_only_table_refuses_to_change():
+    table = _large_table(100)
+    arena, slots = table.arena.copy(), table.slots.copy()
+    arena.flags.writeable = slots.flags.writeable = False
+    mapped = CodeTable.mapped("sku", arena, slots, 100)
+    assert mapped.get("SKU-000042") == 42
+    with pytest.raises(ValueError):
+        mapped.intern("SKU-NEW")
 
 
-def test_small_batches_in_a_large_table_answer_like_the_dict_while_codes_are_remembered():
-    table = _large_table()
-    queries = _queries(table)
-    expected = [table.get(q) for q in queries]
-    for start in range(0, len(queries), 50):  # cart-sized batches, twice: cold, then recent
-        batch = queries[start : start + 50]
-        assert table.lookup(batch).tolist() == expected[start : start + 50]
-        assert table.lookup(batch).tolist() == expected[start : start + 50]
-    assert all(code in table._recent for code in queries[:3000])  # known codes remembered
-    assert "NOT-A-SKU" not in table._recent and "" not in table._recent  # unknown ones not
-
-
-def test_remembered_codes_are_dropped_when_full_and_answers_stay_right(monkeypatch):
-    monkeypatch.setattr(codes_module, "RECENT_CODES", 40)
-    table = _large_table()
-    queries = _queries(table)
-    for start in range(0, len(queries), 30):
-        batch = queries[start : start + 30]
-        assert table.lookup(batch).tolist() == [table.get(q) for q in batch]
-        assert len(table._recent) <= 40
-    odd = ["SKU-000001", 12345, None, "SKU-000001"]  # non-str codes: -1, never remembered
-    assert table.lookup(odd).tolist() == [1, -1, -1, 1]
-
-
-def test_loaders_look_codes_up_without_touching_the_recent_codes():
-    table = _large_table()
-    queries = _queries(table)
-    assert table.lookup(queries, remember=False).tolist() == [table.get(q) for q in queries]
-    assert table.lookup(queries[:50], remember=False).tolist() == [
-        table.get(q) for q in queries[:50]
-    ]
-    assert table._recent == {}  # a change stream's codes never push a request's codes out
-
-
-def test_forgetting_the_recent_codes_empties_them_and_answers_stay_right():
-    table = _large_table()
-    batch = _queries(table)[:50]
-    expected = [table.get(q) for q in batch]
-    assert table.lookup(batch).tolist() == expected
-    assert table._recent  # remembered
-    table.forget_recent()
-    assert table._recent == {}
-    assert table.lookup(batch).tolist() == expected  # found again the slow way
+def test_from_array_refuses_codes_wider_than_the_kind_allows():
+    array = np.array([b"OK", b"X" * 40], dtype="S40")
+    with pytest.raises(InvalidInput, match="location"):
+        CodeTable.from_array("location", array)
+    narrow = CodeTable.from_array("sku", np.array([b"A", b"BC"], dtype="S2"))
+    assert narrow.codes() == ["A", "BC"] and narrow.get("BC") == 1

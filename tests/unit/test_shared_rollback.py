@@ -322,7 +322,6 @@ def _files_in_use(writer: SharedWriter, root: Path) -> None:
     """Each instance's directory holds exactly the files its bookkeeping names."""
     for record, name in zip(writer.published, "ab", strict=True):
         used = {file for file, _ in record.files.values()}
-        used |= {file for file, _, _ in record.codes.values()}
         used |= {record.meta_file, "manifest"}
         assert {p.name for p in (root / name).iterdir()} == used
 
@@ -382,17 +381,13 @@ def test_a_cloned_state_changes_on_its_own(base):
     assert state.holds[ACCOUNT, "CART-1"].active and not clone.holds[ACCOUNT, "CART-1"].active
 
 
-def test_a_cloned_code_table_keeps_its_bulk_lookup_index(monkeypatch):
-    import engine.codes
-
-    monkeypatch.setattr(engine.codes, "BULK_MIN_TABLE", 4)
+def test_a_cloned_code_table_has_its_own_arena_and_index():
     table = CodeTable("sku", [f"SKU-{i}" for i in range(8)])
-    table.prepare_bulk()
     copy = table.copy()
-    assert copy._bulk is not None and copy is not table
+    assert copy.arena is not table.arena and copy.slots is not table.slots
     assert copy.lookup(["SKU-3", "NOPE"] * 300).tolist() == [3, -1] * 300
     copy.intern("SKU-NEW")
-    assert "SKU-NEW" not in table
+    assert "SKU-NEW" not in table and table.lookup(["SKU-NEW"]).tolist() == [-1]
 
 
 def test_clone_state_refuses_a_field_it_has_no_copy_rule_for(base):

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from engine.catalog import LineStatus
 from engine.deltas import apply_batch
 from engine.shared import SharedReader, SharedWriter
 from engine.state import State
@@ -113,6 +114,44 @@ def test_the_writer_does_not_touch_an_instance_a_reader_has_pinned(shm):
         writer.catch_up()
         assert _answers(reader.pin()) != before
     finally:
+        writer.close()
+
+
+def test_codes_added_while_a_reader_holds_the_old_instance_stay_unknown_to_it(shm):
+    """The code indexes live in the shared files: a SKU (and a UoM) the writer adds lands
+    in the other instance's arena and hash slots. A reader still on the old instance keeps
+    answering UNKNOWN for it, with every other code as before, and finds it once it pins
+    the new one; growing past the arena's rows moves both arrays to new files."""
+    writer = SharedWriter(shm, _busy_state)
+    reader = SharedReader(shm, slot=2)
+    twin = _busy_state()
+    try:
+        held = reader.pin()
+        before = quote_lines(held, [(SKU, 5), ("LATE-000", 1)])
+        assert before[1].status == LineStatus.UNKNOWN_SKU
+        rows = held.skus.arena.shape[0]
+        # enough new SKUs to outgrow the arena's spare rows: new files on this flip
+        batch = [make_item(f"LATE-{i:03d}", uoms={"BOX": 12}) for i in range(rows)]
+        batch += [make_price("LATE-000", micros("3.00"))]
+        writer.wait_inactive_free()
+        writer.apply(_change(batch))
+        apply_batch(twin, list(batch), clock_ms=1_700_000_000_000)
+        assert quote_lines(held, [(SKU, 5), ("LATE-000", 1)]) == before  # the old instance
+        assert held.skus.lookup(["LATE-000", f"LATE-{rows - 1:03d}"]).tolist() == [-1, -1]
+        newer = reader.pin()  # the published (new) instance, while the old is still held
+        lines = [(SKU, 5), ("LATE-000", 2, "BOX"), (f"LATE-{rows - 1:03d}", 1)]
+        assert quote_lines(newer, lines) == quote_lines(twin, lines)
+        assert quote_lines(newer, lines)[1].status == LineStatus.OK
+        assert newer.skus.arena is not held.skus.arena
+        reader.unpin()
+        writer.wait_inactive_free()
+        writer.catch_up()
+        for instance in writer.instances:
+            assert instance.skus.lookup([f"LATE-{i:03d}" for i in range(rows)]).tolist() == [
+                twin.skus.get(f"LATE-{i:03d}") for i in range(rows)
+            ]
+    finally:
+        reader.unpin()
         writer.close()
 
 

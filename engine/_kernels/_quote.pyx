@@ -1,24 +1,33 @@
 # cython: language_level=3
-"""Price resolution for a batch of lines of one account: the kernel of ``engine.pricing``.
+"""The quote kernel of ``engine.quote``: one call answers a whole quote (DESIGN §2–§5).
 
-One call prices every line of a quote (DESIGN §3–§4): the list price from the account's
-own price list, else LIST; the SKU line and the product-group lines up the group chain of
-every candidate contract; all-units tiers; NET / DISCOUNT / COST_PLUS as exact fractions;
-both policies; exact money with 128-bit intermediates (``exact.h``); the next-break hint.
-The docstring of ``engine.pricing`` states the rules; this file only says how.
+:func:`quote_batch` looks the lines' SKU and UoM codes up in the state's shared code
+indexes (``codeindex.h``), converts UoMs, gives each line its status and sell-rule verdict,
+prices every orderable line, and computes availability over the location set with the
+account's disclosure. Rules are stated in the Python modules whose steps these are
+(``engine.catalog``, ``engine.pricing``, ``engine.atp``, ``engine.quote``); this file only
+says how.
 
-It reads the state's arrays through typed memoryviews (``const``: a worker's arrays are
-read-only shared-memory mappings) and runs without the GIL; no Python object is made per
-line. Per line it first gathers the rows of the candidates' contract lines that target the
-SKU (dense row, scan of the SKU's sorted keys, or a binary search per candidate) and then
-those of its product-group chain, nearest group first, into a scratch buffer; then it
-evaluates them in that order, so the first line of a contract that applies is the
-contract's offer (its SKU line, else the nearest group line: DESIGN §4 step 2).
+Pricing, per line: the list price from the account's own price list, else LIST; the SKU
+line and the product-group lines up the group chain of every candidate contract; all-units
+tiers; NET / DISCOUNT / COST_PLUS as exact fractions; both policies; exact money with
+128-bit intermediates (``exact.h``); the next-break hint. It first gathers the rows of the
+candidates' contract lines that target the SKU (dense row, scan of the SKU's sorted keys,
+or a binary search per candidate) and then those of its product-group chain, nearest group
+first, into a scratch buffer; then it evaluates them in that order, so the first line of a
+contract that applies is the contract's offer (its SKU line, else the nearest group line:
+DESIGN §4 step 2).
+
+Everything reads the state's arrays through typed memoryviews (``const``: a worker's
+arrays are read-only shared-memory mappings), kept in a :class:`Tables` made once per set
+of arrays. The only per-line touch of a Python object is reading where each code's bytes
+are (the request's codes are Python str); everything after runs without the GIL.
 """
 
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, INT64_MAX
-from libc.stdlib cimport realloc, calloc, free
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint64_t, INT64_MAX
+from libc.stdlib cimport calloc, free, malloc, realloc
 
+from engine._kernels.codeindex cimport ascii_of, ci_find, ci_prefetch
 from engine._kernels.exact cimport pc_ratio
 from engine._kernels.search cimport _lower_bound
 
@@ -255,6 +264,25 @@ cdef class Tables:
     cdef const int64_t[::1] price_rows
     cdef const int64_t[::1] price_ptr
     cdef const int32_t[:, ::1] group_chain
+    cdef const int8_t[::1] item_status
+    cdef const int16_t[:, ::1] item_uom_code
+    cdef const int64_t[:, ::1] item_uom_factor
+    cdef const int64_t[::1] item_min_order_qty
+    cdef const int64_t[::1] item_order_multiple
+    cdef const int32_t[::1] item_group
+    cdef const int64_t[::1] item_cost
+    cdef const int16_t[::1] item_cost_currency
+    cdef const int32_t[::1] item_lead_time
+    cdef const int64_t[:, ::1] on_hand
+    cdef const int64_t[:, ::1] allocated
+    cdef const int64_t[:, ::1] held
+    cdef const int64_t[:, ::1] safety_stock
+    cdef const int64_t[::1] inbound_keys
+    cdef const int64_t[::1] inbound_qty
+    cdef const unsigned char[:, ::1] sku_arena
+    cdef const uint64_t[::1] sku_slots
+    cdef const unsigned char[:, ::1] uom_arena
+    cdef const uint64_t[::1] uom_slots
 
     def __init__(
         self,
@@ -281,6 +309,25 @@ cdef class Tables:
         const int64_t[::1] price_rows,
         const int64_t[::1] price_ptr,
         const int32_t[:, ::1] group_chain,
+        const int8_t[::1] item_status,
+        const int16_t[:, ::1] item_uom_code,
+        const int64_t[:, ::1] item_uom_factor,
+        const int64_t[::1] item_min_order_qty,
+        const int64_t[::1] item_order_multiple,
+        const int32_t[::1] item_group,
+        const int64_t[::1] item_cost,
+        const int16_t[::1] item_cost_currency,
+        const int32_t[::1] item_lead_time,
+        const int64_t[:, ::1] on_hand,
+        const int64_t[:, ::1] allocated,
+        const int64_t[:, ::1] held,
+        const int64_t[:, ::1] safety_stock,
+        const int64_t[::1] inbound_keys,
+        const int64_t[::1] inbound_qty,
+        const unsigned char[:, ::1] sku_arena,
+        const uint64_t[::1] sku_slots,
+        const unsigned char[:, ::1] uom_arena,
+        const uint64_t[::1] uom_slots,
     ):
         self.line_contract = line_contract
         self.line_kind = line_kind
@@ -305,6 +352,44 @@ cdef class Tables:
         self.price_rows = price_rows
         self.price_ptr = price_ptr
         self.group_chain = group_chain
+        # every item column has the same rows, every inventory column the same shape, and
+        # a code arena is never empty: the kernels index them without checking each other
+        rows = item_status.shape[0]
+        if (item_uom_code.shape[0] != rows or item_uom_factor.shape[0] != rows
+                or item_uom_factor.shape[1] != item_uom_code.shape[1]
+                or item_min_order_qty.shape[0] != rows or item_order_multiple.shape[0] != rows
+                or item_group.shape[0] != rows or item_cost.shape[0] != rows
+                or item_cost_currency.shape[0] != rows or item_lead_time.shape[0] != rows):
+            raise ValueError("Tables: item columns of different lengths")
+        if (allocated.shape[0] != on_hand.shape[0] or allocated.shape[1] != on_hand.shape[1]
+                or held.shape[0] != on_hand.shape[0] or held.shape[1] != on_hand.shape[1]
+                or safety_stock.shape[0] != on_hand.shape[0]
+                or safety_stock.shape[1] != on_hand.shape[1]):
+            raise ValueError("Tables: inventory columns of different shapes")
+        if inbound_qty.shape[0] != inbound_keys.shape[0]:
+            raise ValueError("Tables: inbound columns of different lengths")
+        if (sku_arena.shape[0] == 0 or uom_arena.shape[0] == 0 or sku_slots.shape[0] == 0
+                or uom_slots.shape[0] == 0):
+            raise ValueError("Tables: an empty code arena or index")
+        self.item_status = item_status
+        self.item_uom_code = item_uom_code
+        self.item_uom_factor = item_uom_factor
+        self.item_min_order_qty = item_min_order_qty
+        self.item_order_multiple = item_order_multiple
+        self.item_group = item_group
+        self.item_cost = item_cost
+        self.item_cost_currency = item_cost_currency
+        self.item_lead_time = item_lead_time
+        self.on_hand = on_hand
+        self.allocated = allocated
+        self.held = held
+        self.safety_stock = safety_stock
+        self.inbound_keys = inbound_keys
+        self.inbound_qty = inbound_qty
+        self.sku_arena = sku_arena
+        self.sku_slots = sku_slots
+        self.uom_arena = uom_arena
+        self.uom_slots = uom_slots
 
 
 cdef class Context:
@@ -380,32 +465,48 @@ BLOCKS = {"int64": OUT_INT64_ROWS, "int8": OUT_INT8_ROWS, "flags": OUT_FLAG_ROWS
           "hits": HIT_FIELDS}
 
 
-def price_batch(
-    Tables tables not None,
-    Context context not None,
-    # -- the lines (engine.catalog.ItemRows and the line's quantities)
+cdef inline void _no_price(
+    Py_ssize_t i, int64_t[::1] unit_price, int64_t[::1] extended, int64_t[::1] source_id,
+    int64_t[::1] target_group, int64_t[::1] tier_index, int64_t[::1] tier_min,
+    int64_t[::1] tier_uom, int64_t[::1] next_break_qty, int64_t[::1] next_break_unit,
+    int8_t[::1] source, int8_t[::1] level, int8_t[::1] kind, uint8_t[::1] priced,
+    uint8_t[::1] overflow,
+) noexcept nogil:
+    """Line i has no price: every column holds its "no value"."""
+    priced[i] = 0
+    overflow[i] = 0
+    unit_price[i] = 0
+    extended[i] = 0
+    source[i] = SOURCE_NONE
+    source_id[i] = -1
+    level[i] = -1
+    kind[i] = 0
+    target_group[i] = -1
+    tier_index[i] = -1
+    tier_min[i] = -1
+    tier_uom[i] = -1
+    next_break_qty[i] = -1
+    next_break_unit[i] = 0
+
+
+cdef Py_ssize_t _price_lines(
+    Tables tables,
+    Context context,
     const int64_t[::1] sku,
     const int64_t[::1] base_qty,
     const int64_t[::1] factor_u,
-    const int64_t[::1] min_order_qty,
-    const int64_t[::1] order_multiple,
-    const int16_t[:, ::1] uom_code,
-    const int64_t[:, ::1] uom_factor,
-    const int32_t[::1] product_group,
-    const int64_t[::1] cost_micros,
-    const int16_t[::1] cost_currency,
+    const int8_t[::1] status,
     int64_t micros_per_minor,
     int policy,
-    # -- answers: rows OUT_* of each block, one column per line (engine.pricing)
     int64_t[:, ::1] out64,
     int8_t[:, ::1] out8,
     uint8_t[:, ::1] flags,
-    # -- explain: every active candidate line (HIT_FIELDS rows), when it has columns
     int64_t[:, ::1] hits_out,
-):
-    """Price ``sku.shape[0]`` lines of one account; fill the answer blocks; return the
-    number of candidate contract lines seen (``hits_out`` holds the first of them, as many
-    as it has columns: call again with more room when the count is larger).
+) except -1:
+    """Price the lines whose ``status`` is OK (0) — the others get "no price" — of one
+    account; fill the answer blocks; return the number of candidate contract lines seen
+    (``hits_out`` holds the first of them, as many as it has columns: call again with
+    more room when the count is larger). Item columns are read by the line's SKU row.
 
     Cost: O(lines × (candidate lines + group chain + price run)) with no Python object per
     line; the GIL is released for the whole loop.
@@ -434,6 +535,14 @@ def price_batch(
     cdef const int64_t[::1] price_rows = tables.price_rows
     cdef const int64_t[::1] price_ptr = tables.price_ptr
     cdef const int32_t[:, ::1] group_chain = tables.group_chain
+    cdef const int16_t[:, ::1] uom_code = tables.item_uom_code
+    cdef const int64_t[:, ::1] uom_factor = tables.item_uom_factor
+    cdef const int64_t[::1] min_order_qty = tables.item_min_order_qty
+    cdef const int64_t[::1] order_multiple = tables.item_order_multiple
+    cdef const int32_t[::1] product_group = tables.item_group
+    cdef const int64_t[::1] cost_micros = tables.item_cost
+    cdef const int16_t[::1] cost_currency = tables.item_cost_currency
+    cdef Py_ssize_t item_rows = uom_code.shape[0]
     cdef const uint8_t[::1] is_candidate = context.is_candidate
     cdef const int32_t[::1] rank = context.rank
     cdef const int32_t[::1] specificity = context.specificity
@@ -446,12 +555,7 @@ def price_batch(
     cdef int64_t own_price_list = context.own_price_list
     cdef int64_t list_price_list = context.list_price_list
     if (base_qty.shape[0] != sku.shape[0] or factor_u.shape[0] != sku.shape[0]
-            or min_order_qty.shape[0] != sku.shape[0]
-            or order_multiple.shape[0] != sku.shape[0] or uom_code.shape[0] != sku.shape[0]
-            or uom_factor.shape[0] != sku.shape[0]
-            or uom_factor.shape[1] != uom_code.shape[1]
-            or product_group.shape[0] != sku.shape[0] or cost_micros.shape[0] != sku.shape[0]
-            or cost_currency.shape[0] != sku.shape[0]):
+            or status.shape[0] != sku.shape[0]):
         raise ValueError("price_batch: line arrays of different lengths")
     if (out64.shape[0] != OUT_INT64_ROWS or out8.shape[0] != OUT_INT8_ROWS
             or flags.shape[0] != OUT_FLAG_ROWS or hits_out.shape[0] != HIT_FIELDS):
@@ -534,9 +638,19 @@ def price_batch(
     with nogil:
         for i in range(n):
             s = sku[i]
+            if status[i] != 0 or not 0 <= s < item_rows:
+                # not orderable: a bad line must not show another SKU's price
+                _no_price(i, unit_price, extended, source_id, target_group, tier_index,
+                          tier_min, tier_uom, next_break_qty, next_break_unit, source,
+                          level, kind, priced, overflow)
+                list_book[i] = -1
+                list_tier[i] = -1
+                list_unit[i] = 0
+                winner_hit[i] = -1
+                continue
             q = base_qty[i]
             fu = factor_u[i]
-            cost = cost_micros[i]
+            cost = cost_micros[s]
             if i + 1 < n:
                 # the next line's index entries: each is a cache miss at the large scale,
                 # and loading them while this line is evaluated overlaps the waits
@@ -547,7 +661,7 @@ def price_batch(
                     pc_prefetch(&line_ptr[t])
                 if 0 <= t < dense_slot.shape[0]:
                     pc_prefetch(&dense_slot[t])
-            has_cost = cost >= 0 and cost_currency[i] == currency
+            has_cost = cost >= 0 and cost_currency[s] == currency
 
             # ---- the list price: the first book whose entry is active, valid on the
             # date and has a tier at the quantity (DESIGN §4 step 4)
@@ -581,7 +695,7 @@ def price_batch(
                         and price_valid_to[entry] > date):
                     continue
                 book_usable[k] = 1
-                book_factor[k] = _factor_on_item(uom_code, uom_factor, i, price_uom[entry])
+                book_factor[k] = _factor_on_item(uom_code, uom_factor, s, price_uom[entry])
                 if b < 0:
                     t = _tier_of(price_tier_min, entry, price_n_tiers[entry], q,
                                  book_factor[k])
@@ -628,7 +742,7 @@ def price_batch(
                             if p < hi and line_keys[p] == key:
                                 if not _push(&scratch, line_rows[p], 0, -1):
                                     out_of_memory = True
-            group = product_group[i]
+            group = product_group[s]
             if 0 <= group < group_chain.shape[0] and group_keys.shape[0]:
                 for d in range(group_chain.shape[1]):
                     g = group_chain[group, d]
@@ -674,7 +788,7 @@ def price_batch(
                 hit.depth = scratch.depth[k]
                 hit.target = scratch.target[k]
                 hit.kind = line_kind[r]
-                hit.factor = _factor_on_item(uom_code, uom_factor, i, line_uom[r])
+                hit.factor = _factor_on_item(uom_code, uom_factor, s, line_uom[r])
                 hit.tier = _tier_of(line_tier_min, r, line_n_tiers[r], q, hit.factor)
                 value = line_tier_value[r, hit.tier if hit.tier > 0 else 0]
                 if hit.kind == NET:
@@ -730,20 +844,9 @@ def price_batch(
                 winner_hit[i] = -1
             if win.contract < 0 and win.row < 0:
                 # no price at all: NO_PRICE (the columns hold "no value")
-                priced[i] = 0
-                overflow[i] = 0
-                unit_price[i] = 0
-                extended[i] = 0
-                source[i] = SOURCE_NONE
-                source_id[i] = -1
-                level[i] = -1
-                kind[i] = 0
-                target_group[i] = -1
-                tier_index[i] = -1
-                tier_min[i] = -1
-                tier_uom[i] = -1
-                next_break_qty[i] = -1
-                next_break_unit[i] = 0
+                _no_price(i, unit_price, extended, source_id, target_group, tier_index,
+                          tier_min, tier_uom, next_break_qty, next_break_unit, source,
+                          level, kind, priced, overflow)
                 continue
             priced[i] = 1
             fits = pc_ratio(q, win.num_a, win.num_b, win.den_a, win.den_b, 1,
@@ -786,7 +889,7 @@ def price_batch(
             if win.tier + 1 >= n_tiers_w or win.tier + 1 >= line_tier_min.shape[1]:
                 continue
             safe_unit = fu if fu > 1 else 1
-            multiple = order_multiple[i] if order_multiple[i] > 1 else 1
+            multiple = order_multiple[s] if order_multiple[s] > 1 else 1
             # every product below is checked: a hint that int64 cannot hold is no hint
             if not pc_mul64(safe_unit // _gcd(safe_unit, multiple), multiple, &step):
                 continue
@@ -796,8 +899,8 @@ def price_batch(
                 t = price_tier_min[win.row, win.tier + 1]
             if not pc_mul64(t, win.factor, &needed):
                 continue
-            if needed < min_order_qty[i]:
-                needed = min_order_qty[i]
+            if needed < min_order_qty[s]:
+                needed = min_order_qty[s]
             g2 = needed // step + (1 if needed % step else 0)
             if not pc_mul64(g2, step, &next_base):
                 continue
@@ -841,4 +944,480 @@ def price_batch(
     free(offered)
     if out_of_memory:
         raise MemoryError()
+    return hits
+
+
+# ---- availability (DESIGN §5; engine.atp states the rules) ---------------------------------
+
+cdef enum:
+    INBOUND_SKU_SHIFT = 32
+    LOCATION_BITS = 12
+    DATE_BITS = 20
+    ITEM_UNKNOWN = 0
+    ITEM_ACTIVE = 1
+    ITEM_BLOCKED = 3
+    DATE_NONE = 0
+    DATE_STOCK = 1
+    DATE_INBOUND = 2
+    DATE_LEAD_TIME = 3
+
+
+cdef int _availability(
+    Tables tables,
+    const int64_t[::1] sku,
+    const int64_t[::1] need,
+    const int8_t[::1] answered,
+    const int64_t[::1] locations,
+    int64_t today,
+    int64_t[:, ::1] available,
+    uint8_t[:, ::1] oversold,
+    int64_t[::1] network,
+    int64_t[::1] earliest_date,
+    int8_t[::1] date_source,
+) except -1:
+    """Fill, for every line i with ``answered[i]`` and location slot j: ``available[i, j]``
+    (clipped at 0), ``oversold[i, j]``, ``network[i]``, ``earliest_date[i]`` (days, -1
+    none) and ``date_source[i]``; a line not answered gets nothing (0, -1, NONE). A SKU
+    or location id outside the inventory's rows or columns has no stock there.
+
+    The receipts of a short line are read from the sorted inbound keys (``sku << 32 |
+    date << 12 | location``) in date order: on day d the network holds Σ_l
+    max(available_now_l + receipts_l(≤ d), 0), so each receipt adds what it lifts its
+    location's running total above zero. O(lines × locations + receipts of the short
+    lines), no GIL.
+    """
+    cdef const int64_t[:, ::1] on_hand = tables.on_hand
+    cdef const int64_t[:, ::1] allocated = tables.allocated
+    cdef const int64_t[:, ::1] held = tables.held
+    cdef const int64_t[:, ::1] safety_stock = tables.safety_stock
+    cdef const int64_t[::1] inbound_keys = tables.inbound_keys
+    cdef const int64_t[::1] inbound_qty = tables.inbound_qty
+    cdef const int8_t[::1] status = tables.item_status
+    cdef const int32_t[::1] lead_time_days = tables.item_lead_time
+    cdef Py_ssize_t n = sku.shape[0], n_loc = locations.shape[0]
+    cdef Py_ssize_t i, j, p, lo, hi
+    cdef Py_ssize_t width = on_hand.shape[1], rows = on_hand.shape[0]
+    cdef Py_ssize_t item_rows = status.shape[0]
+    cdef int64_t s, now, total, key, loc, day, qty, before, after, gain, date
+    cdef int64_t date_mask = (<int64_t>1 << DATE_BITS) - 1
+    cdef int64_t loc_mask = (<int64_t>1 << LOCATION_BITS) - 1
+    cdef int64_t n_keys = inbound_keys.shape[0]
+    cdef int source
+    if (available.shape[0] != n or available.shape[1] != n_loc or oversold.shape[0] != n
+            or oversold.shape[1] != n_loc or network.shape[0] != n
+            or earliest_date.shape[0] != n or date_source.shape[0] != n
+            or need.shape[0] != n or answered.shape[0] != n):
+        raise ValueError("availability: arrays of different lengths")
+    # slot_of[location] = 1 + its slot in the set (0: not in the set); raw[slot] is the
+    # location's available_now plus the receipts read so far, for the current line
+    cdef int64_t *slot_of = <int64_t *>calloc(width + 1, sizeof(int64_t))
+    cdef int64_t *raw = <int64_t *>calloc(n_loc + 1, sizeof(int64_t))
+    if slot_of == NULL or raw == NULL:
+        free(slot_of)
+        free(raw)
+        raise MemoryError()
+    for j in range(n_loc):
+        if 0 <= locations[j] < width and slot_of[locations[j]] == 0:
+            slot_of[locations[j]] = j + 1
+    with nogil:
+        for i in range(n):
+            s = sku[i]
+            if not answered[i]:
+                for j in range(n_loc):
+                    available[i, j] = 0
+                    oversold[i, j] = 0
+                network[i] = 0
+                earliest_date[i] = -1
+                date_source[i] = DATE_NONE
+                continue
+            total = 0
+            for j in range(n_loc):
+                loc = locations[j]
+                # an id this state's inventory does not hold has no stock: never a read
+                # outside the arrays
+                if 0 <= s < rows and 0 <= loc < width:
+                    now = (on_hand[s, loc] - allocated[s, loc] - held[s, loc]
+                           - safety_stock[s, loc])
+                else:
+                    now = 0
+                raw[j] = now
+                oversold[i, j] = now < 0
+                available[i, j] = now if now > 0 else 0
+                total += available[i, j]
+            network[i] = total
+            date = -1
+            source = DATE_NONE
+            if total >= need[i]:
+                date = today
+                source = DATE_STOCK
+            elif 0 <= s < item_rows and status[s] == ITEM_ACTIVE:
+                if n_keys:
+                    lo = _lower_bound(inbound_keys, 0, n_keys, s << INBOUND_SKU_SHIFT)
+                    hi = _lower_bound(inbound_keys, lo, n_keys,
+                                      (s + 1) << INBOUND_SKU_SHIFT)
+                    # date order (the key's); a receipt past due arrives today
+                    for p in range(lo, hi):
+                        key = inbound_keys[p]
+                        loc = key & loc_mask
+                        if loc >= width or slot_of[loc] == 0:
+                            continue
+                        j = slot_of[loc] - 1
+                        qty = inbound_qty[p]
+                        before = raw[j]
+                        after = before + qty
+                        raw[j] = after
+                        gain = (after if after > 0 else 0) - (before if before > 0 else 0)
+                        total += gain
+                        if total >= need[i]:
+                            day = (key >> LOCATION_BITS) & date_mask
+                            date = day if day > today else today
+                            source = DATE_INBOUND
+                            break
+                if source == DATE_NONE and lead_time_days[s] >= 0:
+                    date = today + lead_time_days[s]
+                    source = DATE_LEAD_TIME
+            earliest_date[i] = date
+            date_source[i] = <int8_t>source
+    free(slot_of)
+    free(raw)
+    return 0
+
+
+def availability_batch(
+    Tables tables not None,
+    const int64_t[::1] sku,
+    const int64_t[::1] need,
+    const int8_t[::1] answered,
+    const int64_t[::1] locations,
+    int64_t today,
+    int64_t[:, ::1] available,
+    uint8_t[:, ::1] oversold,
+    int64_t[::1] network,
+    int64_t[::1] earliest_date,
+    int8_t[::1] date_source,
+):
+    """Availability of known SKU ids over a location set (``engine.atp.availability``:
+    what WatchAvailability answers); the quote's own path is :func:`quote_batch`."""
+    _availability(tables, sku, need, answered, locations, today, available, oversold,
+                  network, earliest_date, date_source)
+
+
+# ---- the whole quote -----------------------------------------------------------------------
+
+# line statuses (engine.catalog.LineStatus), disclosure modes and stock buckets
+# (engine.state.Disclosure, engine.quote.Bucket), price modes of quote_batch
+cdef enum:
+    LINE_OK = 0
+    LINE_UNKNOWN_SKU = 1
+    LINE_UNKNOWN_UOM = 2
+    LINE_ITEM_BLOCKED = 3
+    LINE_NO_PRICE = 4
+    LINE_QTY_OUT_OF_RANGE = 5
+    LINE_AMOUNT_OVERFLOW = 6
+    SHOW_EXACT = 0
+    SHOW_CAPPED = 1
+    SHOW_BUCKETS = 2
+    BUCKET_OUT = 0
+    BUCKET_LOW = 1
+    BUCKET_IN_STOCK = 2
+    PRICES_NOT_ASKED = 0
+    PRICES_ASKED = 1
+    PRICES_NO_CURRENCY = 2
+
+# rows of quote_batch's line blocks, after the pricing rows (OUT_*) of each block
+cdef enum:
+    LINE_SKU = OUT_INT64_ROWS
+    LINE_UOM = OUT_INT64_ROWS + 1
+    LINE_FACTOR = OUT_INT64_ROWS + 2
+    LINE_BASE_QTY = OUT_INT64_ROWS + 3
+    LINE_SUGGESTED = OUT_INT64_ROWS + 4
+    LINE_NETWORK = OUT_INT64_ROWS + 5
+    LINE_EARLIEST = OUT_INT64_ROWS + 6
+    LINE_INT64_ROWS = OUT_INT64_ROWS + 7
+    LINE_STATUS = OUT_INT8_ROWS
+    LINE_ITEM_STATUS = OUT_INT8_ROWS + 1
+    LINE_DATE_SOURCE = OUT_INT8_ROWS + 2
+    LINE_INT8_ROWS = OUT_INT8_ROWS + 3
+    LINE_BELOW_MINIMUM = OUT_FLAG_ROWS
+    LINE_NOT_MULTIPLE = OUT_FLAG_ROWS + 1
+    LINE_SUGGESTED_IN_BASE = OUT_FLAG_ROWS + 2
+    LINE_FLAG_ROWS = OUT_FLAG_ROWS + 3
+
+# a line's base quantity is at most 10^12 (DESIGN §2)
+cdef int64_t LIMIT_BASE_QTY = 1000000000000
+MAX_BASE_QTY = LIMIT_BASE_QTY
+
+#: Rows of quote_batch's blocks by name, for engine.quote to take its views from.
+LINE_ROWS = {
+    "unit": OUT_UNIT, "extended": OUT_EXTENDED, "source_id": OUT_SOURCE_ID,
+    "target_group": OUT_TARGET_GROUP, "tier_index": OUT_TIER_INDEX, "tier_min": OUT_TIER_MIN,
+    "tier_uom": OUT_TIER_UOM, "next_qty": OUT_NEXT_QTY, "next_unit": OUT_NEXT_UNIT,
+    "list_book": OUT_LIST_BOOK, "list_tier": OUT_LIST_TIER, "list_unit": OUT_LIST_UNIT,
+    "winner_hit": OUT_WINNER_HIT, "sku": LINE_SKU, "uom": LINE_UOM, "factor": LINE_FACTOR,
+    "base_qty": LINE_BASE_QTY, "suggested": LINE_SUGGESTED, "network": LINE_NETWORK,
+    "earliest": LINE_EARLIEST, "int64": LINE_INT64_ROWS,
+    "source": OUT_SOURCE, "level": OUT_LEVEL, "kind": OUT_KIND, "status": LINE_STATUS,
+    "item_status": LINE_ITEM_STATUS, "date_source": LINE_DATE_SOURCE, "int8": LINE_INT8_ROWS,
+    "priced": OUT_PRICED, "overflow": OUT_OVERFLOW, "below_minimum": LINE_BELOW_MINIMUM,
+    "not_multiple": LINE_NOT_MULTIPLE, "suggested_in_base": LINE_SUGGESTED_IN_BASE,
+    "flags": LINE_FLAG_ROWS, "hits": HIT_FIELDS,
+}
+
+#: Codes quote_batch hard-codes, for engine.quote to check its own against.
+QUOTE_CONSTANTS = {
+    "LINE_OK": LINE_OK, "LINE_UNKNOWN_SKU": LINE_UNKNOWN_SKU,
+    "LINE_UNKNOWN_UOM": LINE_UNKNOWN_UOM, "LINE_ITEM_BLOCKED": LINE_ITEM_BLOCKED,
+    "LINE_NO_PRICE": LINE_NO_PRICE, "LINE_QTY_OUT_OF_RANGE": LINE_QTY_OUT_OF_RANGE,
+    "LINE_AMOUNT_OVERFLOW": LINE_AMOUNT_OVERFLOW, "SHOW_EXACT": SHOW_EXACT,
+    "SHOW_CAPPED": SHOW_CAPPED, "SHOW_BUCKETS": SHOW_BUCKETS, "BUCKET_OUT": BUCKET_OUT,
+    "BUCKET_LOW": BUCKET_LOW, "BUCKET_IN_STOCK": BUCKET_IN_STOCK,
+    "ITEM_UNKNOWN": ITEM_UNKNOWN, "ITEM_ACTIVE": ITEM_ACTIVE, "ITEM_BLOCKED": ITEM_BLOCKED,
+    "INBOUND_SKU_SHIFT": INBOUND_SKU_SHIFT, "LOCATION_BITS": LOCATION_BITS,
+    "DATE_NONE": DATE_NONE, "DATE_STOCK": DATE_STOCK, "DATE_INBOUND": DATE_INBOUND,
+    "DATE_LEAD_TIME": DATE_LEAD_TIME, "MAX_BASE_QTY": MAX_BASE_QTY,
+}
+
+
+cdef inline int64_t _wrap_mul(int64_t a, int64_t b) noexcept nogil:
+    """a × b modulo 2^64, as numpy's int64 arithmetic gives it (defined, unlike C's)."""
+    return <int64_t>(<uint64_t>a * <uint64_t>b)
+
+
+cdef inline int64_t _ceil_div(int64_t a, int64_t b) noexcept nogil:
+    """⌈a / b⌉ for b > 0 (C division truncates toward zero)."""
+    cdef int64_t q = a // b
+    if a % b != 0 and a > 0:
+        q += 1
+    return q
+
+
+cdef inline int64_t _floor_div(int64_t a, int64_t b) noexcept nogil:
+    """⌊a / b⌋ for b > 0."""
+    cdef int64_t q = a // b
+    if a % b != 0 and a < 0:
+        q -= 1
+    return q
+
+
+cdef void _resolve(
+    Tables tables,
+    const unsigned char **sku_text, const int64_t *sku_length,
+    const unsigned char **uom_text, const int64_t *uom_length, const uint8_t *uom_given,
+    bint with_uoms, Py_ssize_t n_skus, Py_ssize_t n_uoms,
+    const int64_t[::1] qty,
+    int64_t[:, ::1] out64, int8_t[:, ::1] out8, uint8_t[:, ::1] flags,
+) noexcept nogil:
+    """Codes → ids, UoM factor, status, base quantity and sell rules of every line
+    (``engine.catalog.resolve_lines`` and the sell rules, DESIGN §2)."""
+    cdef const int8_t[::1] item_status = tables.item_status
+    cdef const int16_t[:, ::1] uom_code = tables.item_uom_code
+    cdef const int64_t[:, ::1] uom_factor = tables.item_uom_factor
+    cdef const int64_t[::1] min_order_qty = tables.item_min_order_qty
+    cdef const int64_t[::1] order_multiple = tables.item_order_multiple
+    cdef Py_ssize_t item_rows = item_status.shape[0]
+    cdef Py_ssize_t n = qty.shape[0], i
+    cdef int64_t s, row, u, f, q, base, minimum, multiple, suggested, safe
+    cdef int8_t item, status
+    cdef const unsigned char *sku_arena = &tables.sku_arena[0, 0]
+    cdef const unsigned char *uom_arena = &tables.uom_arena[0, 0]
+    cdef const uint64_t *sku_slots = &tables.sku_slots[0]
+    cdef const uint64_t *uom_slots = &tables.uom_slots[0]
+    cdef int64_t sku_width = tables.sku_arena.shape[1], uom_width = tables.uom_arena.shape[1]
+    cdef int64_t n_sku_slots = tables.sku_slots.shape[0]
+    cdef int64_t n_uom_slots = tables.uom_slots.shape[0]
+    if n_skus > tables.sku_arena.shape[0]:
+        n_skus = tables.sku_arena.shape[0]
+    if n_uoms > tables.uom_arena.shape[0]:
+        n_uoms = tables.uom_arena.shape[0]
+    # start every line's first slot load, then each line's item rows once its id is known:
+    # the misses of a cart overlap instead of following one another
+    for i in range(n):
+        if sku_text[i] != NULL:
+            ci_prefetch(sku_slots, n_sku_slots, sku_text[i], sku_length[i])
+    for i in range(n):
+        s = -1
+        if sku_text[i] != NULL:
+            s = ci_find(sku_arena, sku_width, n_skus, sku_slots, n_sku_slots, sku_text[i],
+                        sku_length[i])
+        out64[LINE_SKU, i] = s
+        if 0 <= s < item_rows:
+            pc_prefetch(&item_status[s])
+            pc_prefetch(&uom_code[s, 0])
+            pc_prefetch(&uom_factor[s, 0])
+            pc_prefetch(&min_order_qty[s])
+            pc_prefetch(&order_multiple[s])
+    for i in range(n):
+        s = out64[LINE_SKU, i]
+        row = s if 0 <= s < item_rows else 0  # an unknown SKU reads row 0, as a stand-in
+        item = item_status[row] if item_rows else ITEM_UNKNOWN
+        if s < 0 or s >= item_rows:
+            item = ITEM_UNKNOWN
+        u = -1
+        f = 1
+        if with_uoms:
+            if uom_text[i] != NULL:
+                u = ci_find(uom_arena, uom_width, n_uoms, uom_slots, n_uom_slots,
+                            uom_text[i], uom_length[i])
+            if u >= 0:
+                f = _factor_on_item(uom_code, uom_factor, row, u) if item_rows else 0
+            elif uom_given[i]:
+                f = 0  # a UoM named but not known
+        if s < 0:
+            f = 0
+        q = qty[i]
+        safe = f if f > 1 else 1
+        # statuses in increasing precedence: the first problem of a line is the one it says
+        status = LINE_OK
+        if item == ITEM_BLOCKED:
+            status = LINE_ITEM_BLOCKED
+        if q < 0 or q > LIMIT_BASE_QTY // safe:
+            status = LINE_QTY_OUT_OF_RANGE
+        if f == 0:
+            status = LINE_UNKNOWN_UOM
+        if item == ITEM_UNKNOWN:
+            status = LINE_UNKNOWN_SKU  # incl. a SKU known only from stock
+        base = q * safe if status == LINE_OK else 0
+        out64[LINE_UOM, i] = u
+        out64[LINE_FACTOR, i] = f
+        out64[LINE_BASE_QTY, i] = base
+        out8[LINE_STATUS, i] = status
+        out8[LINE_ITEM_STATUS, i] = item
+        # sell rules: smallest base quantity >= max(request, minimum) that is a multiple
+        # of the order multiple, in the line's UoM where it divides exactly
+        minimum = min_order_qty[row] if item_rows else 0
+        multiple = order_multiple[row] if item_rows else 1
+        if multiple < 1:
+            multiple = 1
+        flags[LINE_BELOW_MINIMUM, i] = base < minimum
+        flags[LINE_NOT_MULTIPLE, i] = base % multiple != 0
+        suggested = _wrap_mul(_ceil_div(base if base > minimum else minimum, multiple),
+                              multiple)
+        if suggested % safe == 0:
+            out64[LINE_SUGGESTED, i] = _floor_div(suggested, safe)
+            flags[LINE_SUGGESTED_IN_BASE, i] = 0
+        else:
+            out64[LINE_SUGGESTED, i] = suggested
+            flags[LINE_SUGGESTED_IN_BASE, i] = 1
+
+
+def quote_batch(
+    Tables tables not None,
+    Context context,
+    object skus,
+    const int64_t[::1] qty,
+    object uoms,
+    Py_ssize_t n_skus,
+    Py_ssize_t n_uoms,
+    int price_mode,
+    int64_t micros_per_minor,
+    int policy,
+    const int64_t[::1] locations,
+    bint with_availability,
+    int64_t today,
+    int show,
+    int64_t cap,
+    int64_t[:, ::1] out64,
+    int8_t[:, ::1] out8,
+    uint8_t[:, ::1] flags,
+    int64_t[:, ::1] available,
+    int64_t[:, ::1] shown,
+    uint8_t[:, ::1] oversold,
+    int8_t[:, ::1] bucket,
+    int64_t[:, ::1] hits_out,
+):
+    """One quote, whole: codes to ids through the shared code indexes, UoMs, statuses and
+    sell rules, prices (``price_mode`` PRICES_ASKED with ``context``), availability over
+    ``locations`` with the account's disclosure (``show``, ``cap``) — one call, no Python
+    object made per line, the GIL released for everything after the codes' bytes are
+    found. ``n_skus`` / ``n_uoms``: codes the caller's state version holds. Returns the
+    number of candidate contract lines seen (for explain, as :func:`_price_lines`).
+    """
+    cdef list sku_list = skus if type(skus) is list else list(skus)
+    cdef list uom_list = None
+    cdef Py_ssize_t n = qty.shape[0], i, j, hits = 0
+    cdef int64_t v
+    cdef bint with_uoms = uoms is not None
+    cdef object code
+    if len(sku_list) != n:
+        raise ValueError(f"quote_batch: {len(sku_list)} SKUs for {n} quantities")
+    if with_uoms:
+        uom_list = uoms if type(uoms) is list else list(uoms)
+        if len(uom_list) != n:
+            raise ValueError(f"quote_batch: {len(uom_list)} UoMs for {n} lines")
+    if (out64.shape[0] != LINE_INT64_ROWS or out8.shape[0] != LINE_INT8_ROWS
+            or flags.shape[0] != LINE_FLAG_ROWS or out64.shape[1] != n
+            or out8.shape[1] != n or flags.shape[1] != n):
+        raise ValueError("quote_batch: line blocks of the wrong shape")
+    if with_availability and (
+            available.shape[0] != n or available.shape[1] != locations.shape[0]
+            or shown.shape[0] != n or shown.shape[1] != locations.shape[0]
+            or bucket.shape[0] != n or bucket.shape[1] != locations.shape[0]):
+        raise ValueError("quote_batch: availability blocks of the wrong shape")
+    if price_mode == PRICES_ASKED and context is None:
+        raise ValueError("quote_batch: prices asked without an account context")
+    cdef const unsigned char **sku_text = <const unsigned char **>malloc(
+        (n + 1) * sizeof(const unsigned char *))
+    cdef const unsigned char **uom_text = <const unsigned char **>malloc(
+        (n + 1) * sizeof(const unsigned char *))
+    cdef int64_t *sku_length = <int64_t *>malloc((n + 1) * sizeof(int64_t))
+    cdef int64_t *uom_length = <int64_t *>malloc((n + 1) * sizeof(int64_t))
+    cdef uint8_t *uom_given = <uint8_t *>malloc((n + 1) * sizeof(uint8_t))
+    if (sku_text == NULL or uom_text == NULL or sku_length == NULL or uom_length == NULL
+            or uom_given == NULL):
+        free(sku_text)
+        free(uom_text)
+        free(sku_length)
+        free(uom_length)
+        free(uom_given)
+        raise MemoryError()
+    try:
+        # where each code's bytes are (the codes are Python str: read in place, no copy);
+        # '' or None as a UoM is the base UoM, anything else names one
+        for i in range(n):
+            sku_text[i] = ascii_of(sku_list[i], &sku_length[i])
+            if with_uoms:
+                code = uom_list[i]
+                uom_text[i] = ascii_of(code, &uom_length[i])
+                uom_given[i] = not (code is None or (uom_text[i] != NULL
+                                                     and uom_length[i] == 0))
+        with nogil:
+            _resolve(tables, sku_text, sku_length, uom_text, uom_length, uom_given,
+                     with_uoms, n_skus, n_uoms, qty, out64, out8, flags)
+        if price_mode == PRICES_ASKED:
+            hits = _price_lines(tables, context, out64[LINE_SKU], out64[LINE_BASE_QTY],
+                                out64[LINE_FACTOR], out8[LINE_STATUS], micros_per_minor,
+                                policy, out64[:OUT_INT64_ROWS], out8[:OUT_INT8_ROWS],
+                                flags[:OUT_FLAG_ROWS], hits_out)
+        with nogil:
+            for i in range(n):
+                if price_mode == PRICES_ASKED and out8[LINE_STATUS, i] == LINE_OK:
+                    if not flags[OUT_PRICED, i]:
+                        out8[LINE_STATUS, i] = LINE_NO_PRICE
+                    elif flags[OUT_OVERFLOW, i]:
+                        out8[LINE_STATUS, i] = LINE_AMOUNT_OVERFLOW
+                elif price_mode == PRICES_NO_CURRENCY and out8[LINE_STATUS, i] == LINE_OK:
+                    out8[LINE_STATUS, i] = LINE_NO_PRICE
+        if with_availability:
+            # an unknown item is answered "nothing"; the others as their stock says
+            _availability(tables, out64[LINE_SKU], out64[LINE_BASE_QTY],
+                          out8[LINE_ITEM_STATUS], locations, today, available, oversold,
+                          out64[LINE_NETWORK], out64[LINE_EARLIEST], out8[LINE_DATE_SOURCE])
+            with nogil:
+                for i in range(n):
+                    for j in range(locations.shape[0]):
+                        v = available[i, j]
+                        bucket[i, j] = (BUCKET_OUT if v <= 0 else
+                                        BUCKET_LOW if v <= cap else BUCKET_IN_STOCK)
+                        if show == SHOW_EXACT:
+                            shown[i, j] = v
+                        elif show == SHOW_CAPPED:
+                            shown[i, j] = v if v < cap else cap
+                        else:
+                            shown[i, j] = -1
+    finally:
+        free(sku_text)
+        free(uom_text)
+        free(sku_length)
+        free(uom_length)
+        free(uom_given)
     return hits
