@@ -68,11 +68,20 @@ def location_set(
             raise UnknownCode("locations", locations[int(missing[0])])
         return np.array(list(dict.fromkeys(ids.tolist())), dtype=np.int64)
     if region:
+        # a region's active locations change only with a new state version: kept per
+        # region for the version they were read at (one entry per region, replaced)
+        key = ("region-locations", region)
+        kept = state.contexts.get(key)
+        if kept is not None and kept[0] == state.version:
+            found: I64 = kept[1]
+            return found
         region_id = state.regions.get(region)
         if region_id < 0 or region_id not in state.region_locations:
             raise UnknownCode("region", region)
         ranked = state.region_locations[region_id]
         active: I64 = ranked[state.location_rows["active"][ranked]]  # closed ones drop out
+        active.flags.writeable = False  # shared by every quote of this version
+        state.contexts[key] = (state.version, active)
         return active
     n = state.location_rows.n
     return np.nonzero(state.location_rows["active"][:n])[0].astype(np.int64)

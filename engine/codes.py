@@ -157,7 +157,7 @@ class CodeTable:
         """The code of ``code_id``."""
         if not 0 <= code_id < self.n:
             raise IndexError(f"{self.kind} id {code_id} out of range 0..{self.n - 1}")
-        return self.codes_at(np.array([code_id], dtype=np.int64))[0]
+        return _codes.decode_range(self.arena, code_id, code_id + 1)[0]
 
     def codes_at(self, ids: npt.NDArray[np.int64]) -> list[str]:
         """Codes of a batch of ids; "" for -1 (or any id not in the table). O(n)."""

@@ -191,9 +191,11 @@ def kernel_context(state: State, ctx: AccountContext) -> _quote.Context:
     if cached is not None and cached[0] is ctx:
         context: _quote.Context = cached[1]
         return context
+    groups = max(len(state.product_groups), int(ctx.group_keys.max(initial=-1)) + 1)
+    group_ptr = np.searchsorted(ctx.group_keys, np.arange(groups + 1)).astype(np.int64)
     context = _quote.Context(
         ctx.is_candidate.view(np.uint8), ctx.rank, ctx.specificity, ctx.code_order,
-        ctx.candidates_by_id, ctx.group_keys, ctx.group_rows,
+        ctx.candidates_by_id, group_ptr, ctx.group_rows,
         ctx.currency, ctx.date, ctx.own_price_list, state.price_lists.get(LIST_CODE),
     )  # fmt: skip
     state.contexts[key] = (ctx, context)

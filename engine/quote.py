@@ -51,6 +51,7 @@ class Bucket(IntEnum):
     IN_STOCK = 2
 
 
+_DISCLOSURES = tuple(Disclosure)  # by value: an enum call costs more than the quote's rest
 _LOW = int(Bucket.LOW)  # a plain int: numpy compares an IntEnum member ~6x slower
 _ROWS = _quote.LINE_ROWS
 _NO_HITS = np.zeros((_ROWS["hits"], 0), dtype=np.int64)
@@ -165,13 +166,13 @@ def quote(
         raise InvalidInput("qty", f"{quantities.size} quantities for {n} lines")
     if uoms is not None and len(uoms) != n:
         raise InvalidInput("uoms", f"{len(uoms)} UoMs for {n} lines")
-    account_rows = state.account_rows
     account_id = state.accounts.get(account)
-    if account_id < 0 or account_rows["version"][account_id] < 0:
+    rows = state.account_rows.data
+    if account_id < 0 or rows["version"][account_id] < 0:
         raise UnknownCode("account", account)
     if currency:
         check_currency(currency)
-    currency_code = currency or state.currencies.code(int(account_rows["currency"][account_id]))
+    currency_code = currency or state.currencies.code(int(rows["currency"][account_id]))
     currency_id = state.currencies.get(currency_code)
     today = pricing_date if today is None else today
     location_ids = location_set(state, locations, region) if with_availability else None
@@ -187,8 +188,8 @@ def quote(
             context = kernel_context(state, ctx)
             price_mode = _PRICES_ASKED
             micros_per_minor = micros_per_minor_unit(currency_code)
-    mode = Disclosure(int(account_rows["disclosure"][account_id]))
-    cap = int(account_rows["disclosure_cap"][account_id])
+    mode = _DISCLOSURES[int(rows["disclosure"][account_id])]
+    cap = int(rows["disclosure_cap"][account_id])
     width = 0 if location_ids is None else location_ids.size
     out64 = np.empty((_ROWS["int64"], n), dtype=np.int64)
     out8 = np.empty((_ROWS["int8"], n), dtype=np.int8)

@@ -401,7 +401,7 @@ cdef class Context:
     cdef const int32_t[::1] specificity
     cdef const int64_t[::1] code_order
     cdef const int64_t[::1] candidates_by_id
-    cdef const int64_t[::1] group_keys
+    cdef const int64_t[::1] group_ptr
     cdef const int64_t[::1] group_rows
     cdef int64_t currency
     cdef int64_t date
@@ -415,7 +415,7 @@ cdef class Context:
         const int32_t[::1] specificity,
         const int64_t[::1] code_order,
         const int64_t[::1] candidates_by_id,
-        const int64_t[::1] group_keys,
+        const int64_t[::1] group_ptr,
         const int64_t[::1] group_rows,
         int64_t currency,
         int64_t date,
@@ -427,7 +427,14 @@ cdef class Context:
         self.specificity = specificity
         self.code_order = code_order
         self.candidates_by_id = candidates_by_id
-        self.group_keys = group_keys
+        # group g's lines are group_rows[group_ptr[g]:group_ptr[g + 1]]: a quote finds a
+        # group's lines with two reads, not two binary searches per group of the chain
+        if group_ptr.shape[0] == 0:
+            raise ValueError("Context: group_ptr needs at least one entry")
+        for g in range(group_ptr.shape[0] - 1):
+            if not 0 <= group_ptr[g] <= group_ptr[g + 1] <= group_rows.shape[0]:
+                raise ValueError("Context: group_ptr is not a run index over group_rows")
+        self.group_ptr = group_ptr
         self.group_rows = group_rows
         self.currency = currency
         self.date = date
@@ -463,6 +470,23 @@ cdef enum:
 #: Shapes of the answer blocks, for engine.pricing to allocate.
 BLOCKS = {"int64": OUT_INT64_ROWS, "int8": OUT_INT8_ROWS, "flags": OUT_FLAG_ROWS,
           "hits": HIT_FIELDS}
+
+
+cdef inline void _prefetch_line(
+    int64_t r, Py_ssize_t rows, const uint8_t[::1] line_active,
+    const int32_t[::1] line_contract, const int8_t[::1] line_kind,
+    const int16_t[::1] line_uom, const int8_t[::1] line_n_tiers,
+    const int64_t[:, ::1] line_tier_min, const int64_t[:, ::1] line_tier_value,
+) noexcept nogil:
+    """Start loading contract line r's columns (no effect on results)."""
+    if 0 <= r < rows:
+        pc_prefetch(&line_active[r])
+        pc_prefetch(&line_contract[r])
+        pc_prefetch(&line_kind[r])
+        pc_prefetch(&line_uom[r])
+        pc_prefetch(&line_n_tiers[r])
+        pc_prefetch(&line_tier_min[r, 0])
+        pc_prefetch(&line_tier_value[r, 0])
 
 
 cdef inline void _no_price(
@@ -548,7 +572,7 @@ cdef Py_ssize_t _price_lines(
     cdef const int32_t[::1] specificity = context.specificity
     cdef const int64_t[::1] code_order = context.code_order
     cdef const int64_t[::1] candidates_by_id = context.candidates_by_id
-    cdef const int64_t[::1] group_keys = context.group_keys
+    cdef const int64_t[::1] group_ptr = context.group_ptr
     cdef const int64_t[::1] group_rows = context.group_rows
     cdef int64_t currency = context.currency
     cdef int64_t date = context.date
@@ -636,6 +660,75 @@ cdef Py_ssize_t _price_lines(
         raise MemoryError()
 
     with nogil:
+        # ---- load ahead, stage by stage over the whole batch: each stage's addresses come
+        # from what the stage before loaded, and the lines' misses within a stage are
+        # independent, so the memory system serves them side by side instead of one line's
+        # chain (index entry, keys, rows, columns) after another's
+        for i in range(n):  # stage 1: the SKU's index entries and item columns
+            s = sku[i]
+            if status[i] != 0 or not 0 <= s < item_rows:
+                continue
+            pc_prefetch(&cost_micros[s])
+            pc_prefetch(&cost_currency[s])
+            pc_prefetch(&product_group[s])
+            pc_prefetch(&uom_code[s, 0])
+            pc_prefetch(&uom_factor[s, 0])
+            if s + 1 < price_ptr.shape[0]:
+                pc_prefetch(&price_ptr[s])
+            if s + 1 < line_ptr.shape[0]:
+                pc_prefetch(&line_ptr[s])
+            if s < dense_slot.shape[0]:
+                pc_prefetch(&dense_slot[s])
+        for i in range(n):  # stage 2: the runs of keys those entries point at
+            s = sku[i]
+            if status[i] != 0 or not 0 <= s < item_rows:
+                continue
+            if _prefix_run(price_ptr, s, &lo, &hi):
+                pc_prefetch(&price_keys[lo])
+                pc_prefetch(&price_rows[lo])
+            slot = dense_slot[s] if s < dense_slot.shape[0] else -1
+            if 0 <= slot < dense.shape[0]:
+                for k in range(n_candidates):
+                    c = candidates_by_id[k]
+                    if c < dense.shape[1]:
+                        pc_prefetch(&dense[slot, c])
+            elif _prefix_run(line_ptr, s, &lo, &hi) and hi - lo <= PROBE_RATIO * n_candidates:
+                pc_prefetch(&line_keys[lo])
+                pc_prefetch(&line_rows[lo])
+            group = product_group[s]
+            if 0 <= group < group_chain.shape[0]:
+                pc_prefetch(&group_chain[group, 0])
+        for i in range(n):  # stage 3: the price entries' and contract lines' columns
+            s = sku[i]
+            if status[i] != 0 or not 0 <= s < item_rows:
+                continue
+            if n_books and _prefix_run(price_ptr, s, &lo, &hi):
+                for p in range(lo, hi):
+                    entry = price_rows[p]
+                    if 0 <= entry < price_rows_n:
+                        pc_prefetch(&price_active[entry])
+                        pc_prefetch(&price_valid_from[entry])
+                        pc_prefetch(&price_valid_to[entry])
+                        pc_prefetch(&price_uom[entry])
+                        pc_prefetch(&price_n_tiers[entry])
+                        pc_prefetch(&price_tier_min[entry, 0])
+                        pc_prefetch(&price_tier_value[entry, 0])
+            slot = dense_slot[s] if s < dense_slot.shape[0] else -1
+            if 0 <= slot < dense.shape[0]:
+                for k in range(n_candidates):
+                    c = candidates_by_id[k]
+                    if c < dense.shape[1] and dense[slot, c] > 0:
+                        _prefetch_line(dense[slot, c] - 1, line_rows_n, line_active,
+                                       line_contract, line_kind, line_uom, line_n_tiers,
+                                       line_tier_min, line_tier_value)
+            elif _prefix_run(line_ptr, s, &lo, &hi) and hi - lo <= PROBE_RATIO * n_candidates:
+                for p in range(lo, hi):
+                    c = line_keys[p] & contract_mask
+                    if c < n_contracts and is_candidate[c]:
+                        _prefetch_line(line_rows[p], line_rows_n, line_active,
+                                       line_contract, line_kind, line_uom, line_n_tiers,
+                                       line_tier_min, line_tier_value)
+
         for i in range(n):
             s = sku[i]
             if status[i] != 0 or not 0 <= s < item_rows:
@@ -743,13 +836,13 @@ cdef Py_ssize_t _price_lines(
                                 if not _push(&scratch, line_rows[p], 0, -1):
                                     out_of_memory = True
             group = product_group[s]
-            if 0 <= group < group_chain.shape[0] and group_keys.shape[0]:
+            if 0 <= group < group_chain.shape[0] and group_rows.shape[0]:
                 for d in range(group_chain.shape[1]):
                     g = group_chain[group, d]
-                    if g < 0:
+                    if g < 0 or g + 1 >= group_ptr.shape[0]:
                         continue
-                    g_lo = _lower_bound(group_keys, 0, group_keys.shape[0], g)
-                    g_hi = _lower_bound(group_keys, g_lo, group_keys.shape[0], g + 1)
+                    g_lo = group_ptr[g]
+                    g_hi = group_ptr[g + 1]
                     for p in range(g_lo, g_hi):
                         if not _push(&scratch, group_rows[p], d + 1, g):
                             out_of_memory = True
