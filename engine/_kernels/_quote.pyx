@@ -29,7 +29,7 @@ from libc.stdlib cimport calloc, free, malloc, realloc
 
 from engine._kernels.codeindex cimport ascii_of, ci_find, ci_prefetch
 from engine._kernels.exact cimport pc_ratio
-from engine._kernels.search cimport _lower_bound
+from engine._kernels.search cimport _guided_lower_bound, _lower_bound
 
 cdef extern from *:
     """
@@ -60,6 +60,8 @@ cdef enum:
     # a line's candidates are probed one by one (binary search in the SKU's run) rather
     # than scanned when its run is longer than this many keys per candidate
     PROBE_RATIO = 20
+    # lines whose rows are loaded ahead together (a few hundred cache lines each block)
+    PREFETCH_BLOCK = 16
 
 # Lost reasons (engine.pricing.Lost) a hit can be given here
 cdef enum:
@@ -621,7 +623,7 @@ cdef Py_ssize_t _price_lines(
     cdef Py_ssize_t line_rows_n = line_active.shape[0], price_rows_n = price_active.shape[0]
     cdef Py_ssize_t n_contracts = rank.shape[0]
     cdef Py_ssize_t n_candidates = candidates_by_id.shape[0]
-    cdef Py_ssize_t i, k, p, lo, hi, slot, width, g_lo, g_hi, d
+    cdef Py_ssize_t i, i2, block_end, k, p, lo, hi, slot, width, g_lo, g_hi, d
     cdef Py_ssize_t hits = 0
     cdef int64_t s, q, fu, c, r, g, group, key, entry, t, value
     cdef int64_t has_list, has_cost, cost
@@ -660,76 +662,84 @@ cdef Py_ssize_t _price_lines(
         raise MemoryError()
 
     with nogil:
-        # ---- load ahead, stage by stage over the whole batch: each stage's addresses come
-        # from what the stage before loaded, and the lines' misses within a stage are
-        # independent, so the memory system serves them side by side instead of one line's
-        # chain (index entry, keys, rows, columns) after another's
-        for i in range(n):  # stage 1: the SKU's index entries and item columns
-            s = sku[i]
-            if status[i] != 0 or not 0 <= s < item_rows:
-                continue
-            pc_prefetch(&cost_micros[s])
-            pc_prefetch(&cost_currency[s])
-            pc_prefetch(&product_group[s])
-            pc_prefetch(&uom_code[s, 0])
-            pc_prefetch(&uom_factor[s, 0])
-            if s + 1 < price_ptr.shape[0]:
-                pc_prefetch(&price_ptr[s])
-            if s + 1 < line_ptr.shape[0]:
-                pc_prefetch(&line_ptr[s])
-            if s < dense_slot.shape[0]:
-                pc_prefetch(&dense_slot[s])
-        for i in range(n):  # stage 2: the runs of keys those entries point at
-            s = sku[i]
-            if status[i] != 0 or not 0 <= s < item_rows:
-                continue
-            if _prefix_run(price_ptr, s, &lo, &hi):
-                pc_prefetch(&price_keys[lo])
-                pc_prefetch(&price_rows[lo])
-            slot = dense_slot[s] if s < dense_slot.shape[0] else -1
-            if 0 <= slot < dense.shape[0]:
-                for k in range(n_candidates):
-                    c = candidates_by_id[k]
-                    if c < dense.shape[1]:
-                        pc_prefetch(&dense[slot, c])
-            elif _prefix_run(line_ptr, s, &lo, &hi) and hi - lo <= PROBE_RATIO * n_candidates:
-                pc_prefetch(&line_keys[lo])
-                pc_prefetch(&line_rows[lo])
-            group = product_group[s]
-            if 0 <= group < group_chain.shape[0]:
-                pc_prefetch(&group_chain[group, 0])
-        for i in range(n):  # stage 3: the price entries' and contract lines' columns
-            s = sku[i]
-            if status[i] != 0 or not 0 <= s < item_rows:
-                continue
-            if n_books and _prefix_run(price_ptr, s, &lo, &hi):
-                for p in range(lo, hi):
-                    entry = price_rows[p]
-                    if 0 <= entry < price_rows_n:
-                        pc_prefetch(&price_active[entry])
-                        pc_prefetch(&price_valid_from[entry])
-                        pc_prefetch(&price_valid_to[entry])
-                        pc_prefetch(&price_uom[entry])
-                        pc_prefetch(&price_n_tiers[entry])
-                        pc_prefetch(&price_tier_min[entry, 0])
-                        pc_prefetch(&price_tier_value[entry, 0])
-            slot = dense_slot[s] if s < dense_slot.shape[0] else -1
-            if 0 <= slot < dense.shape[0]:
-                for k in range(n_candidates):
-                    c = candidates_by_id[k]
-                    if c < dense.shape[1] and dense[slot, c] > 0:
-                        _prefetch_line(dense[slot, c] - 1, line_rows_n, line_active,
-                                       line_contract, line_kind, line_uom, line_n_tiers,
-                                       line_tier_min, line_tier_value)
-            elif _prefix_run(line_ptr, s, &lo, &hi) and hi - lo <= PROBE_RATIO * n_candidates:
-                for p in range(lo, hi):
-                    c = line_keys[p] & contract_mask
-                    if c < n_contracts and is_candidate[c]:
-                        _prefetch_line(line_rows[p], line_rows_n, line_active,
-                                       line_contract, line_kind, line_uom, line_n_tiers,
-                                       line_tier_min, line_tier_value)
-
         for i in range(n):
+            if i % PREFETCH_BLOCK == 0:
+                block_end = i + PREFETCH_BLOCK if i + PREFETCH_BLOCK < n else n
+                # ---- load ahead, stage by stage over the next block of lines: each stage's
+                # addresses come from what the stage before loaded, and the lines' misses within
+                # a stage are independent, so the memory system serves them side by side instead
+                # of one line's chain (index entry, keys, rows, columns) after another's. Blocks
+                # keep what is loaded ahead within the caches (a whole 1,000-line batch would not)
+                # stage 1: the SKU's index entries and item columns
+                for i2 in range(i, block_end):
+                    s = sku[i2]
+                    if status[i2] != 0 or not 0 <= s < item_rows:
+                        continue
+                    pc_prefetch(&cost_micros[s])
+                    pc_prefetch(&cost_currency[s])
+                    pc_prefetch(&product_group[s])
+                    pc_prefetch(&uom_code[s, 0])
+                    pc_prefetch(&uom_factor[s, 0])
+                    if s + 1 < price_ptr.shape[0]:
+                        pc_prefetch(&price_ptr[s])
+                    if s + 1 < line_ptr.shape[0]:
+                        pc_prefetch(&line_ptr[s])
+                    if s < dense_slot.shape[0]:
+                        pc_prefetch(&dense_slot[s])
+                # stage 2: the runs of keys those entries point at
+                for i2 in range(i, block_end):
+                    s = sku[i2]
+                    if status[i2] != 0 or not 0 <= s < item_rows:
+                        continue
+                    if _prefix_run(price_ptr, s, &lo, &hi):
+                        pc_prefetch(&price_keys[lo])
+                        pc_prefetch(&price_rows[lo])
+                    slot = dense_slot[s] if s < dense_slot.shape[0] else -1
+                    if 0 <= slot < dense.shape[0]:
+                        for k in range(n_candidates):
+                            c = candidates_by_id[k]
+                            if c < dense.shape[1]:
+                                pc_prefetch(&dense[slot, c])
+                    elif (_prefix_run(line_ptr, s, &lo, &hi)
+                          and hi - lo <= PROBE_RATIO * n_candidates):
+                        pc_prefetch(&line_keys[lo])
+                        pc_prefetch(&line_rows[lo])
+                    group = product_group[s]
+                    if 0 <= group < group_chain.shape[0]:
+                        pc_prefetch(&group_chain[group, 0])
+                # stage 3: the price entries' and contract lines' columns
+                for i2 in range(i, block_end):
+                    s = sku[i2]
+                    if status[i2] != 0 or not 0 <= s < item_rows:
+                        continue
+                    if n_books and _prefix_run(price_ptr, s, &lo, &hi):
+                        for p in range(lo, hi):
+                            entry = price_rows[p]
+                            if 0 <= entry < price_rows_n:
+                                pc_prefetch(&price_active[entry])
+                                pc_prefetch(&price_valid_from[entry])
+                                pc_prefetch(&price_valid_to[entry])
+                                pc_prefetch(&price_uom[entry])
+                                pc_prefetch(&price_n_tiers[entry])
+                                pc_prefetch(&price_tier_min[entry, 0])
+                                pc_prefetch(&price_tier_value[entry, 0])
+                    slot = dense_slot[s] if s < dense_slot.shape[0] else -1
+                    if 0 <= slot < dense.shape[0]:
+                        for k in range(n_candidates):
+                            c = candidates_by_id[k]
+                            if c < dense.shape[1] and dense[slot, c] > 0:
+                                _prefetch_line(dense[slot, c] - 1, line_rows_n, line_active,
+                                               line_contract, line_kind, line_uom, line_n_tiers,
+                                               line_tier_min, line_tier_value)
+                    elif (_prefix_run(line_ptr, s, &lo, &hi)
+                          and hi - lo <= PROBE_RATIO * n_candidates):
+                        for p in range(lo, hi):
+                            c = line_keys[p] & contract_mask
+                            if c < n_contracts and is_candidate[c]:
+                                _prefetch_line(line_rows[p], line_rows_n, line_active,
+                                               line_contract, line_kind, line_uom, line_n_tiers,
+                                               line_tier_min, line_tier_value)
+
             s = sku[i]
             if status[i] != 0 or not 0 <= s < item_rows:
                 # not orderable: a bad line must not show another SKU's price
@@ -1088,7 +1098,7 @@ cdef int _availability(
     cdef const int8_t[::1] status = tables.item_status
     cdef const int32_t[::1] lead_time_days = tables.item_lead_time
     cdef Py_ssize_t n = sku.shape[0], n_loc = locations.shape[0]
-    cdef Py_ssize_t i, j, p, lo, hi
+    cdef Py_ssize_t i, i2, block_end, j, p, lo, hi
     cdef Py_ssize_t width = on_hand.shape[1], rows = on_hand.shape[0]
     cdef Py_ssize_t item_rows = status.shape[0]
     cdef int64_t s, now, total, key, loc, day, qty, before, after, gain, date
@@ -1113,19 +1123,22 @@ cdef int _availability(
         if 0 <= locations[j] < width and slot_of[locations[j]] == 0:
             slot_of[locations[j]] = j + 1
     with nogil:
-        # start every line's stock cells loading first: a line's cells sit on up to four
-        # cache lines per column at the large scale, and the lines' misses then overlap
         for i in range(n):
-            s = sku[i]
-            if answered[i] and 0 <= s < rows:
-                for j in range(n_loc):
-                    loc = locations[j]
-                    if 0 <= loc < width:
-                        pc_prefetch(&on_hand[s, loc])
-                        pc_prefetch(&allocated[s, loc])
-                        pc_prefetch(&held[s, loc])
-                        pc_prefetch(&safety_stock[s, loc])
-        for i in range(n):
+            if i % PREFETCH_BLOCK == 0:
+                # start the next block's stock cells loading: a line's cells sit on up to
+                # four cache lines per column at the large scale, and the lines' misses
+                # then overlap
+                block_end = i + PREFETCH_BLOCK if i + PREFETCH_BLOCK < n else n
+                for i2 in range(i, block_end):
+                    s = sku[i2]
+                    if answered[i2] and 0 <= s < rows:
+                        for j in range(n_loc):
+                            loc = locations[j]
+                            if 0 <= loc < width:
+                                pc_prefetch(&on_hand[s, loc])
+                                pc_prefetch(&allocated[s, loc])
+                                pc_prefetch(&held[s, loc])
+                                pc_prefetch(&safety_stock[s, loc])
             s = sku[i]
             if not answered[i]:
                 for j in range(n_loc):
@@ -1157,9 +1170,14 @@ cdef int _availability(
                 source = DATE_STOCK
             elif 0 <= s < item_rows and status[s] == ITEM_ACTIVE:
                 if n_keys:
-                    lo = _lower_bound(inbound_keys, 0, n_keys, s << INBOUND_SKU_SHIFT)
-                    hi = _lower_bound(inbound_keys, lo, n_keys,
+                    lo = _guided_lower_bound(inbound_keys, 0, n_keys,
+                                             s << INBOUND_SKU_SHIFT)
+                    hi = _lower_bound(inbound_keys, lo,
+                                      lo + 64 if lo + 64 < n_keys else n_keys,
                                       (s + 1) << INBOUND_SKU_SHIFT)
+                    if hi == lo + 64:  # a SKU with more than 64 receipts
+                        hi = _lower_bound(inbound_keys, hi, n_keys,
+                                          (s + 1) << INBOUND_SKU_SHIFT)
                     # date order (the key's); a receipt past due arrives today
                     for p in range(lo, hi):
                         key = inbound_keys[p]
@@ -1526,3 +1544,11 @@ def quote_batch(
         free(uom_length)
         free(uom_given)
     return hits
+
+
+def lower_bound(const int64_t[::1] keys, int64_t key, bint guided):
+    """The first position whose key is ≥ ``key`` in sorted ``keys``, by the searches the
+    kernels use (for tests: the guided search must agree with the binary one)."""
+    if guided:
+        return _guided_lower_bound(keys, 0, keys.shape[0], key)
+    return _lower_bound(keys, 0, keys.shape[0], key)
