@@ -44,6 +44,7 @@ file rewritten only when the pricing epoch or the regions change. Writer-only bo
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import pickle
@@ -84,6 +85,8 @@ _HEADER_WORDS = _SLOT_BASE + _SLOT_WORDS * MAX_READERS
 # After a flip the writer waits this long before reading reader slots: far longer than a
 # store buffer takes to drain, far shorter than any batch.
 FLIP_GRACE_S = 0.0002
+_HUGE_PAGE = 2 << 20
+_MADV_HUGEPAGE: int | None = getattr(mmap, "MADV_HUGEPAGE", None)
 
 _CODE_TABLES = (
     "skus", "locations", "regions", "accounts", "contracts", "price_lists",
@@ -147,6 +150,15 @@ def _map(path: Path, dtype: Any, shape: tuple[int, ...], writable: bool) -> np.n
     with path.open("r+b" if writable else "rb") as handle:
         access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
         mapped = mmap.mmap(handle.fileno(), size, access=access)
+    if size >= _HUGE_PAGE and _MADV_HUGEPAGE is not None:
+        # A quote reads rows scattered over gigabytes: with 4 KB pages nearly every row is
+        # a TLB miss and a page walk (at the large scale the 50-line quote took 150 µs
+        # with the state on 2 MB pages against ~180-245 µs on 4 KB ones, README). Asking
+        # is free; the kernel honours it for shared memory only where the operator allows
+        # (/sys/kernel/mm/transparent_hugepage/shmem_enabled = advise, or a tmpfs mounted
+        # with huge=within_size): see README "Configuration".
+        with contextlib.suppress(OSError):
+            mapped.madvise(_MADV_HUGEPAGE)
     return np.frombuffer(mapped, dtype=dtype).reshape(shape)  # keeps the map alive
 
 
