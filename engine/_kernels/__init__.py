@@ -1,11 +1,15 @@
 """Compiled kernels of the engine (Cython 3, built at install by setuptools; see README).
 
-One concept per ``.pyx`` beside the Python module that calls it: ``_money`` for
-``engine.money``, ``_pricing`` for ``engine.pricing``, ``_atp`` for ``engine.atp``;
-``exact.h`` holds the 128-bit money arithmetic the first two use. They read the state's
-arrays through typed memoryviews (shared-memory mappings included) and run without the GIL
-inside their loops. ``CHECKED`` says whether this build has bounds checks on
-(``make test-checked``).
+- ``_quote``: one quote, whole (codes, UoMs, statuses, sell rules, prices, availability,
+  disclosure) for ``engine.quote``; also the availability step alone for ``engine.atp``;
+- ``_codes``: the code tables' hash index (``engine.codes``; ``codeindex.h`` holds the
+  lookup the quote kernel shares);
+- ``_money``: exact money helpers for ``engine.money``; ``exact.h`` holds the 128-bit
+  arithmetic it and the quote kernel use.
+
+They read the state's arrays through typed memoryviews (shared-memory mappings included)
+and run without the GIL inside their loops. ``CHECKED`` says whether this build has bounds
+checks on (``make test-checked``).
 """
 
 from engine._kernels._money import CHECKED
