@@ -154,9 +154,8 @@ def _map(path: Path, dtype: Any, shape: tuple[int, ...], writable: bool) -> np.n
         # A quote reads rows scattered over gigabytes: with 4 KB pages nearly every row is
         # a TLB miss and a page walk (at the large scale the 50-line quote took 150 µs
         # with the state on 2 MB pages against ~180-245 µs on 4 KB ones, README). Asking
-        # is free; the kernel honours it for shared memory only where the operator allows
-        # (/sys/kernel/mm/transparent_hugepage/shmem_enabled = advise, or a tmpfs mounted
-        # with huge=within_size): see README "Configuration".
+        # is free; a tmpfs honours it only when mounted with huge=advise (or within_size,
+        # always): see README "Configuration".
         with contextlib.suppress(OSError):
             mapped.madvise(_MADV_HUGEPAGE)
     return np.frombuffer(mapped, dtype=dtype).reshape(shape)  # keeps the map alive
