@@ -54,6 +54,15 @@ class Bucket(IntEnum):
 _DISCLOSURES = tuple(Disclosure)  # by value: an enum call costs more than the quote's rest
 _LOW = int(Bucket.LOW)  # a plain int: numpy compares an IntEnum member ~6x slower
 _ROWS = _quote.LINE_ROWS
+# the blocks' rows in order: a quote unpacks each block in one pass (C-level iteration)
+# instead of indexing ~30 rows by name; checked against the kernel's layout at import
+_INT64_ROWS = (
+    "unit", "extended", "source_id", "target_group", "tier_index", "tier_min", "tier_uom",
+    "next_qty", "next_unit", "list_book", "list_tier", "list_unit", "winner_hit", "sku",
+    "uom", "factor", "base_qty", "suggested", "network", "earliest",
+)  # fmt: skip
+_INT8_ROWS = ("source", "level", "kind", "status", "item_status", "date_source")
+_FLAG_ROWS = ("priced", "overflow", "below_minimum", "not_multiple", "suggested_in_base")
 _NO_HITS = np.zeros((_ROWS["hits"], 0), dtype=np.int64)
 _NO_LOCATIONS = np.zeros(0, dtype=np.int64)
 _PRICES_NOT_ASKED, _PRICES_ASKED, _PRICES_NO_CURRENCY = 0, 1, 2
@@ -75,6 +84,9 @@ def _check_kernel_constants() -> None:
     constants = {k: v for k, v in _quote.QUOTE_CONSTANTS.items() if k in expected}
     if constants != expected:
         raise ImportError(f"engine._kernels._quote is out of step: {_quote.QUOTE_CONSTANTS}")
+    for block, names in (("int64", _INT64_ROWS), ("int8", _INT8_ROWS), ("flags", _FLAG_ROWS)):
+        if [_ROWS[name] for name in names] != list(range(_ROWS[block])):
+            raise ImportError(f"engine._kernels._quote's {block} rows are out of step: {_ROWS}")
 
 
 _check_kernel_constants()
@@ -212,54 +224,43 @@ def quote(
         # explain: the first pass counted the candidates; the second fills them in
         hits = np.empty((_ROWS["hits"], seen), dtype=np.int64)
 
-    r = _ROWS
-    bools = flags.view(np.bool_)
-    sku = out64[r["sku"]]
-    factor = out64[r["factor"]]
-    sell = SellRules(
-        bools[r["below_minimum"]],
-        bools[r["not_multiple"]],
-        out64[r["suggested"]],
-        bools[r["suggested_in_base"]],
-    )
+    (
+        unit, extended, source_id, target_group, tier_index, tier_min, tier_uom, next_qty,
+        next_unit, list_book, list_tier, list_unit, winner_hit, sku, uom, factor, base_qty,
+        suggested, network, earliest,
+    ) = out64  # fmt: skip
+    source, level, kind, status, _, date_source = out8
+    priced, overflow, below_minimum, not_multiple, in_base = flags.view(np.bool_)
+    sell = SellRules(below_minimum, not_multiple, suggested, in_base)
     prices = None
     if context is not None:
         candidates = None
         if explain:
             candidates = explain_lines(
-                state, ctx, n, hits[:, :seen], out64[r["winner_hit"]], out64[r["list_book"]],
-                out64[r["list_tier"]], out64[r["list_unit"]], policy,
-            )  # fmt: skip
+                state,
+                ctx,
+                n,
+                hits[:, :seen],
+                winner_hit,
+                list_book,
+                list_tier,
+                list_unit,
+                policy,
+            )
         prices = PriceResult(
-            priced=bools[r["priced"]],
-            overflow=bools[r["overflow"]],
-            unit_price_micros=out64[r["unit"]],
-            extended_micros=out64[r["extended"]],
-            source=out8[r["source"]],
-            source_id=out64[r["source_id"]],
-            level=out8[r["level"]],
-            kind=out8[r["kind"]],
-            target_group=out64[r["target_group"]],
-            tier_index=out64[r["tier_index"]],
-            tier_min=out64[r["tier_min"]],
-            tier_uom=out64[r["tier_uom"]],
-            next_break_qty=out64[r["next_qty"]],
-            next_break_unit_price_micros=out64[r["next_unit"]],
-            candidates=candidates,
-        )
+            priced, overflow, unit, extended, source, source_id, level, kind, target_group,
+            tier_index, tier_min, tier_uom, next_qty, next_unit, candidates,
+        )  # fmt: skip
     stock = shown = bucket = None
     if location_ids is not None:
+        available, shown = stock_blocks
+        oversold, buckets = small_blocks
         stock = Availability(
-            location_ids,
-            stock_blocks[0],
-            small_blocks[0].view(np.bool_),
-            out64[r["network"]],
-            out64[r["earliest"]],
-            out8[r["date_source"]],
+            location_ids, available, oversold.view(np.bool_), network, earliest, date_source
         )
-        shown, bucket = stock_blocks[1], small_blocks[1].view(np.int8)
+        bucket = buckets.view(np.int8)
     as_of = AsOf(state.version, dict(state.stream_ids), state.newest_ts_ms)
     return QuoteResult(
-        as_of, account_id, currency_code, sku, out64[r["uom"]], out8[r["status"]],
-        out64[r["base_qty"]], factor, sell, prices, stock, mode, shown, bucket,
+        as_of, account_id, currency_code, sku, uom, status, base_qty, factor, sell, prices,
+        stock, mode, shown, bucket,
     )  # fmt: skip

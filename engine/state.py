@@ -488,8 +488,9 @@ def _copy_value(value: Any) -> Any:
 def clone_state(state: State) -> State:
     """A deep, independent copy of ``state``: every numpy array copied (so a copy of a
     state whose arrays are shared-memory or snapshot mappings is private memory), code
-    tables copied (the same codes and ids, their arenas and hash indexes copied), dicts, holds and the adjust log copied. Caches are not: the adjust log's
-    cell index is rebuilt on first use and the pricing contexts start empty.
+    tables copied (the same codes and ids, their arenas and hash indexes copied), dicts,
+    holds and the adjust log copied. Caches are not: the adjust log's cell index is rebuilt
+    on first use and the pricing contexts start empty.
 
     ``engine.shared`` restores a half-written instance from the published one with it.
     O(state size) in time and memory. A new kind of field fails loudly (TypeError) rather

@@ -27,7 +27,9 @@ are (the request's codes are Python str); everything after runs without the GIL.
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint64_t, INT64_MAX
 from libc.stdlib cimport calloc, free, malloc, realloc
 
-from engine._kernels.codeindex cimport ascii_of, ci_find, ci_prefetch
+from engine._kernels.codeindex cimport (
+    ascii_of, ci_find, ci_find_hashed, ci_hash, ci_prefetch_row,
+)
 from engine._kernels.exact cimport pc_ratio
 from engine._kernels.search cimport _guided_lower_bound, _lower_bound
 
@@ -1324,7 +1326,7 @@ cdef inline int64_t _floor_div(int64_t a, int64_t b) noexcept nogil:
 
 cdef void _resolve(
     Tables tables,
-    const unsigned char **sku_text, const int64_t *sku_length,
+    const unsigned char **sku_text, const int64_t *sku_length, uint64_t *sku_hash,
     const unsigned char **uom_text, const int64_t *uom_length, const uint8_t *uom_given,
     bint with_uoms, Py_ssize_t n_skus, Py_ssize_t n_uoms,
     const int64_t[::1] qty,
@@ -1352,16 +1354,21 @@ cdef void _resolve(
         n_skus = tables.sku_arena.shape[0]
     if n_uoms > tables.uom_arena.shape[0]:
         n_uoms = tables.uom_arena.shape[0]
-    # start every line's first slot load, then each line's item rows once its id is known:
-    # the misses of a cart overlap instead of following one another
+    # start every line's first slot load, then the arena row that slot names, then each
+    # line's item rows once its id is known: each stage's misses overlap across the cart
+    # instead of one line's chain (slot, code, item) following another's
     for i in range(n):
-        if sku_text[i] != NULL:
-            ci_prefetch(sku_slots, n_sku_slots, sku_text[i], sku_length[i])
+        if sku_text[i] != NULL and 0 < sku_length[i] <= sku_width:
+            sku_hash[i] = ci_hash(sku_text[i], sku_length[i])
+            pc_prefetch(&sku_slots[sku_hash[i] & <uint64_t>(n_sku_slots - 1)])
+    for i in range(n):
+        if sku_text[i] != NULL and 0 < sku_length[i] <= sku_width:
+            ci_prefetch_row(sku_arena, sku_width, n_skus, sku_slots, n_sku_slots, sku_hash[i])
     for i in range(n):
         s = -1
-        if sku_text[i] != NULL:
-            s = ci_find(sku_arena, sku_width, n_skus, sku_slots, n_sku_slots, sku_text[i],
-                        sku_length[i])
+        if sku_text[i] != NULL and 0 < sku_length[i] <= sku_width:
+            s = ci_find_hashed(sku_arena, sku_width, n_skus, sku_slots, n_sku_slots,
+                               sku_text[i], sku_length[i], sku_hash[i])
         out64[LINE_SKU, i] = s
         if 0 <= s < item_rows:
             pc_prefetch(&item_status[s])
@@ -1485,13 +1492,15 @@ def quote_batch(
     cdef int64_t *sku_length = <int64_t *>malloc((n + 1) * sizeof(int64_t))
     cdef int64_t *uom_length = <int64_t *>malloc((n + 1) * sizeof(int64_t))
     cdef uint8_t *uom_given = <uint8_t *>malloc((n + 1) * sizeof(uint8_t))
+    cdef uint64_t *sku_hash = <uint64_t *>malloc((n + 1) * sizeof(uint64_t))
     if (sku_text == NULL or uom_text == NULL or sku_length == NULL or uom_length == NULL
-            or uom_given == NULL):
+            or uom_given == NULL or sku_hash == NULL):
         free(sku_text)
         free(uom_text)
         free(sku_length)
         free(uom_length)
         free(uom_given)
+        free(sku_hash)
         raise MemoryError()
     try:
         # where each code's bytes are (the codes are Python str: read in place, no copy);
@@ -1504,7 +1513,7 @@ def quote_batch(
                 uom_given[i] = not (code is None or (uom_text[i] != NULL
                                                      and uom_length[i] == 0))
         with nogil:
-            _resolve(tables, sku_text, sku_length, uom_text, uom_length, uom_given,
+            _resolve(tables, sku_text, sku_length, sku_hash, uom_text, uom_length, uom_given,
                      with_uoms, n_skus, n_uoms, qty, out64, out8, flags)
         if price_mode == PRICES_ASKED:
             hits = _price_lines(tables, context, out64[LINE_SKU], out64[LINE_BASE_QTY],
@@ -1543,6 +1552,7 @@ def quote_batch(
         free(sku_length)
         free(uom_length)
         free(uom_given)
+        free(sku_hash)
     return hits
 
 

@@ -49,18 +49,17 @@ static inline int64_t ci_row_length(const unsigned char *row, int64_t width)
     return end == NULL ? width : (int64_t)(end - row);
 }
 
-/* id of the code (s, len), or -1 */
-static inline int64_t ci_find(const unsigned char *arena, int64_t width, int64_t n,
-                              const uint64_t *slots, int64_t n_slots,
-                              const unsigned char *s, int64_t len)
+/* id of the code (s, len) whose ci_hash is h, or -1 */
+static inline int64_t ci_find_hashed(const unsigned char *arena, int64_t width, int64_t n,
+                                     const uint64_t *slots, int64_t n_slots,
+                                     const unsigned char *s, int64_t len, uint64_t h)
 {
-    uint64_t mask, h, tag, pos, v, probes;
+    uint64_t mask, tag, pos, v, probes;
     int64_t id;
     const unsigned char *row;
     if (len <= 0 || len > width || n_slots <= 0 || (n_slots & (n_slots - 1)) != 0)
         return -1;
     mask = (uint64_t)n_slots - 1;
-    h = ci_hash(s, len);
     tag = h & CI_TAG_MASK;
     pos = h & mask;
     for (probes = 0; probes <= mask; probes++) {
@@ -78,6 +77,33 @@ static inline int64_t ci_find(const unsigned char *arena, int64_t width, int64_t
         pos = (pos + 1) & mask;
     }
     return -1;
+}
+
+/* id of the code (s, len), or -1 */
+static inline int64_t ci_find(const unsigned char *arena, int64_t width, int64_t n,
+                              const uint64_t *slots, int64_t n_slots,
+                              const unsigned char *s, int64_t len)
+{
+    if (len <= 0 || len > width)
+        return -1;
+    return ci_find_hashed(arena, width, n, slots, n_slots, s, len, ci_hash(s, len));
+}
+
+/* start loading the arena row of the code in the first slot a hash probes, when its tag
+ * matches (the slot itself already loaded): the row a lookup will most likely compare */
+static inline void ci_prefetch_row(const unsigned char *arena, int64_t width, int64_t n,
+                                   const uint64_t *slots, int64_t n_slots, uint64_t h)
+{
+    uint64_t v;
+    int64_t id;
+    if (n_slots <= 0)
+        return;
+    v = slots[h & ((uint64_t)n_slots - 1)];
+    if (v != 0 && (v & CI_TAG_MASK) == (h & CI_TAG_MASK)) {
+        id = (int64_t)(v & 0xFFFFFFFFULL) - 1;
+        if (id >= 0 && id < n)
+            __builtin_prefetch(arena + id * width);
+    }
 }
 
 /* prefetch the slot a code will probe first (a batch starts every line's miss at once) */

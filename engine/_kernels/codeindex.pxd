@@ -7,8 +7,14 @@ cdef extern from "codeindex.h" nogil:
     int64_t ci_find(const unsigned char *arena, int64_t width, int64_t n,
                     const uint64_t *slots, int64_t n_slots, const unsigned char *s,
                     int64_t length)
+    int64_t ci_find_hashed(const unsigned char *arena, int64_t width, int64_t n,
+                           const uint64_t *slots, int64_t n_slots, const unsigned char *s,
+                           int64_t length, uint64_t h)
+    uint64_t ci_hash(const unsigned char *s, int64_t length)
     void ci_prefetch(const uint64_t *slots, int64_t n_slots, const unsigned char *s,
                      int64_t length)
+    void ci_prefetch_row(const unsigned char *arena, int64_t width, int64_t n,
+                         const uint64_t *slots, int64_t n_slots, uint64_t h)
     int ci_insert(const unsigned char *arena, int64_t width, uint64_t *slots,
                   int64_t n_slots, int64_t id)
     int64_t ci_row_length(const unsigned char *row, int64_t width)
