@@ -216,23 +216,7 @@ def explain_lines(
     """Every candidate of every line and why it lost (only when the caller asks), from
     the candidate rows the kernel reported (``hits_block``: one row per :class:`_Hits`
     field, one column per candidate)."""
-    return _explain(
-        state, ctx, n, _Hits(*hits_block), winner_hit, list_book, list_tier, list_unit, policy
-    )
-
-
-def _explain(
-    state: State,
-    ctx: AccountContext,
-    n: int,
-    hits: _Hits,
-    winner_hit: I64,
-    list_book: I64,
-    list_tier: I64,
-    list_unit: I64,
-    policy: Policy,
-) -> list[list[Candidate]]:
-    """Every candidate of every line and why it lost (only when the caller asks)."""
+    hits = _Hits(*hits_block)
     out: list[list[Candidate]] = [[] for _ in range(n)]
     list_id = state.price_lists.get(LIST_CODE)
     priority = state.contract_rows["priority"]

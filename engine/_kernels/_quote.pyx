@@ -240,10 +240,11 @@ cdef inline bint _better(
 
 
 cdef class Tables:
-    """The state's pricing arrays as typed memoryviews (lines and their index, price
-    entries and their index, product-group chains). Made once per set of arrays and kept
-    by ``engine.pricing`` while the state holds the same arrays: acquiring a memoryview
-    costs a buffer request and a format check, too much to pay for 22 arrays per quote."""
+    """The state's arrays a quote reads, as typed memoryviews: contract lines and their
+    index, price entries and theirs, product-group chains, item columns, inventory, the
+    inbound schedule and the SKU and UoM code indexes. Made once per set of arrays and kept
+    by ``engine.tables`` while the state holds the same arrays: acquiring a memoryview
+    costs a buffer request and a format check, too much to pay for ~40 arrays per quote."""
 
     cdef const int32_t[::1] line_contract
     cdef const int8_t[::1] line_kind
