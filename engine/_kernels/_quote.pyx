@@ -427,6 +427,7 @@ cdef class Context:
         int64_t own_price_list,
         int64_t list_price_list,
     ):
+        cdef Py_ssize_t g
         self.is_candidate = is_candidate
         self.rank = rank
         self.specificity = specificity
