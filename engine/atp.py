@@ -13,9 +13,10 @@ today + the item's supplier lead time, else none (backorder). DISCONTINUED items
 promised from stock only.
 
 A quote computes availability inside its one call of the compiled quote kernel
-(``engine._kernels._quote``); :func:`availability` runs the same kernel code for SKU ids
-already known (WatchAvailability). ``available_now`` and ``receipts_of`` are the array
-passes promise planning (``engine.promise``) reads the same numbers with.
+(``engine._kernels._quote``); :func:`availability` runs the same kernel code, with the
+same disclosure, for a list of SKU ids (WatchAvailability). ``available_now`` and
+``receipts_of`` are the array passes promise planning (``engine.promise``) reads the same
+numbers with.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import numpy.typing as npt
 from engine._kernels import _quote
 from engine.arrays import expand_ranges
 from engine.errors import UnknownCode
-from engine.state import _INBOUND_SKU_SHIFT, _LOCATION_BITS, ItemStatus, State
+from engine.state import _INBOUND_SKU_SHIFT, _LOCATION_BITS, Disclosure, ItemStatus, State
 
 __all__ = [
     "Availability",
@@ -142,27 +143,34 @@ def availability(
     need: I64,
     locations: I64,
     today: int,
-) -> Availability:
-    """Stock by location, network total and earliest date for each line (SKU ids ≥ 0).
+    disclosure: Disclosure = Disclosure.EXACT,
+    cap: int = 0,
+) -> tuple[Availability, I64, npt.NDArray[np.int8]]:
+    """Stock by location, network total and earliest date for each SKU id (-1: unknown,
+    answered "nothing"), and what ``disclosure`` with ``cap`` shows of it: (availability,
+    shown quantities with -1 where hidden, StockBucket codes).
 
-    One call of the compiled kernel (the quote kernel's availability step): O(lines ×
-    locations + receipts of the lines short now), no Python object per line."""
+    One call of the compiled kernel (the quote kernel's availability and disclosure
+    steps): O(lines × locations + receipts of the lines short now), no Python object per
+    line."""
     from engine.tables import kernel_tables  # (engine.tables imports the kernel too)
 
+    sku = np.ascontiguousarray(sku, dtype=np.int64)
     n, width = sku.size, locations.size
     available = np.empty((n, width), dtype=np.int64)
+    shown = np.empty((n, width), dtype=np.int64)
     oversold = np.empty((n, width), dtype=np.uint8)
+    bucket = np.empty((n, width), dtype=np.int8)
     network = np.empty(n, dtype=np.int64)
     date = np.empty(n, dtype=np.int64)
     source = np.empty(n, dtype=np.int8)
-    answered = np.ones(n, dtype=np.int8)
     _quote.availability_batch(
-        kernel_tables(state),
-        np.ascontiguousarray(sku, dtype=np.int64), np.ascontiguousarray(need, dtype=np.int64),
-        answered, np.ascontiguousarray(locations, dtype=np.int64), today,
-        available, oversold, network, date, source,
+        kernel_tables(state), sku, np.ascontiguousarray(need, dtype=np.int64),
+        (sku >= 0).view(np.int8), np.ascontiguousarray(locations, dtype=np.int64), today,
+        int(disclosure), cap, available, oversold, network, date, source, shown, bucket,
     )  # fmt: skip
-    return Availability(locations, available, oversold.view(np.bool_), network, date, source)
+    stock = Availability(locations, available, oversold.view(np.bool_), network, date, source)
+    return stock, shown, bucket
 
 
 def _check_kernel_constants() -> None:

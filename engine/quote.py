@@ -5,7 +5,8 @@ request (account, currency, locations, sizes) and then makes **one** call of the
 kernel ``engine._kernels._quote``, which resolves the codes through the state's shared code
 indexes, converts UoMs, gives every line its status and sell-rule verdict (the rules of
 ``engine.catalog``), prices the orderable lines (``engine.pricing``), computes availability
-(``engine.atp``) and applies the account's disclosure policy (:func:`disclose` states it),
+(``engine.atp``) and applies the account's disclosure policy (EXACT shows the number,
+CAPPED at most the account's cap, BUCKETS hides it: OUT ≤ 0 < LOW ≤ cap < IN_STOCK),
 with per-line statuses so one bad line never fails the batch. The answer's columns are
 views of the blocks the kernel filled. ``explain`` calls the kernel again with room for
 every candidate the first call counted and builds the candidate lists in Python.
@@ -35,7 +36,6 @@ __all__ = [
     "Bucket",
     "LineStatus",
     "QuoteResult",
-    "disclose",
     "quote",
 ]
 
@@ -52,7 +52,6 @@ class Bucket(IntEnum):
 
 
 _DISCLOSURES = tuple(Disclosure)  # by value: an enum call costs more than the quote's rest
-_LOW = int(Bucket.LOW)  # a plain int: numpy compares an IntEnum member ~6x slower
 _ROWS = _quote.LINE_ROWS
 # the blocks' rows in order: a quote unpacks each block in one pass (C-level iteration)
 # instead of indexing ~30 rows by name; checked against the kernel's layout at import
@@ -119,26 +118,6 @@ class QuoteResult:
     disclosure: Disclosure
     shown_available: I64 | None  # (n, L) after disclosure; -1 where hidden
     bucket: npt.NDArray[np.int8] | None  # (n, L) Bucket
-
-
-def disclose(mode: Disclosure, cap: int, values: I64) -> tuple[I64, npt.NDArray[np.int8]]:
-    """Apply a disclosure policy to clipped quantities: (shown, bucket).
-
-    EXACT shows the number; CAPPED shows at most ``cap``; BUCKETS hides the number (-1) and
-    gives OUT (0), LOW (≤ cap) or IN_STOCK. Stored numbers are never changed. (A quote's
-    kernel applies the same rule line by line; this array pass serves WatchAvailability.)
-    """
-    # OUT (0) where ≤ 0, else LOW (1) plus one more where above the cap: IN_STOCK (2)
-    bucket = (values > cap).astype(np.int8)
-    bucket += _LOW
-    bucket *= values > 0
-    if mode == Disclosure.EXACT:
-        shown = values
-    elif mode == Disclosure.CAPPED:
-        shown = np.minimum(values, cap)
-    else:
-        shown = np.full(values.shape, -1, dtype=np.int64)
-    return shown, bucket
 
 
 def quote(

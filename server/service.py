@@ -27,7 +27,7 @@ from engine.atp import availability, location_set
 from engine.deltas import day_number
 from engine.errors import InvalidInput, LimitExceeded, PacacheError, UnknownCode
 from engine.promise import promise
-from engine.quote import disclose, quote
+from engine.quote import quote
 from engine.state import Disclosure, State
 from server import convert
 from server._proto.pacache.v1 import pacache_pb2 as pb
@@ -279,18 +279,13 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
     ) -> bytes:
         with self.host.reading() as state:
             need = np.zeros(len(sku_ids), dtype=np.int64)
-            stock = availability(state, np.maximum(sku_ids, 0), need, locations, _today(self.host))
             account = state.accounts.get(request.account)
             mode = Disclosure(int(state.account_rows["disclosure"][account]))
             cap = int(state.account_rows["disclosure_cap"][account])
-            unknown = np.flatnonzero(np.asarray(sku_ids) < 0)
-            if unknown.size:  # SKU 0's row stood in for them: they have nothing
-                stock.available_now[unknown] = 0
-                stock.oversold[unknown] = False
-                stock.network_available[unknown] = 0
-                stock.earliest_date[unknown] = -1
-                stock.date_source[unknown] = 0
-            shown, bucket = disclose(mode, cap, stock.available_now)
+            # an unknown SKU (-1) is answered "nothing"
+            stock, shown, bucket = availability(
+                state, sku_ids, need, locations, _today(self.host), mode, cap
+            )
             message = pb.WatchAvailabilityResponse(snapshot=snapshot, skus=codes)
             convert.fill_as_of(message.as_of, convert.as_of(state))
             convert.availability_columns(message.availability, state, stock, shown, bucket, mode)

@@ -1217,16 +1217,46 @@ def availability_batch(
     const int8_t[::1] answered,
     const int64_t[::1] locations,
     int64_t today,
+    int show,
+    int64_t cap,
     int64_t[:, ::1] available,
     uint8_t[:, ::1] oversold,
     int64_t[::1] network,
     int64_t[::1] earliest_date,
     int8_t[::1] date_source,
+    int64_t[:, ::1] shown,
+    int8_t[:, ::1] bucket,
 ):
-    """Availability of known SKU ids over a location set (``engine.atp.availability``:
-    what WatchAvailability answers); the quote's own path is :func:`quote_batch`."""
+    """Availability of SKU ids over a location set with a disclosure policy
+    (``engine.atp.availability``: what WatchAvailability answers); the lines not
+    ``answered`` get nothing. The quote's own path is :func:`quote_batch`."""
+    if (shown.shape[0] != available.shape[0] or shown.shape[1] != available.shape[1]
+            or bucket.shape[0] != available.shape[0]
+            or bucket.shape[1] != available.shape[1]):
+        raise ValueError("availability_batch: disclosure blocks of the wrong shape")
     _availability(tables, sku, need, answered, locations, today, available, oversold,
                   network, earliest_date, date_source)
+    with nogil:
+        _disclose(available, show, cap, shown, bucket)
+
+
+cdef void _disclose(const int64_t[:, ::1] available, int show, int64_t cap,
+                    int64_t[:, ::1] shown, int8_t[:, ::1] bucket) noexcept nogil:
+    """The account's disclosure of clipped quantities (DESIGN §5): EXACT shows the number,
+    CAPPED at most ``cap``, BUCKETS hides it (-1); the bucket is OUT (≤ 0), LOW (≤ cap) or
+    IN_STOCK. Stored numbers are never changed. The caller checked the shapes."""
+    cdef Py_ssize_t i, j
+    cdef int64_t v
+    for i in range(available.shape[0]):
+        for j in range(available.shape[1]):
+            v = available[i, j]
+            bucket[i, j] = BUCKET_OUT if v <= 0 else BUCKET_LOW if v <= cap else BUCKET_IN_STOCK
+            if show == SHOW_EXACT:
+                shown[i, j] = v
+            elif show == SHOW_CAPPED:
+                shown[i, j] = v if v < cap else cap
+            else:
+                shown[i, j] = -1
 
 
 # ---- the whole quote -----------------------------------------------------------------------
@@ -1466,8 +1496,7 @@ def quote_batch(
     """
     cdef list sku_list = skus if type(skus) is list else list(skus)
     cdef list uom_list = None
-    cdef Py_ssize_t n = qty.shape[0], i, j, hits = 0
-    cdef int64_t v
+    cdef Py_ssize_t n = qty.shape[0], i, hits = 0
     cdef bint with_uoms = uoms is not None
     cdef object code
     if len(sku_list) != n:
@@ -1537,17 +1566,7 @@ def quote_batch(
                           out8[LINE_ITEM_STATUS], locations, today, available, oversold,
                           out64[LINE_NETWORK], out64[LINE_EARLIEST], out8[LINE_DATE_SOURCE])
             with nogil:
-                for i in range(n):
-                    for j in range(locations.shape[0]):
-                        v = available[i, j]
-                        bucket[i, j] = (BUCKET_OUT if v <= 0 else
-                                        BUCKET_LOW if v <= cap else BUCKET_IN_STOCK)
-                        if show == SHOW_EXACT:
-                            shown[i, j] = v
-                        elif show == SHOW_CAPPED:
-                            shown[i, j] = v if v < cap else cap
-                        else:
-                            shown[i, j] = -1
+                _disclose(available, show, cap, shown, bucket)
     finally:
         free(sku_text)
         free(uom_text)
