@@ -134,11 +134,6 @@ class CodeTable:
         _codes.insert_range(arena, slots, 0, self.n)
         self.arena, self.slots = arena, slots
 
-    def extend_trusted(self, codes: Iterable[str]) -> None:
-        """Append codes already validated elsewhere; they take the next ids in order."""
-        for code in codes:
-            self._append(code)
-
     def get(self, code: str) -> int:
         """Id of ``code`` or -1 when unknown (anything that is not a str is unknown)."""
         return _codes.find(self.arena, self.slots, self.n, code)

@@ -68,6 +68,7 @@ __all__ = [
     "SharedReader",
     "SharedWriter",
     "published_version",
+    "set_path",
     "shared_paths",
     "supersede",
 ]
@@ -121,7 +122,8 @@ def shared_paths(state: State) -> Iterator[tuple[str, np.ndarray[Any, Any]]]:
         yield f"codes.{kind}.slots", codes.slots
 
 
-def _set_path(state: State, path: str, array: np.ndarray[Any, Any]) -> None:
+def set_path(state: State, path: str, array: np.ndarray[Any, Any]) -> None:
+    """Put ``array`` in ``state`` at ``path`` (a name :func:`shared_paths` gives)."""
     owner, name = path.split(".", 1)
     if owner in _READ_COLUMNS:
         getattr(state, owner).data[name] = array
@@ -136,7 +138,7 @@ def _set_path(state: State, path: str, array: np.ndarray[Any, Any]) -> None:
     elif owner == "codes":
         kind, part = name.split(".")
         setattr(getattr(state, kind), part, array)
-    else:  # pragma: no cover - shared_paths and _set_path are written together
+    else:  # pragma: no cover - shared_paths and set_path are written together
         raise KeyError(path)
 
 
@@ -152,10 +154,8 @@ def _map(path: Path, dtype: Any, shape: tuple[int, ...], writable: bool) -> np.n
         mapped = mmap.mmap(handle.fileno(), size, access=access)
     if size >= _HUGE_PAGE and _MADV_HUGEPAGE is not None:
         # A quote reads rows scattered over gigabytes: with 4 KB pages nearly every row is
-        # a TLB miss and a page walk (at the large scale the 50-line quote took 150 µs
-        # with the state on 2 MB pages against ~180-245 µs on 4 KB ones, README). Asking
-        # is free; a tmpfs honours it only when mounted with huge=advise (or within_size,
-        # always): see README "Configuration".
+        # also a TLB miss. Asking is free; a tmpfs honours it only when mounted with
+        # huge=advise (or within_size, always): see README "Configuration".
         with contextlib.suppress(OSError):
             mapped.madvise(_MADV_HUGEPAGE)
     return np.frombuffer(mapped, dtype=dtype).reshape(shape)  # keeps the map alive
@@ -375,7 +375,7 @@ class SharedWriter:
             name = record.next_name(path)
             rows, fill = (layout or {}).get(path, (None, 0))
             view = _new_file(record.directory / name, array, rows, fill)
-            _set_path(state, path, view)
+            set_path(state, path, view)
             if known is not None:
                 (record.directory / known[0]).unlink(missing_ok=True)
             record.files[path] = (name, view)
@@ -589,7 +589,7 @@ class SharedReader:
             else:
                 array = _map(directory / file, np.dtype(dtype), tuple(shape), writable=False)
             fresh[path] = (file, array)
-            _set_path(state, path, array)
+            set_path(state, path, array)
         for kind, n in manifest["codes"].items():
             getattr(state, kind).n = n  # the codes this version holds (the arena has more rows)
         for name in _READ_COLUMNS:

@@ -151,7 +151,8 @@ def test_codes_at_answers_blank_for_missing_ids_even_in_an_empty_table() -> None
 
 def _large_table(count: int = 70_000) -> CodeTable:
     table = CodeTable("sku")
-    table.extend_trusted(f"SKU-{i:06d}" for i in range(count))
+    for i in range(count):
+        table.intern(f"SKU-{i:06d}")
     return table
 
 
