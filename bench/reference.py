@@ -977,6 +977,8 @@ class Reference:
             status = "UNKNOWN_UOM"
         elif base_qty is None:
             status = "QTY_OUT_OF_RANGE"
+        elif qty == 0:
+            status = "ZERO_QUANTITY"
         elif item.status == "BLOCKED":
             status = "ITEM_BLOCKED"
         else:

@@ -8,7 +8,9 @@ the smallest multiple of ``order_multiple`` at or above max(request, ``min_order
 in the line's UoM where it converts exactly, else in base units.
 
 A line's status, in increasing precedence (the first problem of a line is the one it
-says): ITEM_BLOCKED, QTY_OUT_OF_RANGE (negative, or a base quantity past the limit),
+says): ITEM_BLOCKED, ZERO_QUANTITY (0, which is also what proto3 sends for a quantity
+left unset: a client bug more often than a question), QTY_OUT_OF_RANGE (negative, or a
+base quantity past the limit),
 UNKNOWN_UOM (a UoM named that the item does not have), UNKNOWN_SKU (incl. a SKU known only
 from stock). These rules run in one place, the compiled quote kernel
 (``engine._kernels._quote``): quotes get them inside their one call, and
@@ -63,6 +65,7 @@ class LineStatus(IntEnum):
     NO_PRICE = 4
     QTY_OUT_OF_RANGE = 5
     AMOUNT_OVERFLOW = 6
+    ZERO_QUANTITY = 7
 
 
 @dataclass(frozen=True, slots=True)

@@ -226,9 +226,15 @@ def _client_command(name: str) -> tuple[AddArguments, Run]:
         getattr(commands, f"add_{name}_arguments")(parser)
 
     def run(args: argparse.Namespace) -> int:
+        import grpc
+
         from server import commands
 
-        result: int = getattr(commands, f"{name}_main")(args)
+        try:
+            result: int = getattr(commands, f"{name}_main")(args)
+        except grpc.RpcError as error:  # one line a person can act on, not a traceback
+            print(f"pacache {name}: {commands.rpc_error_text(error)}", file=sys.stderr)
+            return 1
         return result
 
     return add, run

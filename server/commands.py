@@ -1,26 +1,33 @@
 """Client subcommands of the ``pacache`` CLI: quote, promise, watch, stats.
 
-Each prints a rich table from :class:`server.client.Client` answers. Money is shown from
-integer micros by exact string formatting (never through a float).
+Each prints a rich table from :class:`server.client.Client` answers, or with ``--json``
+the answer as proto3 JSON (lowerCamelCase names; int64 values are strings, as proto3 JSON
+writes them, so money never passes through a float). Money in tables is shown from integer
+micros by exact string formatting. A failed call prints one line (status and message) and
+exits 1 (``server.cli``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
+import grpc
+from google.protobuf import json_format
 from rich.console import Console
 from rich.table import Table
 
 from server._proto.pacache.v1 import pacache_pb2 as pb
-from server.client import Client, QuotedLine, lines_message
+from server.client import Client, QuotedLine, quote_lines, short_name
 
 __all__ = [
     "add_client_arguments",
     "money",
     "promise_main",
     "quote_main",
+    "rpc_error_text",
     "stats_main",
     "watch_main",
 ]
@@ -40,6 +47,20 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", default=os.environ.get("PACACHE_TARGET", DEFAULT_TARGET))
     parser.add_argument("--token", default=os.environ.get("PACACHE_TOKEN"))
     parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--json", action="store_true", help="print the answer as proto3 JSON")
+
+
+def rpc_error_text(error: grpc.RpcError) -> str:
+    """A failed call as one line: its status code and the server's message."""
+    code = error.code() if hasattr(error, "code") else None
+    details = error.details() if hasattr(error, "details") else str(error)
+    name = code.name if code is not None else "ERROR"
+    return f"{name}: {details}"
+
+
+def _print_json(*messages: Any) -> None:
+    for message in messages:
+        sys.stdout.write(json_format.MessageToJson(message, indent=None) + "\n")
 
 
 def _line(text: str) -> tuple[str, int, str]:
@@ -54,6 +75,8 @@ def add_quote_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--account", required=True)
     parser.add_argument("--line", type=_line, action="append", required=True, dest="lines",
                         help="SKU:QTY[:UOM], repeatable")  # fmt: skip
+    parser.add_argument("--policy", choices=("PRIORITY", "LOWEST_PRICE"), default="",
+                        help="price policy (default: the server's)")  # fmt: skip
     parser.add_argument("--location", action="append", default=[], dest="locations")
     parser.add_argument("--region", default="")
     parser.add_argument("--currency", default="")
@@ -114,7 +137,6 @@ def _quote_table(response: pb.QuoteResponse, rows: list[QuotedLine]) -> Table:
 
 def quote_main(args: argparse.Namespace) -> int:
     """``pacache quote``: price and availability of some lines, as a table."""
-    console = Console()
     with _client(args) as client:
         response, rows = client.quote(
             args.account,
@@ -124,21 +146,25 @@ def quote_main(args: argparse.Namespace) -> int:
             currency=args.currency,
             pricing_date=args.date,
             explain=args.explain,
+            policy=args.policy,
         )
+    if args.json:
+        _print_json(response)
+        return 0
+    console = Console()
     console.print(_quote_table(response, rows))
     if args.explain:
-        for sku, explanation in zip(
-            (r.sku for r in rows), response.prices.explanations, strict=False
-        ):
-            for candidate in explanation.candidates:
-                lost = pb.LostReason.Name(candidate.lost).removeprefix("LOST_REASON_")
+        for line in response.lines:
+            for candidate in line.explanation.candidates:
+                lost = short_name(pb.LostReason, candidate.lost)
                 price = (
                     money(candidate.unit_price_micros)
                     if candidate.HasField("unit_price_micros")
                     else "-"
                 )
                 console.print(
-                    f"  {sku}: {candidate.source_id} tier {candidate.tier_index} {price} → {lost}"
+                    f"  {line.sku}: {candidate.source_id} tier {candidate.tier_index} {price}"
+                    f" → {lost}"
                 )
     console.print(_as_of(response))
     return 0
@@ -153,35 +179,42 @@ def add_promise_arguments(parser: argparse.ArgumentParser) -> None:
 
 def promise_main(args: argparse.Namespace) -> int:
     """``pacache promise``: the sourcing plan of an order."""
-    console = Console()
     with _client(args) as client:
         plan = client.promise(
             pb.PromiseRequest(
                 account=args.account,
                 region=args.region,
                 locations=args.locations,
-                lines=lines_message(args.lines),
+                lines=quote_lines(args.lines),
                 ship_complete=args.ship_complete,
                 max_shipments=args.max_shipments,
                 need_by=args.need_by,
             )
         )
+    if args.json:
+        _print_json(plan)
+        return 0
+    console = Console()
     table = Table(title="Promise")
-    for column in ("line", "SKU", "location", "qty (base)", "ship date"):
+    for column in ("line", "SKU", "status", "location", "qty (base)", "ship date", "shipment"):
         table.add_column(column)
-    for i in range(len(plan.allocation_line)):
-        line = plan.allocation_line[i]
-        table.add_row(
-            str(line), args.lines[line][0], plan.allocation_location[i],
-            str(plan.allocation_qty[i]), plan.allocation_ship_date[i] or "-",
-        )  # fmt: skip
-    for line, qty in enumerate(plan.backordered_qty):
-        if qty:
-            date = plan.backorder_date[line] or "no date"
-            table.add_row(str(line), args.lines[line][0], "BACKORDER", str(qty), date)
+    for line in plan.lines:
+        status = short_name(pb.LineStatus, line.status)
+        for allocation in line.allocations:
+            table.add_row(
+                str(line.index), line.sku, status, allocation.location,
+                str(allocation.quantity), allocation.ship_date or "-",
+                str(allocation.shipment),
+            )  # fmt: skip
+        if line.backordered_qty:
+            date = line.backorder_date or "no date"
+            table.add_row(str(line.index), line.sku, status, "BACKORDER",
+                          str(line.backordered_qty), date, "-")  # fmt: skip
+        if line.status != pb.LINE_STATUS_OK:
+            table.add_row(str(line.index), line.sku, status, "-", "-", "-", "-")
     console.print(table)
     console.print(
-        f"shipments: {plan.shipment_count}, complete: {plan.complete_date or 'no date'}"
+        f"shipments: {len(plan.shipments)}, complete: {plan.complete_date or 'no date'}"
         + (f", meets need-by: {plan.meets_need_by}" if args.need_by else "")
     )
     console.print(_as_of(plan))
@@ -208,14 +241,14 @@ def watch_main(args: argparse.Namespace) -> int:
     seen = 0
     with _client(args) as client:
         for message in client.watch(request):
-            stock = message.availability
-            width = len(stock.locations)
-            for i, sku in enumerate(message.skus):
+            if args.json:
+                _print_json(message)
+            for watched in message.skus if not args.json else ():
                 cells = " ".join(
-                    f"{stock.locations[j]}:{stock.available[i * width + j]}" for j in range(width)
+                    f"{a.location}:{a.available}" for a in watched.availability.locations
                 )
                 kind = "snapshot" if message.snapshot else "change"
-                console.print(f"v{message.as_of.version} {kind} {sku} {cells}")
+                console.print(f"v{message.as_of.version} {kind} {watched.sku} {cells}")
             seen += 1
             if args.count and seen >= args.count:
                 break
@@ -223,11 +256,15 @@ def watch_main(args: argparse.Namespace) -> int:
 
 
 def stats_main(args: argparse.Namespace) -> int:
-    """``pacache stats``: counts, freshness and per-RPC counters."""
+    """``pacache stats``: counts, freshness and per-RPC counters (``--json``: the Stats
+    answer, then the Freshness answer, one JSON object per line)."""
     console = Console()
     with _client(args) as client:
         stats = client.stats()
         fresh = client.freshness()
+    if args.json:
+        _print_json(stats, fresh)
+        return 0
     table = Table(title="pacache stats")
     table.add_column("counter")
     table.add_column("value", justify="right")

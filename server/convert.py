@@ -1,39 +1,48 @@
 """The one place protobuf messages become engine arrays and engine results become messages.
 
-No protobuf object goes past this module into the engine. Line data is columnar on the wire
-(``pacache.v1.Lines`` and the ``*Columns`` messages), so every conversion here is a handful
-of ``extend``/``tolist`` calls per column, never a Python loop per line.
+No protobuf object goes past this module into the engine. The API is per line
+(``QuoteLine`` in, ``QuotedLine`` out); the engine works on columns, so requests are read
+into columns here (:func:`request_lines`) and answers built back per line. The hot answers
+(Quote, GetPrices, GetAvailability, QuoteStream) are encoded to wire bytes in compiled code
+by ``server._wire``; :func:`quote_response` builds the same message with protobuf's own
+classes, as the reference that encoder is checked against and the baseline it is measured
+against. Messages off the hot path (Promise, Watch, Reserve, admin) are built here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from engine.atp import Availability
-from engine.catalog import MAX_BASE_QTY, SellRules
+from engine.catalog import MAX_BASE_QTY
 from engine.contexts import Level
 from engine.deltas import day_number
 from engine.errors import InvalidInput, LimitExceeded, UnknownCode, shown
-from engine.pricing import PriceResult
+from engine.pricing import Policy
 from engine.quote import AsOf, QuoteResult
 from engine.state import Disclosure, State
 from server._proto.pacache.v1 import pacache_pb2 as pb
 
 __all__ = [
-    "availability_columns",
+    "DISCLOSURE_PB",
+    "MAX_LINE_ID",
+    "RequestLines",
+    "availability_message",
     "days_to_iso",
     "error_text",
     "fill_as_of",
-    "lines_from_proto",
+    "network_shown",
     "parse_date",
-    "price_columns",
+    "policy_of",
+    "promise_response",
     "quote_response",
-    "sell_rule_columns",
+    "request_lines",
 ]
 
 I64 = npt.NDArray[np.int64]
@@ -68,24 +77,45 @@ def days_to_iso(days: I64) -> list[str]:
     return np.where(days >= 0, text, "").tolist()  # type: ignore[no-any-return]
 
 
-def lines_from_proto(lines: pb.Lines, max_lines: int) -> tuple[list[str], I64, list[str] | None]:
-    """(skus, quantities, uoms) of a request; errors name the field and the limit."""
-    skus = list(lines.skus)
-    n = len(skus)
+#: The longest ``line_id`` a request line may carry (an echo: long enough for any cart or
+#: EDI line reference, short enough that echoing it never dominates an answer).
+MAX_LINE_ID = 64
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLines:
+    """A request's lines as columns: what the engine takes, plus the echo of each line."""
+
+    line_ids: list[str]
+    skus: list[str]
+    quantities: I64
+    uoms: list[str] | None  # None: every line in its item's base UoM
+
+    def __len__(self) -> int:
+        return len(self.skus)
+
+
+def request_lines(lines: Any, max_lines: int) -> RequestLines:
+    """The ``repeated QuoteLine`` of a request as columns; errors name the field and the
+    limit. Quantities are not judged here: zero, negative or too large is a line status."""
+    n = len(lines)
     if n == 0:
-        raise InvalidInput("lines.skus", "no lines", "at least 1")
+        raise InvalidInput("lines", "no lines", "at least 1")
     if n > max_lines:
-        raise LimitExceeded("lines.skus", f"{n} lines", f"at most {max_lines} per request")
-    if len(lines.quantities) != n:
-        raise InvalidInput("lines.quantities", f"{len(lines.quantities)} quantities for {n} skus")
-    quantities = np.array(lines.quantities, dtype=np.int64)
-    negative = np.nonzero(quantities < 0)[0]
-    if negative.size:
-        raise InvalidInput(f"lines.quantities[{int(negative[0])}]", "negative", ">= 0")
-    uoms = list(lines.uoms) if len(lines.uoms) else None
-    if uoms is not None and len(uoms) != n:
-        raise InvalidInput("lines.uoms", f"{len(uoms)} UoMs for {n} skus", "0 or one per line")
-    return skus, quantities, uoms
+        raise LimitExceeded("lines", f"{n} lines", f"at most {max_lines} per request")
+    line_ids = [line.line_id for line in lines]
+    for i, line_id in enumerate(line_ids):
+        if len(line_id) > MAX_LINE_ID:
+            raise InvalidInput(
+                f"lines[{i}].line_id", f"{len(line_id)} characters", f"at most {MAX_LINE_ID}"
+            )
+    uoms = [line.uom for line in lines]
+    return RequestLines(
+        line_ids,
+        [line.sku for line in lines],
+        np.fromiter((line.quantity for line in lines), dtype=np.int64, count=n),
+        uoms if any(uoms) else None,
+    )
 
 
 def fill_as_of(message: pb.AsOf, as_of: AsOf) -> None:
@@ -95,123 +125,168 @@ def fill_as_of(message: pb.AsOf, as_of: AsOf) -> None:
         message.stream_ids.update(as_of.stream_ids)
 
 
-def _status(status: npt.NDArray[np.int8]) -> list[int]:
-    return (status.astype(np.int64) + 1).tolist()  # type: ignore[no-any-return]
+DISCLOSURE_PB = {mode: pb.Disclosure.Value(f"DISCLOSURE_{mode.name}") for mode in Disclosure}
+_LEVEL_TO_PB = [int(level) + 1 for level in Level]
+_POLICY_PB = {policy: pb.Policy.Value(f"POLICY_{policy.name}") for policy in Policy}
 
 
-_DISCLOSURE_PB = {mode: pb.Disclosure.Value(f"DISCLOSURE_{mode.name}") for mode in Disclosure}
-_LEVEL_TO_PB = np.array([int(level) + 1 for level in Level], dtype=np.int64)
+def policy_of(value: int, default: Policy) -> Policy:
+    """A request's ``policy`` field as the engine's; UNSPECIFIED is the server's default."""
+    if value == pb.POLICY_UNSPECIFIED:
+        return default
+    for policy, number in _POLICY_PB.items():
+        if number == value:
+            return policy
+    raise InvalidInput("policy", f"{value} is not a policy", "PRIORITY or LOWEST_PRICE")
 
 
-def price_columns(
-    out: pb.PriceColumns, state: State, ok: npt.NDArray[np.bool_], prices: PriceResult
-) -> None:
-    """Fill ``out`` from a :class:`PriceResult`; lines that are not OK get zeros / ""."""
-    contract = ok & (prices.source == 1)
-    listed = ok & (prices.source == 2)
-    source_id = np.where(ok, prices.source_id, -1)
-    contract_codes = state.contracts.codes_at(np.where(contract, source_id, -1))
-    list_codes = state.price_lists.codes_at(np.where(listed, source_id, -1))
-    out.unit_price_micros.extend(np.where(ok, prices.unit_price_micros, 0).tolist())
-    out.extended_micros.extend(np.where(ok, prices.extended_micros, 0).tolist())
-    out.source.extend(np.where(ok, prices.source, 0).tolist())
-    out.source_id.extend([c or p for c, p in zip(contract_codes, list_codes, strict=True)])
-    out.level.extend(np.where(ok, _LEVEL_TO_PB[np.maximum(prices.level, 0)], 0).tolist())
-    out.kind.extend(np.where(ok, prices.kind, 0).tolist())
-    out.target_group.extend(state.product_groups.codes_at(np.where(ok, prices.target_group, -1)))
-    out.tier_index.extend(np.where(ok, prices.tier_index, 0).tolist())
-    out.tier_min_qty.extend(np.where(ok, prices.tier_min, 0).tolist())
-    out.tier_uom.extend(state.uoms.codes_at(np.where(ok, prices.tier_uom, -1)))
-    has_next = ok & (prices.next_break_qty > 0)
-    out.next_break_qty.extend(np.where(has_next, prices.next_break_qty, 0).tolist())
-    out.next_break_unit_price_micros.extend(
-        np.where(has_next, prices.next_break_unit_price_micros, 0).tolist()
-    )
-    if prices.candidates is not None:
-        for line, candidates in enumerate(prices.candidates):
-            explanation = out.explanations.add()
-            if not ok[line]:
-                continue
-            for candidate in candidates:
-                codes = state.contracts if candidate.source == 1 else state.price_lists
-                explanation.candidates.add(
-                    source=int(candidate.source),
-                    source_id=codes.code(candidate.source_id),
-                    level=int(candidate.level) + 1,
-                    target_group=(
-                        state.product_groups.code(candidate.target_group)
-                        if candidate.target_group >= 0
-                        else ""
-                    ),
-                    kind=candidate.kind,
-                    tier_index=candidate.tier_index,
-                    unit_price_micros=candidate.unit_price_micros,
-                    lost=int(candidate.lost) + 1,
-                )
+def _explanation(out: pb.Explanation, state: State, candidates: Any) -> None:
+    for candidate in candidates:
+        codes = state.contracts if candidate.source == 1 else state.price_lists
+        out.candidates.add(
+            source=int(candidate.source),
+            source_id=codes.code(candidate.source_id),
+            level=int(candidate.level) + 1,
+            target_group=(
+                state.product_groups.code(candidate.target_group)
+                if candidate.target_group >= 0
+                else ""
+            ),
+            kind=candidate.kind,
+            tier_index=candidate.tier_index,
+            unit_price_micros=candidate.unit_price_micros,
+            lost=int(candidate.lost) + 1,
+        )
 
 
-def sell_rule_columns(
-    out: pb.SellRuleColumns, state: State, sku: I64, uom_ids: I64, sell: SellRules
-) -> None:
-    """Fill sell-rule verdicts; the suggested UoM is the line's, or the base UoM."""
-    base_uom = state.items["base_uom"][np.maximum(sku, 0)].astype(np.int64)
-    line_uom = np.where(uom_ids >= 0, uom_ids, base_uom)
-    suggested_uom = np.where(sell.suggested_in_base, base_uom, line_uom)
-    out.below_minimum.extend(sell.below_minimum.tolist())
-    out.not_multiple.extend(sell.not_multiple.tolist())
-    out.suggested_qty.extend(sell.suggested_qty.tolist())
-    out.suggested_uom.extend(state.uoms.codes_at(np.where(sku >= 0, suggested_uom, -1)))
+def network_shown(stock: Availability, shown: I64, disclosure: Disclosure) -> I64:
+    """The network total a caller may see: exact, the sum of the capped numbers, or -1."""
+    if disclosure == Disclosure.EXACT:
+        return stock.network_available
+    if disclosure == Disclosure.CAPPED:
+        return shown.sum(axis=1)  # type: ignore[no-any-return]
+    return np.full(shown.shape[0], -1, dtype=np.int64)
 
 
-def availability_columns(
-    out: pb.AvailabilityColumns,
-    state: State,
+def availability_message(
+    out: pb.Availability,
+    i: int,
+    location_codes: list[str],
     stock: Availability,
     shown: I64,
     bucket: npt.NDArray[np.int8],
     disclosure: Disclosure,
+    network: I64,
+    earliest: list[str],
 ) -> None:
-    """Fill availability (matrices row-major: line i, location j at i × L + j)."""
-    out.locations.extend(state.locations.codes_at(stock.locations))
-    out.available.extend(shown.ravel().tolist())
-    out.buckets.extend((bucket.ravel().astype(np.int64) + 1).tolist())
-    if disclosure == Disclosure.EXACT:
-        out.oversold.extend(stock.oversold.ravel().tolist())
-        out.network_available.extend(stock.network_available.tolist())
-    elif disclosure == Disclosure.CAPPED:
-        out.network_available.extend(shown.sum(axis=1).tolist())
-    out.earliest_date.extend(days_to_iso(stock.earliest_date))
-    out.date_source.extend((stock.date_source.astype(np.int64) + 1).tolist())
-    out.disclosure = _DISCLOSURE_PB[disclosure]
+    """Fill the availability of line (or watched SKU) ``i``."""
+    exact = disclosure == Disclosure.EXACT
+    for j, location in enumerate(location_codes):
+        out.locations.add(
+            location=location,
+            available=int(shown[i, j]),
+            bucket=int(bucket[i, j]) + 1,
+            oversold=bool(stock.oversold[i, j]) if exact else False,
+        )
+    out.network_available = int(network[i])
+    out.earliest_date = earliest[i]
+    out.date_source = int(stock.date_source[i]) + 1  # type: ignore[assignment]
 
 
 def quote_response(
     out: Any,
     state: State,
     result: QuoteResult,
+    lines: RequestLines,
     *,
     with_prices: bool,
     with_availability: bool,
+    policy: Policy,
 ) -> None:
-    """Fill a Quote/GetPrices/GetAvailability response from a :class:`QuoteResult`."""
+    """Fill a Quote/GetPrices/GetAvailability response from a :class:`QuoteResult` with
+    protobuf's own message construction, one message per line.
+
+    The serving path encodes the same answer in compiled code (``server._wire``); this is
+    the reference it is checked against (``tests/unit/test_wire.py``) and the baseline it
+    is measured against (``bench/micro``)."""
     fill_as_of(out.as_of, result.as_of)
-    out.status.extend(_status(result.status))
-    out.base_qty.extend(result.base_qty.tolist())
+    n = len(lines)
+    ok = result.status == 0
+    prices = result.prices if with_prices else None
     if with_prices:
         out.currency = result.currency
-        if result.prices is not None:
-            price_columns(out.prices, state, result.status == 0, result.prices)
-        sell_rule_columns(out.sell_rules, state, result.sku, result.uom, result.sell)
-    if with_availability and result.stock is not None:
-        assert result.shown_available is not None and result.bucket is not None
-        availability_columns(
-            out.availability,
-            state,
-            result.stock,
-            result.shown_available,
-            result.bucket,
-            result.disclosure,
+        out.policy = _POLICY_PB[policy]
+        base_uom = state.items["base_uom"][np.maximum(result.sku, 0)].astype(np.int64)
+        line_uom = np.where(result.uom >= 0, result.uom, base_uom)
+        sell = result.sell
+        suggested_uom = state.uoms.codes_at(
+            np.where(result.sku >= 0, np.where(sell.suggested_in_base, base_uom, line_uom), -1)
         )
+        if prices is not None:
+            contract = ok & (prices.source == 1)
+            listed = ok & (prices.source == 2)
+            source_ids = [
+                c or p
+                for c, p in zip(
+                    state.contracts.codes_at(np.where(contract, prices.source_id, -1)),
+                    state.price_lists.codes_at(np.where(listed, prices.source_id, -1)),
+                    strict=True,
+                )
+            ]
+            groups = state.product_groups.codes_at(np.where(ok, prices.target_group, -1))
+            tier_uoms = state.uoms.codes_at(np.where(ok, prices.tier_uom, -1))
+    stock = result.stock if with_availability else None
+    if stock is not None:
+        assert result.shown_available is not None and result.bucket is not None
+        shown, bucket = result.shown_available, result.bucket
+        out.disclosure = DISCLOSURE_PB[result.disclosure]
+        location_codes = state.locations.codes_at(stock.locations)
+        out.locations.extend(location_codes)
+        network = network_shown(stock, shown, result.disclosure)
+        earliest = days_to_iso(stock.earliest_date)
+    for i in range(n):
+        line = out.lines.add(
+            line_id=lines.line_ids[i],
+            index=i,
+            sku=lines.skus[i],
+            quantity=int(lines.quantities[i]),
+            uom=lines.uoms[i] if lines.uoms is not None else "",
+            status=int(result.status[i]) + 1,
+            base_qty=int(result.base_qty[i]),
+        )
+        if with_prices:
+            price = line.price
+            price.SetInParent()  # present on every line when prices were asked
+            if prices is not None and ok[i]:
+                price.unit_price_micros = int(prices.unit_price_micros[i])
+                price.extended_micros = int(prices.extended_micros[i])
+                price.source = int(prices.source[i])
+                price.source_id = source_ids[i]
+                price.level = _LEVEL_TO_PB[max(int(prices.level[i]), 0)]
+                price.kind = int(prices.kind[i])
+                price.target_group = groups[i]
+                price.tier_index = int(prices.tier_index[i])
+                price.tier_min_qty = int(prices.tier_min[i])
+                price.tier_uom = tier_uoms[i]
+                if prices.next_break_qty[i] > 0:
+                    price.next_break_qty = int(prices.next_break_qty[i])
+                    price.next_break_unit_price_micros = int(prices.next_break_unit_price_micros[i])
+            rules = line.sell_rules
+            rules.SetInParent()
+            rules.below_minimum = bool(sell.below_minimum[i])
+            rules.not_multiple = bool(sell.not_multiple[i])
+            rules.suggested_qty = int(sell.suggested_qty[i])
+            rules.suggested_uom = suggested_uom[i]
+            if prices is not None and prices.candidates is not None:
+                line.explanation.SetInParent()
+                if ok[i]:
+                    _explanation(line.explanation, state, prices.candidates[i])
+        if stock is not None:
+            line.availability.SetInParent()
+            availability_message(
+                line.availability, i, location_codes, stock, shown, bucket,
+                result.disclosure, network, earliest,
+            )  # fmt: skip
 
 
 def as_of(state: State) -> AsOf:
@@ -274,23 +349,54 @@ def reserve_response(state: State, hold: Any) -> pb.ReserveResponse:
     return response
 
 
-def promise_response(state: State, plan: Any) -> pb.PromiseResponse:
-    """Answer for an ``engine.promise.PromisePlan``."""
+def promise_response(state: State, plan: Any, lines: RequestLines) -> pb.PromiseResponse:
+    """Answer for an ``engine.promise.PromisePlan``: one message per line with its
+    allocations nested, and the shipments (distinct location and ship date) as messages,
+    numbered in the order their first allocation appears."""
     response = pb.PromiseResponse(
-        base_qty=plan.base_qty.tolist(),
-        allocation_line=plan.alloc_line.tolist(),
-        allocation_location=state.locations.codes_at(plan.alloc_location),
-        allocation_qty=plan.alloc_qty.tolist(),
-        allocation_ship_date=days_to_iso(plan.alloc_date),
-        backordered_qty=plan.backorder_qty.tolist(),
-        backorder_date=days_to_iso(plan.backorder_date),
-        shipment_count=plan.shipments,
-        complete_date=days_to_iso(np.array([plan.complete_date], dtype=np.int64))[0],
-        line_complete_date=days_to_iso(plan.line_date),
+        complete_date=days_to_iso(np.array([plan.complete_date], dtype=np.int64))[0]
     )
+    fill_as_of(response.as_of, plan.as_of)
     if plan.meets_need_by is not None:
         response.meets_need_by = plan.meets_need_by
-        response.line_meets_need_by.extend(plan.line_meets_need_by.tolist())
-    response.status.extend(_status(plan.status))
-    fill_as_of(response.as_of, plan.as_of)
+    backorder_date = days_to_iso(plan.backorder_date)
+    line_date = days_to_iso(plan.line_date)
+    out_lines = []
+    for i in range(len(lines)):
+        line = response.lines.add(
+            line_id=lines.line_ids[i],
+            index=i,
+            sku=lines.skus[i],
+            quantity=int(lines.quantities[i]),
+            uom=lines.uoms[i] if lines.uoms is not None else "",
+            status=int(plan.status[i]) + 1,
+            base_qty=int(plan.base_qty[i]),
+            backordered_qty=int(plan.backorder_qty[i]),
+            backorder_date=backorder_date[i],
+            complete_date=line_date[i],
+        )
+        if plan.line_meets_need_by is not None:
+            line.meets_need_by = bool(plan.line_meets_need_by[i])
+        out_lines.append(line)
+    shipments: dict[tuple[int, int], pb.Shipment] = {}
+    numbers: dict[tuple[int, int], int] = {}
+    locations = state.locations.codes_at(plan.alloc_location)
+    ship_dates = days_to_iso(plan.alloc_date)
+    for k, (i, location, day) in enumerate(
+        zip(plan.alloc_line.tolist(), plan.alloc_location.tolist(), plan.alloc_date.tolist(),
+            strict=True)
+    ):  # fmt: skip
+        key = (location, day)
+        if key not in shipments:
+            numbers[key] = len(shipments)
+            shipments[key] = response.shipments.add(location=locations[k], ship_date=ship_dates[k])
+        shipment = shipments[key]
+        if not shipment.line_indexes or shipment.line_indexes[-1] != i:
+            shipment.line_indexes.append(i)
+        out_lines[i].allocations.add(
+            location=locations[k],
+            quantity=int(plan.alloc_qty[k]),
+            ship_date=ship_dates[k],
+            shipment=numbers[key],
+        )
     return response

@@ -26,6 +26,7 @@ import numpy as np
 from engine.atp import availability, location_set
 from engine.deltas import day_number
 from engine.errors import InvalidInput, LimitExceeded, PacacheError, UnknownCode
+from engine.pricing import Policy
 from engine.promise import promise
 from engine.quote import quote
 from engine.state import Disclosure, State
@@ -123,20 +124,27 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
         return await self.lane.run(lines, work, _deadline(context))
 
     def _quote(
-        self, state: State, request: Any, *, prices: bool, stock: bool, explain: bool = False
-    ) -> Any:
+        self,
+        state: State,
+        request: Any,
+        lines: convert.RequestLines,
+        *,
+        prices: bool,
+        stock: bool,
+        explain: bool = False,
+    ) -> tuple[Any, Policy]:
         self.host.require_streams("master", *(("pricing",) if prices else ()),
                                   *(("inventory",) if stock else ()))  # fmt: skip
         require_account(request.account)
-        skus, quantities, uoms = convert.lines_from_proto(request.lines, self.limits.max_lines)
         today = _today(self.host)
         locations = list(request.locations) if stock else None
-        return quote(
+        policy = convert.policy_of(getattr(request, "policy", 0), self.host.config.policy)
+        result = quote(
             state,
             account=request.account,
-            skus=skus,
-            qty=quantities,
-            uoms=uoms,
+            skus=lines.skus,
+            qty=lines.quantities,
+            uoms=lines.uoms,
             currency=getattr(request, "currency", "") or None,
             pricing_date=convert.parse_date(
                 getattr(request, "pricing_date", ""), "pricing_date", today
@@ -144,28 +152,37 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
             today=today,
             locations=locations or None,
             region=(request.region or None) if stock else None,
-            policy=self.host.config.policy,
+            policy=policy,
             explain=explain,
             with_prices=prices,
             with_availability=stock,
             max_lines=self.limits.max_lines,
         )
+        return result, policy
+
+    def _fill(self, out: Any, request: Any, *, prices: bool, stock: bool) -> None:
+        """Answer a Quote / GetPrices / GetAvailability request into ``out``."""
+        explain = getattr(request, "explain", False)
+        with self.host.reading() as state:
+            lines = convert.request_lines(request.lines, self.limits.max_lines)
+            result, policy = self._quote(
+                state, request, lines, prices=prices, stock=stock, explain=explain
+            )
+            convert.quote_response(
+                out, state, result, lines, with_prices=prices, with_availability=stock,
+                policy=policy,
+            )  # fmt: skip
 
     def _answer(self, request: Any, kind: Any, *, prices: bool, stock: bool) -> bytes:
         """A Quote / GetPrices / GetAvailability answer, serialised (runs on the lane)."""
-        explain = getattr(request, "explain", False)
-        with self.host.reading() as state:
-            result = self._quote(state, request, prices=prices, stock=stock, explain=explain)
-            response = kind()
-            convert.quote_response(
-                response, state, result, with_prices=prices, with_availability=stock
-            )
-            return response.SerializeToString()  # type: ignore[no-any-return]
+        response = kind()
+        self._fill(response, request, prices=prices, stock=stock)
+        return response.SerializeToString()  # type: ignore[no-any-return]
 
     async def Quote(self, request: pb.QuoteRequest, context: Any) -> bytes:
         await _at_version(self.host, request, context)
         return await self._on_lane(
-            len(request.lines.skus),
+            len(request.lines),
             context,
             lambda: self._answer(request, pb.QuoteResponse, prices=True, stock=True),
         )
@@ -173,7 +190,7 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
     async def GetPrices(self, request: pb.GetPricesRequest, context: Any) -> bytes:
         await _at_version(self.host, request, context)
         return await self._on_lane(
-            len(request.lines.skus),
+            len(request.lines),
             context,
             lambda: self._answer(request, pb.GetPricesResponse, prices=True, stock=False),
         )
@@ -181,7 +198,7 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
     async def GetAvailability(self, request: pb.GetAvailabilityRequest, context: Any) -> bytes:
         await _at_version(self.host, request, context)
         return await self._on_lane(
-            len(request.lines.skus),
+            len(request.lines),
             context,
             lambda: self._answer(request, pb.GetAvailabilityResponse, prices=False, stock=True),
         )
@@ -191,7 +208,7 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
             self.host.require_streams("master", "inventory")
             require_account(request.account)
             _known_account(state, request.account)
-            skus, quantities, uoms = convert.lines_from_proto(request.lines, self.limits.max_lines)
+            lines = convert.request_lines(request.lines, self.limits.max_lines)
             if request.max_shipments < 0:
                 raise InvalidInput(
                     "max_shipments", f"{request.max_shipments}", ">= 0 (0: no limit)"
@@ -202,9 +219,9 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
             )
             plan = promise(
                 state,
-                skus=skus,
-                qty=quantities,
-                uoms=uoms,
+                skus=lines.skus,
+                qty=lines.quantities,
+                uoms=lines.uoms,
                 region=request.region or None,
                 locations=list(request.locations) or None,
                 today=today,
@@ -212,22 +229,16 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
                 max_shipments=request.max_shipments or None,
                 need_by=need_by,
             )
-            return convert.promise_response(state, plan).SerializeToString()  # type: ignore[no-any-return]
+            return convert.promise_response(state, plan, lines).SerializeToString()  # type: ignore[no-any-return]
 
     async def Promise(self, request: pb.PromiseRequest, context: Any) -> bytes:
         await _at_version(self.host, request, context)
-        return await self._on_lane(len(request.lines.skus), context, lambda: self._promise(request))
+        return await self._on_lane(len(request.lines), context, lambda: self._promise(request))
 
     def _stream_reply(self, item: pb.QuoteStreamRequest) -> bytes:
         reply = pb.QuoteStreamResponse(request_id=item.request_id)
         try:
-            with self.host.reading() as state:
-                result = self._quote(
-                    state, item.quote, prices=True, stock=True, explain=item.quote.explain
-                )
-                convert.quote_response(
-                    reply.quote, state, result, with_prices=True, with_availability=True
-                )
+            self._fill(reply.quote, item.quote, prices=True, stock=True)
         except PacacheError as error:  # one bad request must not end the stream
             reply.ClearField("quote")
             reply.error_code = status_of(error).value[0]
@@ -241,7 +252,7 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
             try:
                 await _at_version(self.host, item.quote, context)
                 yield await self._on_lane(
-                    len(item.quote.lines.skus), context, functools.partial(self._stream_reply, item)
+                    len(item.quote.lines), context, functools.partial(self._stream_reply, item)
                 )
             except PacacheError as error:  # waiting or admission failed: this request only
                 reply = pb.QuoteStreamResponse(
@@ -272,6 +283,7 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
         self,
         request: pb.WatchAvailabilityRequest,
         codes: list[str],
+        indexes: list[int],
         sku_ids: Any,
         locations: Any,
         *,
@@ -286,9 +298,19 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
             stock, shown, bucket = availability(
                 state, sku_ids, need, locations, _today(self.host), mode, cap
             )
-            message = pb.WatchAvailabilityResponse(snapshot=snapshot, skus=codes)
+            location_codes = state.locations.codes_at(stock.locations)
+            message = pb.WatchAvailabilityResponse(
+                snapshot=snapshot, disclosure=convert.DISCLOSURE_PB[mode], locations=location_codes
+            )
             convert.fill_as_of(message.as_of, convert.as_of(state))
-            convert.availability_columns(message.availability, state, stock, shown, bucket, mode)
+            network = convert.network_shown(stock, shown, mode)
+            earliest = convert.days_to_iso(stock.earliest_date)
+            for i, (code, index) in enumerate(zip(codes, indexes, strict=True)):
+                watched = message.skus.add(sku=code, index=index)
+                convert.availability_message(
+                    watched.availability, i, location_codes, stock, shown, bucket, mode,
+                    network, earliest,
+                )  # fmt: skip
             return message.SerializeToString()  # type: ignore[no-any-return]
 
     async def WatchAvailability(
@@ -305,15 +327,17 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
             async def message(picked: list[int], *, snapshot: bool) -> bytes:
                 if snapshot:
                     picked_codes = codes
+                    indexes = list(range(len(codes)))
                     ids = np.array([s for s in self._ids_of(codes, position)], dtype=np.int64)
                 else:
-                    picked_codes = [codes[position[s]] for s in picked]
+                    indexes = [position[s] for s in picked]
+                    picked_codes = [codes[i] for i in indexes]
                     ids = np.array(picked, dtype=np.int64)
                 return await self._on_lane(
                     len(picked_codes),
                     context,
                     lambda: self._watch_message(
-                        request, picked_codes, ids, locations, snapshot=snapshot
+                        request, picked_codes, indexes, ids, locations, snapshot=snapshot
                     ),
                 )
 

@@ -269,6 +269,8 @@ def _resolve(model: Reference, sku: str, qty: int, uom: str) -> tuple[str, int]:
         return "UNKNOWN_UOM", 0
     if not 0 <= qty <= 10**12 // factor:
         return "QTY_OUT_OF_RANGE", 0
+    if qty == 0:
+        return "ZERO_QUANTITY", 0
     if item.status == "BLOCKED":
         return "ITEM_BLOCKED", 0
     return "OK", qty * factor

@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from engine import events as ev
 from loaders.events import encode
 from server._proto.pacache.v1 import pacache_pb2 as pb
-from server.client import Client, lines_message
+from server.client import Client, quote_lines
 from server.versions import BLOCK
 from tests.e2e.conftest import Running
 
@@ -31,57 +31,89 @@ def test_quote_prices_from_the_account_contract_and_shows_stock_by_location(clie
 
 
 def test_quote_flags_bad_lines_and_answers_the_others(client: Client) -> None:
-    _, rows = client.quote("ACME", [("NOPE", 1), ("OLD-1", 1), ("BOLT-M8", 1, "PL")])
-    assert [r.status for r in rows] == ["UNKNOWN_SKU", "ITEM_BLOCKED", "UNKNOWN_UOM"]
+    response, rows = client.quote(
+        "ACME",
+        [("NOPE", 1), ("OLD-1", 1), ("BOLT-M8", 1, "PL"), ("BOLT-M8", -1), ("BOLT-M8", 0),
+         ("BOLT-M8", 10**13), ("BOLT-M8", 2, "", "cart-7")],
+    )  # fmt: skip
+    assert [r.status for r in rows] == [
+        "UNKNOWN_SKU", "ITEM_BLOCKED", "UNKNOWN_UOM", "QTY_OUT_OF_RANGE", "ZERO_QUANTITY",
+        "QTY_OUT_OF_RANGE", "OK",
+    ]  # fmt: skip
+    assert [(r.index, r.line_id, r.quantity) for r in rows][-2:] == [
+        (5, "", 10**13), (6, "cart-7", 2),
+    ]  # fmt: skip
+    # asked for prices: every line has a price message, zero where the line is not OK
+    assert all(line.HasField("price") for line in response.lines)
+    assert [r.unit_price_micros for r in rows] == [0] * 6 + [180_000]
+
+
+def test_the_price_policy_is_per_request_and_echoed(client: Client) -> None:
+    default, _ = client.quote("ACME", [("BOLT-M8", 1)])
+    lowest, _ = client.quote("ACME", [("BOLT-M8", 1)], policy="LOWEST_PRICE")
+    assert default.policy == pb.POLICY_PRIORITY
+    assert lowest.policy == pb.POLICY_LOWEST_PRICE
 
 
 def test_get_prices_and_get_availability_answer_their_half(client: Client) -> None:
     prices = client.get_prices(
-        pb.GetPricesRequest(account="ACME", lines=lines_message([("BOLT-M8", 1)]), explain=True)
+        pb.GetPricesRequest(account="ACME", lines=quote_lines([("BOLT-M8", 1)]), explain=True)
     )
-    assert list(prices.prices.unit_price_micros) == [180_000]
-    lost = [c.lost for c in prices.prices.explanations[0].candidates]
+    (line,) = prices.lines
+    assert line.price.unit_price_micros == 180_000
+    assert not line.HasField("availability")
+    lost = [c.lost for c in line.explanation.candidates]
     assert pb.LOST_REASON_WON in lost and pb.LOST_REASON_CONTRACT_WON in lost
     stock = client.get_availability(
         pb.GetAvailabilityRequest(
-            account="ACME", locations=["ATL"], lines=lines_message([("NUT-M8", 1)])
+            account="ACME", locations=["ATL"], lines=quote_lines([("NUT-M8", 1)])
         )
     )
-    assert list(stock.availability.locations) == ["ATL"]
-    assert list(stock.availability.available) == [1000]
-    assert not stock.HasField("as_of") or stock.as_of.version >= 1
+    assert list(stock.locations) == ["ATL"]
+    (line,) = stock.lines
+    assert not line.HasField("price") and not line.HasField("sell_rules")
+    assert [(a.location, a.available) for a in line.availability.locations] == [("ATL", 1000)]
+    assert stock.as_of.version >= 1
 
 
 def test_promise_splits_across_the_region_and_backorders_with_a_lead_time(client: Client) -> None:
     plan = client.promise(
-        pb.PromiseRequest(account="ACME", region="SOUTH", lines=lines_message([("BOLT-M8", 600)]))
+        pb.PromiseRequest(
+            account="ACME", region="SOUTH", lines=quote_lines([("BOLT-M8", 600, "", "po-1")])
+        )
     )
-    assert list(plan.allocation_location) == ["DAL", "ATL"]
-    assert list(plan.allocation_qty) == [480, 40]
-    assert list(plan.backordered_qty) == [80]
-    assert plan.backorder_date[0] != ""
+    (line,) = plan.lines
+    assert (line.line_id, line.index, line.sku, line.status) == (
+        "po-1", 0, "BOLT-M8", pb.LINE_STATUS_OK,
+    )  # fmt: skip
+    assert [(a.location, a.quantity) for a in line.allocations] == [("DAL", 480), ("ATL", 40)]
+    assert line.backordered_qty == 80 and line.backorder_date != ""
+    assert [(s.location, list(s.line_indexes)) for s in plan.shipments] == [
+        ("DAL", [0]), ("ATL", [0]),
+    ]  # fmt: skip
+    assert [a.shipment for a in line.allocations] == [0, 1]
 
 
 def test_quote_stream_answers_each_request_and_survives_a_bad_one(client: Client) -> None:
     requests = [
         pb.QuoteStreamRequest(
             request_id="a",
-            quote=pb.QuoteRequest(account="ACME", lines=lines_message([("BOLT-M8", 1)])),
+            quote=pb.QuoteRequest(account="ACME", lines=quote_lines([("BOLT-M8", 1)])),
         ),
         pb.QuoteStreamRequest(
             request_id="b",
-            quote=pb.QuoteRequest(account="NOBODY", lines=lines_message([("BOLT-M8", 1)])),
+            quote=pb.QuoteRequest(account="NOBODY", lines=quote_lines([("BOLT-M8", 1)])),
         ),
         pb.QuoteStreamRequest(
             request_id="c",
-            quote=pb.QuoteRequest(account="ACME", lines=lines_message([("NUT-M8", 1)])),
+            quote=pb.QuoteRequest(account="ACME", lines=quote_lines([("NUT-M8", 1)])),
         ),
     ]
     replies = list(client.quote_stream(requests, timeout=10))
     assert [r.request_id for r in replies] == ["a", "b", "c"]
     assert replies[1].error_code == grpc.StatusCode.NOT_FOUND.value[0]
     assert "account" in replies[1].error_message
-    assert list(replies[2].quote.prices.unit_price_micros) == [100_000]
+    assert [line.price.unit_price_micros for line in replies[2].quote.lines] == [100_000]
 
 
 def test_ingest_then_quote_with_min_version_reads_its_own_write(client: Client) -> None:
@@ -123,16 +155,20 @@ def test_a_min_version_no_answer_can_have_carried_is_invalid_at_once(
     assert "min_version" in (raised.value.details() or "")
 
 
+def _watched(message: pb.WatchAvailabilityResponse) -> list[tuple[str, list[int]]]:
+    return [(w.sku, [a.available for a in w.availability.locations]) for w in message.skus]
+
+
 def test_watch_availability_sends_a_picture_then_changes_and_resumes_from_a_version(
     served: Running, client: Client
 ) -> None:
     request = pb.WatchAvailabilityRequest(account="ACME", skus=["NUT-M8"], locations=["DAL"])
     stream = client.watch(request, timeout=10)
     first = next(stream)
-    assert first.snapshot and list(first.availability.available) == [0]
+    assert first.snapshot and _watched(first) == [("NUT-M8", [0])]
     client.ingest([encode([ev.InventorySet(sku="NUT-M8", location="DAL", on_hand=5, version=3)])])
     change = next(stream)
-    assert not change.snapshot and list(change.availability.available) == [5]
+    assert not change.snapshot and _watched(change) == [("NUT-M8", [5])]
     stream.cancel()
     resume_from = first.as_of.version
     client.ingest([encode([ev.InventorySet(sku="BOLT-M8", location="DAL", on_hand=1, version=4)])])
@@ -143,8 +179,7 @@ def test_watch_availability_sends_a_picture_then_changes_and_resumes_from_a_vers
         timeout=10,
     )
     replay = next(resumed)  # the NUT-M8 change after resume_from, not a full picture
-    assert not replay.snapshot and list(replay.skus) == ["NUT-M8"]
-    assert list(replay.availability.available) == [5]
+    assert not replay.snapshot and _watched(replay) == [("NUT-M8", [5])]
     resumed.cancel()
 
 

@@ -17,6 +17,7 @@ class LineStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     LINE_STATUS_NO_PRICE: _ClassVar[LineStatus]
     LINE_STATUS_QTY_OUT_OF_RANGE: _ClassVar[LineStatus]
     LINE_STATUS_AMOUNT_OVERFLOW: _ClassVar[LineStatus]
+    LINE_STATUS_ZERO_QUANTITY: _ClassVar[LineStatus]
 
 class PriceSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -97,6 +98,7 @@ LINE_STATUS_ITEM_BLOCKED: LineStatus
 LINE_STATUS_NO_PRICE: LineStatus
 LINE_STATUS_QTY_OUT_OF_RANGE: LineStatus
 LINE_STATUS_AMOUNT_OVERFLOW: LineStatus
+LINE_STATUS_ZERO_QUANTITY: LineStatus
 PRICE_SOURCE_UNSPECIFIED: PriceSource
 PRICE_SOURCE_CONTRACT: PriceSource
 PRICE_SOURCE_PRICE_LIST: PriceSource
@@ -160,15 +162,17 @@ class AsOf(_message.Message):
     newest_source_ts_ms: int
     def __init__(self, version: _Optional[int] = ..., stream_ids: _Optional[_Mapping[str, str]] = ..., newest_source_ts_ms: _Optional[int] = ...) -> None: ...
 
-class Lines(_message.Message):
-    __slots__ = ("skus", "quantities", "uoms")
-    SKUS_FIELD_NUMBER: _ClassVar[int]
-    QUANTITIES_FIELD_NUMBER: _ClassVar[int]
-    UOMS_FIELD_NUMBER: _ClassVar[int]
-    skus: _containers.RepeatedScalarFieldContainer[str]
-    quantities: _containers.RepeatedScalarFieldContainer[int]
-    uoms: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, skus: _Optional[_Iterable[str]] = ..., quantities: _Optional[_Iterable[int]] = ..., uoms: _Optional[_Iterable[str]] = ...) -> None: ...
+class QuoteLine(_message.Message):
+    __slots__ = ("line_id", "sku", "quantity", "uom")
+    LINE_ID_FIELD_NUMBER: _ClassVar[int]
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    UOM_FIELD_NUMBER: _ClassVar[int]
+    line_id: str
+    sku: str
+    quantity: int
+    uom: str
+    def __init__(self, line_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., uom: _Optional[str] = ...) -> None: ...
 
 class Candidate(_message.Message):
     __slots__ = ("source", "source_id", "level", "target_group", "kind", "tier_index", "unit_price_micros", "lost")
@@ -196,8 +200,8 @@ class Explanation(_message.Message):
     candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
     def __init__(self, candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ...) -> None: ...
 
-class PriceColumns(_message.Message):
-    __slots__ = ("unit_price_micros", "extended_micros", "source", "source_id", "level", "kind", "target_group", "tier_index", "tier_min_qty", "tier_uom", "next_break_qty", "next_break_unit_price_micros", "explanations", "policy")
+class Price(_message.Message):
+    __slots__ = ("unit_price_micros", "extended_micros", "source", "source_id", "level", "kind", "target_group", "tier_index", "tier_min_qty", "tier_uom", "next_break_qty", "next_break_unit_price_micros")
     UNIT_PRICE_MICROS_FIELD_NUMBER: _ClassVar[int]
     EXTENDED_MICROS_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -210,58 +214,84 @@ class PriceColumns(_message.Message):
     TIER_UOM_FIELD_NUMBER: _ClassVar[int]
     NEXT_BREAK_QTY_FIELD_NUMBER: _ClassVar[int]
     NEXT_BREAK_UNIT_PRICE_MICROS_FIELD_NUMBER: _ClassVar[int]
-    EXPLANATIONS_FIELD_NUMBER: _ClassVar[int]
-    POLICY_FIELD_NUMBER: _ClassVar[int]
-    unit_price_micros: _containers.RepeatedScalarFieldContainer[int]
-    extended_micros: _containers.RepeatedScalarFieldContainer[int]
-    source: _containers.RepeatedScalarFieldContainer[PriceSource]
-    source_id: _containers.RepeatedScalarFieldContainer[str]
-    level: _containers.RepeatedScalarFieldContainer[PriceLevel]
-    kind: _containers.RepeatedScalarFieldContainer[LineKind]
-    target_group: _containers.RepeatedScalarFieldContainer[str]
-    tier_index: _containers.RepeatedScalarFieldContainer[int]
-    tier_min_qty: _containers.RepeatedScalarFieldContainer[int]
-    tier_uom: _containers.RepeatedScalarFieldContainer[str]
-    next_break_qty: _containers.RepeatedScalarFieldContainer[int]
-    next_break_unit_price_micros: _containers.RepeatedScalarFieldContainer[int]
-    explanations: _containers.RepeatedCompositeFieldContainer[Explanation]
-    policy: Policy
-    def __init__(self, unit_price_micros: _Optional[_Iterable[int]] = ..., extended_micros: _Optional[_Iterable[int]] = ..., source: _Optional[_Iterable[_Union[PriceSource, str]]] = ..., source_id: _Optional[_Iterable[str]] = ..., level: _Optional[_Iterable[_Union[PriceLevel, str]]] = ..., kind: _Optional[_Iterable[_Union[LineKind, str]]] = ..., target_group: _Optional[_Iterable[str]] = ..., tier_index: _Optional[_Iterable[int]] = ..., tier_min_qty: _Optional[_Iterable[int]] = ..., tier_uom: _Optional[_Iterable[str]] = ..., next_break_qty: _Optional[_Iterable[int]] = ..., next_break_unit_price_micros: _Optional[_Iterable[int]] = ..., explanations: _Optional[_Iterable[_Union[Explanation, _Mapping]]] = ..., policy: _Optional[_Union[Policy, str]] = ...) -> None: ...
+    unit_price_micros: int
+    extended_micros: int
+    source: PriceSource
+    source_id: str
+    level: PriceLevel
+    kind: LineKind
+    target_group: str
+    tier_index: int
+    tier_min_qty: int
+    tier_uom: str
+    next_break_qty: int
+    next_break_unit_price_micros: int
+    def __init__(self, unit_price_micros: _Optional[int] = ..., extended_micros: _Optional[int] = ..., source: _Optional[_Union[PriceSource, str]] = ..., source_id: _Optional[str] = ..., level: _Optional[_Union[PriceLevel, str]] = ..., kind: _Optional[_Union[LineKind, str]] = ..., target_group: _Optional[str] = ..., tier_index: _Optional[int] = ..., tier_min_qty: _Optional[int] = ..., tier_uom: _Optional[str] = ..., next_break_qty: _Optional[int] = ..., next_break_unit_price_micros: _Optional[int] = ...) -> None: ...
 
-class SellRuleColumns(_message.Message):
+class SellRules(_message.Message):
     __slots__ = ("below_minimum", "not_multiple", "suggested_qty", "suggested_uom")
     BELOW_MINIMUM_FIELD_NUMBER: _ClassVar[int]
     NOT_MULTIPLE_FIELD_NUMBER: _ClassVar[int]
     SUGGESTED_QTY_FIELD_NUMBER: _ClassVar[int]
     SUGGESTED_UOM_FIELD_NUMBER: _ClassVar[int]
-    below_minimum: _containers.RepeatedScalarFieldContainer[bool]
-    not_multiple: _containers.RepeatedScalarFieldContainer[bool]
-    suggested_qty: _containers.RepeatedScalarFieldContainer[int]
-    suggested_uom: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, below_minimum: _Optional[_Iterable[bool]] = ..., not_multiple: _Optional[_Iterable[bool]] = ..., suggested_qty: _Optional[_Iterable[int]] = ..., suggested_uom: _Optional[_Iterable[str]] = ...) -> None: ...
+    below_minimum: bool
+    not_multiple: bool
+    suggested_qty: int
+    suggested_uom: str
+    def __init__(self, below_minimum: _Optional[bool] = ..., not_multiple: _Optional[bool] = ..., suggested_qty: _Optional[int] = ..., suggested_uom: _Optional[str] = ...) -> None: ...
 
-class AvailabilityColumns(_message.Message):
-    __slots__ = ("locations", "available", "buckets", "oversold", "network_available", "earliest_date", "date_source", "disclosure")
-    LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+class LocationAvailability(_message.Message):
+    __slots__ = ("location", "available", "bucket", "oversold")
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
-    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
     OVERSOLD_FIELD_NUMBER: _ClassVar[int]
+    location: str
+    available: int
+    bucket: StockBucket
+    oversold: bool
+    def __init__(self, location: _Optional[str] = ..., available: _Optional[int] = ..., bucket: _Optional[_Union[StockBucket, str]] = ..., oversold: _Optional[bool] = ...) -> None: ...
+
+class Availability(_message.Message):
+    __slots__ = ("locations", "network_available", "earliest_date", "date_source")
+    LOCATIONS_FIELD_NUMBER: _ClassVar[int]
     NETWORK_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     EARLIEST_DATE_FIELD_NUMBER: _ClassVar[int]
     DATE_SOURCE_FIELD_NUMBER: _ClassVar[int]
-    DISCLOSURE_FIELD_NUMBER: _ClassVar[int]
-    locations: _containers.RepeatedScalarFieldContainer[str]
-    available: _containers.RepeatedScalarFieldContainer[int]
-    buckets: _containers.RepeatedScalarFieldContainer[StockBucket]
-    oversold: _containers.RepeatedScalarFieldContainer[bool]
-    network_available: _containers.RepeatedScalarFieldContainer[int]
-    earliest_date: _containers.RepeatedScalarFieldContainer[str]
-    date_source: _containers.RepeatedScalarFieldContainer[DateSource]
-    disclosure: Disclosure
-    def __init__(self, locations: _Optional[_Iterable[str]] = ..., available: _Optional[_Iterable[int]] = ..., buckets: _Optional[_Iterable[_Union[StockBucket, str]]] = ..., oversold: _Optional[_Iterable[bool]] = ..., network_available: _Optional[_Iterable[int]] = ..., earliest_date: _Optional[_Iterable[str]] = ..., date_source: _Optional[_Iterable[_Union[DateSource, str]]] = ..., disclosure: _Optional[_Union[Disclosure, str]] = ...) -> None: ...
+    locations: _containers.RepeatedCompositeFieldContainer[LocationAvailability]
+    network_available: int
+    earliest_date: str
+    date_source: DateSource
+    def __init__(self, locations: _Optional[_Iterable[_Union[LocationAvailability, _Mapping]]] = ..., network_available: _Optional[int] = ..., earliest_date: _Optional[str] = ..., date_source: _Optional[_Union[DateSource, str]] = ...) -> None: ...
+
+class QuotedLine(_message.Message):
+    __slots__ = ("line_id", "index", "sku", "quantity", "uom", "status", "base_qty", "price", "sell_rules", "availability", "explanation")
+    LINE_ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    UOM_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    BASE_QTY_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    SELL_RULES_FIELD_NUMBER: _ClassVar[int]
+    AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    line_id: str
+    index: int
+    sku: str
+    quantity: int
+    uom: str
+    status: LineStatus
+    base_qty: int
+    price: Price
+    sell_rules: SellRules
+    availability: Availability
+    explanation: Explanation
+    def __init__(self, line_id: _Optional[str] = ..., index: _Optional[int] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., uom: _Optional[str] = ..., status: _Optional[_Union[LineStatus, str]] = ..., base_qty: _Optional[int] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., sell_rules: _Optional[_Union[SellRules, _Mapping]] = ..., availability: _Optional[_Union[Availability, _Mapping]] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ...) -> None: ...
 
 class QuoteRequest(_message.Message):
-    __slots__ = ("account", "currency", "pricing_date", "locations", "region", "lines", "explain", "min_version", "min_stream_ids")
+    __slots__ = ("account", "currency", "pricing_date", "locations", "region", "lines", "explain", "min_version", "min_stream_ids", "policy")
     class MinStreamIdsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -278,37 +308,37 @@ class QuoteRequest(_message.Message):
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     MIN_VERSION_FIELD_NUMBER: _ClassVar[int]
     MIN_STREAM_IDS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     account: str
     currency: str
     pricing_date: str
     locations: _containers.RepeatedScalarFieldContainer[str]
     region: str
-    lines: Lines
+    lines: _containers.RepeatedCompositeFieldContainer[QuoteLine]
     explain: bool
     min_version: int
     min_stream_ids: _containers.ScalarMap[str, str]
-    def __init__(self, account: _Optional[str] = ..., currency: _Optional[str] = ..., pricing_date: _Optional[str] = ..., locations: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., lines: _Optional[_Union[Lines, _Mapping]] = ..., explain: _Optional[bool] = ..., min_version: _Optional[int] = ..., min_stream_ids: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    policy: Policy
+    def __init__(self, account: _Optional[str] = ..., currency: _Optional[str] = ..., pricing_date: _Optional[str] = ..., locations: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[QuoteLine, _Mapping]]] = ..., explain: _Optional[bool] = ..., min_version: _Optional[int] = ..., min_stream_ids: _Optional[_Mapping[str, str]] = ..., policy: _Optional[_Union[Policy, str]] = ...) -> None: ...
 
 class QuoteResponse(_message.Message):
-    __slots__ = ("as_of", "currency", "status", "base_qty", "prices", "availability", "sell_rules")
+    __slots__ = ("as_of", "currency", "policy", "disclosure", "locations", "lines")
     AS_OF_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
-    STATUS_FIELD_NUMBER: _ClassVar[int]
-    BASE_QTY_FIELD_NUMBER: _ClassVar[int]
-    PRICES_FIELD_NUMBER: _ClassVar[int]
-    AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
-    SELL_RULES_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    DISCLOSURE_FIELD_NUMBER: _ClassVar[int]
+    LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
     as_of: AsOf
     currency: str
-    status: _containers.RepeatedScalarFieldContainer[LineStatus]
-    base_qty: _containers.RepeatedScalarFieldContainer[int]
-    prices: PriceColumns
-    availability: AvailabilityColumns
-    sell_rules: SellRuleColumns
-    def __init__(self, as_of: _Optional[_Union[AsOf, _Mapping]] = ..., currency: _Optional[str] = ..., status: _Optional[_Iterable[_Union[LineStatus, str]]] = ..., base_qty: _Optional[_Iterable[int]] = ..., prices: _Optional[_Union[PriceColumns, _Mapping]] = ..., availability: _Optional[_Union[AvailabilityColumns, _Mapping]] = ..., sell_rules: _Optional[_Union[SellRuleColumns, _Mapping]] = ...) -> None: ...
+    policy: Policy
+    disclosure: Disclosure
+    locations: _containers.RepeatedScalarFieldContainer[str]
+    lines: _containers.RepeatedCompositeFieldContainer[QuotedLine]
+    def __init__(self, as_of: _Optional[_Union[AsOf, _Mapping]] = ..., currency: _Optional[str] = ..., policy: _Optional[_Union[Policy, str]] = ..., disclosure: _Optional[_Union[Disclosure, str]] = ..., locations: _Optional[_Iterable[str]] = ..., lines: _Optional[_Iterable[_Union[QuotedLine, _Mapping]]] = ...) -> None: ...
 
 class GetPricesRequest(_message.Message):
-    __slots__ = ("account", "currency", "pricing_date", "lines", "explain", "min_version", "min_stream_ids")
+    __slots__ = ("account", "currency", "pricing_date", "lines", "explain", "min_version", "min_stream_ids", "policy")
     class MinStreamIdsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -323,30 +353,28 @@ class GetPricesRequest(_message.Message):
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     MIN_VERSION_FIELD_NUMBER: _ClassVar[int]
     MIN_STREAM_IDS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     account: str
     currency: str
     pricing_date: str
-    lines: Lines
+    lines: _containers.RepeatedCompositeFieldContainer[QuoteLine]
     explain: bool
     min_version: int
     min_stream_ids: _containers.ScalarMap[str, str]
-    def __init__(self, account: _Optional[str] = ..., currency: _Optional[str] = ..., pricing_date: _Optional[str] = ..., lines: _Optional[_Union[Lines, _Mapping]] = ..., explain: _Optional[bool] = ..., min_version: _Optional[int] = ..., min_stream_ids: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    policy: Policy
+    def __init__(self, account: _Optional[str] = ..., currency: _Optional[str] = ..., pricing_date: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[QuoteLine, _Mapping]]] = ..., explain: _Optional[bool] = ..., min_version: _Optional[int] = ..., min_stream_ids: _Optional[_Mapping[str, str]] = ..., policy: _Optional[_Union[Policy, str]] = ...) -> None: ...
 
 class GetPricesResponse(_message.Message):
-    __slots__ = ("as_of", "currency", "status", "base_qty", "prices", "sell_rules")
+    __slots__ = ("as_of", "currency", "policy", "lines")
     AS_OF_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
-    STATUS_FIELD_NUMBER: _ClassVar[int]
-    BASE_QTY_FIELD_NUMBER: _ClassVar[int]
-    PRICES_FIELD_NUMBER: _ClassVar[int]
-    SELL_RULES_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
     as_of: AsOf
     currency: str
-    status: _containers.RepeatedScalarFieldContainer[LineStatus]
-    base_qty: _containers.RepeatedScalarFieldContainer[int]
-    prices: PriceColumns
-    sell_rules: SellRuleColumns
-    def __init__(self, as_of: _Optional[_Union[AsOf, _Mapping]] = ..., currency: _Optional[str] = ..., status: _Optional[_Iterable[_Union[LineStatus, str]]] = ..., base_qty: _Optional[_Iterable[int]] = ..., prices: _Optional[_Union[PriceColumns, _Mapping]] = ..., sell_rules: _Optional[_Union[SellRuleColumns, _Mapping]] = ...) -> None: ...
+    policy: Policy
+    lines: _containers.RepeatedCompositeFieldContainer[QuotedLine]
+    def __init__(self, as_of: _Optional[_Union[AsOf, _Mapping]] = ..., currency: _Optional[str] = ..., policy: _Optional[_Union[Policy, str]] = ..., lines: _Optional[_Iterable[_Union[QuotedLine, _Mapping]]] = ...) -> None: ...
 
 class GetAvailabilityRequest(_message.Message):
     __slots__ = ("account", "locations", "region", "lines", "min_version", "min_stream_ids")
@@ -366,22 +394,22 @@ class GetAvailabilityRequest(_message.Message):
     account: str
     locations: _containers.RepeatedScalarFieldContainer[str]
     region: str
-    lines: Lines
+    lines: _containers.RepeatedCompositeFieldContainer[QuoteLine]
     min_version: int
     min_stream_ids: _containers.ScalarMap[str, str]
-    def __init__(self, account: _Optional[str] = ..., locations: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., lines: _Optional[_Union[Lines, _Mapping]] = ..., min_version: _Optional[int] = ..., min_stream_ids: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(self, account: _Optional[str] = ..., locations: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[QuoteLine, _Mapping]]] = ..., min_version: _Optional[int] = ..., min_stream_ids: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GetAvailabilityResponse(_message.Message):
-    __slots__ = ("as_of", "status", "base_qty", "availability")
+    __slots__ = ("as_of", "disclosure", "locations", "lines")
     AS_OF_FIELD_NUMBER: _ClassVar[int]
-    STATUS_FIELD_NUMBER: _ClassVar[int]
-    BASE_QTY_FIELD_NUMBER: _ClassVar[int]
-    AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
+    DISCLOSURE_FIELD_NUMBER: _ClassVar[int]
+    LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
     as_of: AsOf
-    status: _containers.RepeatedScalarFieldContainer[LineStatus]
-    base_qty: _containers.RepeatedScalarFieldContainer[int]
-    availability: AvailabilityColumns
-    def __init__(self, as_of: _Optional[_Union[AsOf, _Mapping]] = ..., status: _Optional[_Iterable[_Union[LineStatus, str]]] = ..., base_qty: _Optional[_Iterable[int]] = ..., availability: _Optional[_Union[AvailabilityColumns, _Mapping]] = ...) -> None: ...
+    disclosure: Disclosure
+    locations: _containers.RepeatedScalarFieldContainer[str]
+    lines: _containers.RepeatedCompositeFieldContainer[QuotedLine]
+    def __init__(self, as_of: _Optional[_Union[AsOf, _Mapping]] = ..., disclosure: _Optional[_Union[Disclosure, str]] = ..., locations: _Optional[_Iterable[str]] = ..., lines: _Optional[_Iterable[_Union[QuotedLine, _Mapping]]] = ...) -> None: ...
 
 class PromiseRequest(_message.Message):
     __slots__ = ("account", "region", "locations", "lines", "ship_complete", "max_shipments", "need_by", "min_version", "min_stream_ids")
@@ -404,45 +432,77 @@ class PromiseRequest(_message.Message):
     account: str
     region: str
     locations: _containers.RepeatedScalarFieldContainer[str]
-    lines: Lines
+    lines: _containers.RepeatedCompositeFieldContainer[QuoteLine]
     ship_complete: bool
     max_shipments: int
     need_by: str
     min_version: int
     min_stream_ids: _containers.ScalarMap[str, str]
-    def __init__(self, account: _Optional[str] = ..., region: _Optional[str] = ..., locations: _Optional[_Iterable[str]] = ..., lines: _Optional[_Union[Lines, _Mapping]] = ..., ship_complete: _Optional[bool] = ..., max_shipments: _Optional[int] = ..., need_by: _Optional[str] = ..., min_version: _Optional[int] = ..., min_stream_ids: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(self, account: _Optional[str] = ..., region: _Optional[str] = ..., locations: _Optional[_Iterable[str]] = ..., lines: _Optional[_Iterable[_Union[QuoteLine, _Mapping]]] = ..., ship_complete: _Optional[bool] = ..., max_shipments: _Optional[int] = ..., need_by: _Optional[str] = ..., min_version: _Optional[int] = ..., min_stream_ids: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
-class PromiseResponse(_message.Message):
-    __slots__ = ("as_of", "status", "base_qty", "allocation_line", "allocation_location", "allocation_qty", "allocation_ship_date", "backordered_qty", "backorder_date", "shipment_count", "complete_date", "meets_need_by", "line_complete_date", "line_meets_need_by")
-    AS_OF_FIELD_NUMBER: _ClassVar[int]
+class Allocation(_message.Message):
+    __slots__ = ("location", "quantity", "ship_date", "shipment")
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    SHIP_DATE_FIELD_NUMBER: _ClassVar[int]
+    SHIPMENT_FIELD_NUMBER: _ClassVar[int]
+    location: str
+    quantity: int
+    ship_date: str
+    shipment: int
+    def __init__(self, location: _Optional[str] = ..., quantity: _Optional[int] = ..., ship_date: _Optional[str] = ..., shipment: _Optional[int] = ...) -> None: ...
+
+class PromisedLine(_message.Message):
+    __slots__ = ("line_id", "index", "sku", "quantity", "uom", "status", "base_qty", "allocations", "backordered_qty", "backorder_date", "complete_date", "meets_need_by")
+    LINE_ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    UOM_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     BASE_QTY_FIELD_NUMBER: _ClassVar[int]
-    ALLOCATION_LINE_FIELD_NUMBER: _ClassVar[int]
-    ALLOCATION_LOCATION_FIELD_NUMBER: _ClassVar[int]
-    ALLOCATION_QTY_FIELD_NUMBER: _ClassVar[int]
-    ALLOCATION_SHIP_DATE_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATIONS_FIELD_NUMBER: _ClassVar[int]
     BACKORDERED_QTY_FIELD_NUMBER: _ClassVar[int]
     BACKORDER_DATE_FIELD_NUMBER: _ClassVar[int]
-    SHIPMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_DATE_FIELD_NUMBER: _ClassVar[int]
     MEETS_NEED_BY_FIELD_NUMBER: _ClassVar[int]
-    LINE_COMPLETE_DATE_FIELD_NUMBER: _ClassVar[int]
-    LINE_MEETS_NEED_BY_FIELD_NUMBER: _ClassVar[int]
-    as_of: AsOf
-    status: _containers.RepeatedScalarFieldContainer[LineStatus]
-    base_qty: _containers.RepeatedScalarFieldContainer[int]
-    allocation_line: _containers.RepeatedScalarFieldContainer[int]
-    allocation_location: _containers.RepeatedScalarFieldContainer[str]
-    allocation_qty: _containers.RepeatedScalarFieldContainer[int]
-    allocation_ship_date: _containers.RepeatedScalarFieldContainer[str]
-    backordered_qty: _containers.RepeatedScalarFieldContainer[int]
-    backorder_date: _containers.RepeatedScalarFieldContainer[str]
-    shipment_count: int
+    line_id: str
+    index: int
+    sku: str
+    quantity: int
+    uom: str
+    status: LineStatus
+    base_qty: int
+    allocations: _containers.RepeatedCompositeFieldContainer[Allocation]
+    backordered_qty: int
+    backorder_date: str
     complete_date: str
     meets_need_by: bool
-    line_complete_date: _containers.RepeatedScalarFieldContainer[str]
-    line_meets_need_by: _containers.RepeatedScalarFieldContainer[bool]
-    def __init__(self, as_of: _Optional[_Union[AsOf, _Mapping]] = ..., status: _Optional[_Iterable[_Union[LineStatus, str]]] = ..., base_qty: _Optional[_Iterable[int]] = ..., allocation_line: _Optional[_Iterable[int]] = ..., allocation_location: _Optional[_Iterable[str]] = ..., allocation_qty: _Optional[_Iterable[int]] = ..., allocation_ship_date: _Optional[_Iterable[str]] = ..., backordered_qty: _Optional[_Iterable[int]] = ..., backorder_date: _Optional[_Iterable[str]] = ..., shipment_count: _Optional[int] = ..., complete_date: _Optional[str] = ..., meets_need_by: _Optional[bool] = ..., line_complete_date: _Optional[_Iterable[str]] = ..., line_meets_need_by: _Optional[_Iterable[bool]] = ...) -> None: ...
+    def __init__(self, line_id: _Optional[str] = ..., index: _Optional[int] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., uom: _Optional[str] = ..., status: _Optional[_Union[LineStatus, str]] = ..., base_qty: _Optional[int] = ..., allocations: _Optional[_Iterable[_Union[Allocation, _Mapping]]] = ..., backordered_qty: _Optional[int] = ..., backorder_date: _Optional[str] = ..., complete_date: _Optional[str] = ..., meets_need_by: _Optional[bool] = ...) -> None: ...
+
+class Shipment(_message.Message):
+    __slots__ = ("location", "ship_date", "line_indexes")
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    SHIP_DATE_FIELD_NUMBER: _ClassVar[int]
+    LINE_INDEXES_FIELD_NUMBER: _ClassVar[int]
+    location: str
+    ship_date: str
+    line_indexes: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, location: _Optional[str] = ..., ship_date: _Optional[str] = ..., line_indexes: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class PromiseResponse(_message.Message):
+    __slots__ = ("as_of", "lines", "shipments", "complete_date", "meets_need_by")
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    SHIPMENTS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_DATE_FIELD_NUMBER: _ClassVar[int]
+    MEETS_NEED_BY_FIELD_NUMBER: _ClassVar[int]
+    as_of: AsOf
+    lines: _containers.RepeatedCompositeFieldContainer[PromisedLine]
+    shipments: _containers.RepeatedCompositeFieldContainer[Shipment]
+    complete_date: str
+    meets_need_by: bool
+    def __init__(self, as_of: _Optional[_Union[AsOf, _Mapping]] = ..., lines: _Optional[_Iterable[_Union[PromisedLine, _Mapping]]] = ..., shipments: _Optional[_Iterable[_Union[Shipment, _Mapping]]] = ..., complete_date: _Optional[str] = ..., meets_need_by: _Optional[bool] = ...) -> None: ...
 
 class QuoteStreamRequest(_message.Message):
     __slots__ = ("request_id", "quote")
@@ -478,17 +538,29 @@ class WatchAvailabilityRequest(_message.Message):
     from_version: int
     def __init__(self, account: _Optional[str] = ..., skus: _Optional[_Iterable[str]] = ..., locations: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., from_version: _Optional[int] = ...) -> None: ...
 
+class WatchedSku(_message.Message):
+    __slots__ = ("sku", "index", "availability")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    index: int
+    availability: Availability
+    def __init__(self, sku: _Optional[str] = ..., index: _Optional[int] = ..., availability: _Optional[_Union[Availability, _Mapping]] = ...) -> None: ...
+
 class WatchAvailabilityResponse(_message.Message):
-    __slots__ = ("as_of", "snapshot", "skus", "availability")
+    __slots__ = ("as_of", "snapshot", "disclosure", "locations", "skus")
     AS_OF_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    DISCLOSURE_FIELD_NUMBER: _ClassVar[int]
+    LOCATIONS_FIELD_NUMBER: _ClassVar[int]
     SKUS_FIELD_NUMBER: _ClassVar[int]
-    AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
     as_of: AsOf
     snapshot: bool
-    skus: _containers.RepeatedScalarFieldContainer[str]
-    availability: AvailabilityColumns
-    def __init__(self, as_of: _Optional[_Union[AsOf, _Mapping]] = ..., snapshot: _Optional[bool] = ..., skus: _Optional[_Iterable[str]] = ..., availability: _Optional[_Union[AvailabilityColumns, _Mapping]] = ...) -> None: ...
+    disclosure: Disclosure
+    locations: _containers.RepeatedScalarFieldContainer[str]
+    skus: _containers.RepeatedCompositeFieldContainer[WatchedSku]
+    def __init__(self, as_of: _Optional[_Union[AsOf, _Mapping]] = ..., snapshot: _Optional[bool] = ..., disclosure: _Optional[_Union[Disclosure, str]] = ..., locations: _Optional[_Iterable[str]] = ..., skus: _Optional[_Iterable[_Union[WatchedSku, _Mapping]]] = ...) -> None: ...
 
 class ReserveLine(_message.Message):
     __slots__ = ("sku", "location", "quantity", "uom")
