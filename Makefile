@@ -22,10 +22,11 @@ PROTO_OUT   := server/_proto
 TOOLS       := .tools
 BUF         := $(TOOLS)/node_modules/.bin/buf
 BUF_VERSION ?= 1
+NODE_EXAMPLE := examples/node
 
-.PHONY: help venv install kernels redis proto test test-crash test-fuzz test-checked \
-        check check-format check-lint check-types check-imports check-proto check-cython \
-        run bench-engine bench bench-full clean distclean
+.PHONY: help venv install kernels redis proto node-example test test-crash test-fuzz \
+        test-checked check check-format check-lint check-types check-imports check-proto \
+        check-cython run bench-engine bench bench-full clean distclean
 
 # help: list the targets, because `make` with no target should not do anything surprising.
 help:
@@ -100,11 +101,29 @@ proto: $(STAMP)
 	  done; \
 	fi
 
+# node-example: the Node client's packages (examples/node, exactly as its lock file says)
+# for tests/e2e/test_node_client.py. npm ci runs only when the lock file changed since the
+# last one (its sha256 is kept in node_modules/.lock-sha256, which the test checks too).
+# Without npm the Node e2e test is skipped, and this says so.
+node-example:
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "node-example: npm is not installed, the Node e2e test (tests/e2e/test_node_client.py) will be skipped"; \
+	  exit 0; \
+	fi; \
+	lock="$$(sha256sum $(NODE_EXAMPLE)/package-lock.json | cut -d' ' -f1)"; \
+	if [ "$$(cat $(NODE_EXAMPLE)/node_modules/.lock-sha256 2>/dev/null)" = "$$lock" ]; then \
+	  echo "node-example: $(NODE_EXAMPLE)/node_modules matches package-lock.json"; \
+	else \
+	  echo "npm ci --prefix $(NODE_EXAMPLE)"; \
+	  npm ci --prefix $(NODE_EXAMPLE) --no-audit --no-fund --loglevel=error; \
+	  echo "$$lock" > $(NODE_EXAMPLE)/node_modules/.lock-sha256; \
+	fi
+
 # test: the default suite (what CI runs), then the kernels' own tests again against the
 # checked build (bounds checks, ASan, UBSan; about a minute, see test-checked). pytest's
 # exit code 5 ("no tests collected") is deliberately left as a failure: a green run must
 # have run tests.
-test: install redis proto
+test: install redis proto node-example
 	$(BIN)/python -m pytest -m "not slow" tests
 	$(MAKE) test-checked CHECKED_TESTS="$(CHECKED_KERNEL_TESTS)"
 
