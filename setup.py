@@ -1,4 +1,5 @@
-"""Build of the engine's compiled kernels (engine/_kernels/*.pyx); metadata is in pyproject.
+"""Build of the compiled modules (engine/_kernels/*.pyx, the engine's kernels, and
+server/_wire.pyx, the wire encoder of the hot answers); metadata is in pyproject.
 
 setuptools + Cython (see README "Dependencies" for why not meson-python). Environment:
 
@@ -37,6 +38,14 @@ extensions = [
         extra_link_args=link_args,
     )
     for source in sorted(KERNELS.glob("*.pyx"))
+] + [
+    Extension(
+        "server._wire",
+        ["server/_wire.pyx"],
+        define_macros=macros,
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    )
 ]
 
 setup(

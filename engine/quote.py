@@ -118,6 +118,9 @@ class QuoteResult:
     disclosure: Disclosure
     shown_available: I64 | None  # (n, L) after disclosure; -1 where hidden
     bucket: npt.NDArray[np.int8] | None  # (n, L) Bucket
+    # the kernel's blocks every column above is a view of (int64, int8, flag rows named by
+    # ``_quote.LINE_ROWS``), for a consumer that reads them whole (server._wire)
+    blocks: tuple[I64, npt.NDArray[np.int8], npt.NDArray[np.uint8]]
 
 
 def quote(
@@ -241,5 +244,5 @@ def quote(
     as_of = AsOf(state.version, dict(state.stream_ids), state.newest_ts_ms)
     return QuoteResult(
         as_of, account_id, currency_code, sku, uom, status, base_qty, factor, sell, prices,
-        stock, mode, shown, bucket,
+        stock, mode, shown, bucket, (out64, out8, flags),
     )  # fmt: skip

@@ -14,11 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from engine._kernels._quote import LINE_ROWS
 from engine.atp import Availability
 from engine.catalog import MAX_BASE_QTY
 from engine.contexts import Level
@@ -27,22 +28,27 @@ from engine.errors import InvalidInput, LimitExceeded, UnknownCode, shown
 from engine.pricing import Policy
 from engine.quote import AsOf, QuoteResult
 from engine.state import Disclosure, State
+from server import _wire
 from server._proto.pacache.v1 import pacache_pb2 as pb
 
 __all__ = [
     "DISCLOSURE_PB",
     "MAX_LINE_ID",
+    "AnswerInputs",
     "RequestLines",
+    "answer_inputs",
     "availability_message",
+    "build_answer",
     "days_to_iso",
+    "encode_answer",
     "error_text",
     "fill_as_of",
     "network_shown",
     "parse_date",
     "policy_of",
     "promise_response",
-    "quote_response",
     "request_lines",
+    "wire_codes",
 ]
 
 I64 = npt.NDArray[np.int64]
@@ -193,100 +199,195 @@ def availability_message(
     out.date_source = int(stock.date_source[i]) + 1  # type: ignore[assignment]
 
 
-def quote_response(
-    out: Any,
-    state: State,
-    result: QuoteResult,
-    lines: RequestLines,
-    *,
-    with_prices: bool,
-    with_availability: bool,
-    policy: Policy,
-) -> None:
-    """Fill a Quote/GetPrices/GetAvailability response from a :class:`QuoteResult` with
-    protobuf's own message construction, one message per line.
+KIND_QUOTE: int = _wire.KIND_QUOTE
+KIND_PRICES: int = _wire.KIND_PRICES
+KIND_AVAILABILITY: int = _wire.KIND_AVAILABILITY
+RESPONSES: dict[int, Any] = {
+    KIND_QUOTE: pb.QuoteResponse,
+    KIND_PRICES: pb.GetPricesResponse,
+    KIND_AVAILABILITY: pb.GetAvailabilityResponse,
+}
+_NO_STOCK_64 = np.zeros((0, 0), dtype=np.int64)
+_NO_STOCK_8 = np.zeros((0, 0), dtype=np.uint8)
+_NO_LOCATIONS = np.zeros(0, dtype=np.int64)
+_ROWS = LINE_ROWS
 
-    The serving path encodes the same answer in compiled code (``server._wire``); this is
-    the reference it is checked against (``tests/unit/test_wire.py``) and the baseline it
-    is measured against (``bench/micro``)."""
-    fill_as_of(out.as_of, result.as_of)
-    n = len(lines)
-    ok = result.status == 0
-    prices = result.prices if with_prices else None
+
+class AnswerInputs(NamedTuple):
+    """Everything a Quote / GetPrices / GetAvailability answer is made of, in the order
+    ``server._wire.encode_answer`` takes it (see there for each field)."""
+
+    kind: int
+    version: int
+    stream_ids: dict[str, str]
+    newest_ts_ms: int
+    currency: str
+    policy: int
+    disclosure: int
+    line_ids: list[str]
+    skus: list[str]
+    quantities: I64
+    uoms: list[str] | None
+    out64: I64
+    out8: npt.NDArray[np.int8]
+    flags: npt.NDArray[np.uint8]
+    prices_filled: bool
+    location_ids: I64
+    shown: I64
+    oversold: npt.NDArray[np.uint8]
+    bucket: npt.NDArray[np.int8]
+    codes: _wire.Codes
+    explanations: list[bytes] | None
+
+
+def wire_codes(state: State) -> _wire.Codes:
+    """The code arenas an answer names, as the wire encoder reads them."""
+    return _wire.Codes(
+        state.contracts.arena, len(state.contracts),
+        state.price_lists.arena, len(state.price_lists),
+        state.product_groups.arena, len(state.product_groups),
+        state.uoms.arena, len(state.uoms),
+        state.locations.arena, len(state.locations),
+        state.items["base_uom"],
+    )  # fmt: skip
+
+
+def answer_inputs(
+    kind: int, state: State, result: QuoteResult, lines: RequestLines, policy: Policy
+) -> AnswerInputs:
+    """Gather an answer's parts from the engine's result (no work per line but explain's)."""
+    explanations = None
+    prices = result.prices
+    if prices is not None and prices.candidates is not None:
+        explanations = []
+        for line, candidates in enumerate(prices.candidates):
+            message = pb.Explanation()
+            if result.status[line] == 0:
+                _explanation(message, state, candidates)
+            explanations.append(message.SerializeToString())
+    stock = result.stock if kind != KIND_PRICES else None
+    out64, out8, flags = result.blocks
+    return AnswerInputs(
+        kind,
+        result.as_of.version,
+        result.as_of.stream_ids,
+        result.as_of.newest_ts_ms,
+        result.currency,
+        _POLICY_PB[policy],
+        int(result.disclosure),
+        lines.line_ids,
+        lines.skus,
+        lines.quantities,
+        lines.uoms,
+        out64,
+        out8,
+        flags,
+        prices is not None,
+        _NO_LOCATIONS if stock is None else stock.locations,
+        _NO_STOCK_64 if stock is None else result.shown_available,  # type: ignore[arg-type]
+        _NO_STOCK_8 if stock is None else stock.oversold.view(np.uint8),
+        _NO_STOCK_8.view(np.int8) if stock is None else result.bucket,  # type: ignore[arg-type]
+        wire_codes(state),
+        explanations,
+    )
+
+
+def encode_answer(inputs: AnswerInputs) -> bytes:
+    """The answer's wire bytes, written by the compiled encoder."""
+    return _wire.encode_answer(*inputs)
+
+
+def _arena_code(arena: npt.NDArray[np.uint8], n: int, code_id: int, /) -> str:
+    if not 0 <= code_id < n:
+        return ""
+    return bytes(arena[code_id]).split(b"\0", 1)[0].decode()
+
+
+def build_answer(inputs: AnswerInputs) -> Any:
+    """The same answer built with protobuf's own classes, one message per line: the
+    reference ``server._wire`` is checked against (``tests/unit/test_wire.py``) and the
+    baseline it is measured against (``bench/micro/test_wire.py``)."""
+    (kind, version, stream_ids, newest_ts_ms, currency, policy, disclosure, line_ids, skus,
+     quantities, uoms, out64, out8, flags, prices_filled, location_ids, shown, oversold,
+     bucket, codes, explanations) = inputs  # fmt: skip
+    arenas = codes.arenas()
+    out = RESPONSES[kind]()
+    out.as_of.version = version
+    out.as_of.newest_source_ts_ms = newest_ts_ms
+    out.as_of.stream_ids.update(stream_ids)
+    with_prices = kind != KIND_AVAILABILITY
+    with_stock = kind != KIND_PRICES
     if with_prices:
-        out.currency = result.currency
-        out.policy = _POLICY_PB[policy]
-        base_uom = state.items["base_uom"][np.maximum(result.sku, 0)].astype(np.int64)
-        line_uom = np.where(result.uom >= 0, result.uom, base_uom)
-        sell = result.sell
-        suggested_uom = state.uoms.codes_at(
-            np.where(result.sku >= 0, np.where(sell.suggested_in_base, base_uom, line_uom), -1)
-        )
-        if prices is not None:
-            contract = ok & (prices.source == 1)
-            listed = ok & (prices.source == 2)
-            source_ids = [
-                c or p
-                for c, p in zip(
-                    state.contracts.codes_at(np.where(contract, prices.source_id, -1)),
-                    state.price_lists.codes_at(np.where(listed, prices.source_id, -1)),
-                    strict=True,
-                )
-            ]
-            groups = state.product_groups.codes_at(np.where(ok, prices.target_group, -1))
-            tier_uoms = state.uoms.codes_at(np.where(ok, prices.tier_uom, -1))
-    stock = result.stock if with_availability else None
-    if stock is not None:
-        assert result.shown_available is not None and result.bucket is not None
-        shown, bucket = result.shown_available, result.bucket
-        out.disclosure = DISCLOSURE_PB[result.disclosure]
-        location_codes = state.locations.codes_at(stock.locations)
-        out.locations.extend(location_codes)
-        network = network_shown(stock, shown, result.disclosure)
-        earliest = days_to_iso(stock.earliest_date)
-    for i in range(n):
+        out.currency = currency
+        out.policy = policy
+    if with_stock:
+        out.disclosure = disclosure + 1
+        locations = [_arena_code(*arenas["locations"], int(j)) for j in location_ids]
+        out.locations.extend(locations)
+    r = _ROWS
+    for i in range(len(skus)):
+        status = int(out8[r["status"], i])
         line = out.lines.add(
-            line_id=lines.line_ids[i],
-            index=i,
-            sku=lines.skus[i],
-            quantity=int(lines.quantities[i]),
-            uom=lines.uoms[i] if lines.uoms is not None else "",
-            status=int(result.status[i]) + 1,
-            base_qty=int(result.base_qty[i]),
-        )
+            line_id=line_ids[i], index=i, sku=skus[i], quantity=int(quantities[i]),
+            uom=uoms[i] if uoms is not None else "", status=status + 1,
+            base_qty=int(out64[r["base_qty"], i]),
+        )  # fmt: skip
         if with_prices:
             price = line.price
             price.SetInParent()  # present on every line when prices were asked
-            if prices is not None and ok[i]:
-                price.unit_price_micros = int(prices.unit_price_micros[i])
-                price.extended_micros = int(prices.extended_micros[i])
-                price.source = int(prices.source[i])
-                price.source_id = source_ids[i]
-                price.level = _LEVEL_TO_PB[max(int(prices.level[i]), 0)]
-                price.kind = int(prices.kind[i])
-                price.target_group = groups[i]
-                price.tier_index = int(prices.tier_index[i])
-                price.tier_min_qty = int(prices.tier_min[i])
-                price.tier_uom = tier_uoms[i]
-                if prices.next_break_qty[i] > 0:
-                    price.next_break_qty = int(prices.next_break_qty[i])
-                    price.next_break_unit_price_micros = int(prices.next_break_unit_price_micros[i])
+            if prices_filled and status == 0:
+                source = int(out8[r["source"], i])
+                price.unit_price_micros = int(out64[r["unit"], i])
+                price.extended_micros = int(out64[r["extended"], i])
+                price.source = source
+                table = {1: "contracts", 2: "price_lists"}.get(source)
+                if table is not None:
+                    price.source_id = _arena_code(*arenas[table], int(out64[r["source_id"], i]))
+                price.level = max(int(out8[r["level"], i]), 0) + 1
+                price.kind = int(out8[r["kind"], i])
+                price.target_group = _arena_code(
+                    *arenas["groups"], int(out64[r["target_group"], i])
+                )
+                price.tier_index = int(out64[r["tier_index"], i])
+                price.tier_min_qty = int(out64[r["tier_min"], i])
+                price.tier_uom = _arena_code(*arenas["uoms"], int(out64[r["tier_uom"], i]))
+                if out64[r["next_qty"], i] > 0:
+                    price.next_break_qty = int(out64[r["next_qty"], i])
+                    price.next_break_unit_price_micros = int(out64[r["next_unit"], i])
             rules = line.sell_rules
             rules.SetInParent()
-            rules.below_minimum = bool(sell.below_minimum[i])
-            rules.not_multiple = bool(sell.not_multiple[i])
-            rules.suggested_qty = int(sell.suggested_qty[i])
-            rules.suggested_uom = suggested_uom[i]
-            if prices is not None and prices.candidates is not None:
-                line.explanation.SetInParent()
-                if ok[i]:
-                    _explanation(line.explanation, state, prices.candidates[i])
-        if stock is not None:
-            line.availability.SetInParent()
-            availability_message(
-                line.availability, i, location_codes, stock, shown, bucket,
-                result.disclosure, network, earliest,
-            )  # fmt: skip
+            rules.below_minimum = bool(flags[r["below_minimum"], i])
+            rules.not_multiple = bool(flags[r["not_multiple"], i])
+            rules.suggested_qty = int(out64[r["suggested"], i])
+            sku = int(out64[r["sku"], i])
+            base_uom = codes.base_uom_of(sku)
+            if base_uom is not None:
+                uom = int(out64[r["uom"], i])
+                if uom < 0 or flags[r["suggested_in_base"], i]:
+                    uom = base_uom
+                rules.suggested_uom = _arena_code(*arenas["uoms"], uom)
+        if with_stock:
+            stock = line.availability
+            stock.SetInParent()
+            for j, location in enumerate(locations):
+                stock.locations.add(
+                    location=location,
+                    available=int(shown[i, j]),
+                    bucket=int(bucket[i, j]) + 1,
+                    oversold=bool(oversold[i, j]) if disclosure == Disclosure.EXACT else False,
+                )
+            if disclosure == Disclosure.EXACT:
+                stock.network_available = int(out64[r["network"], i])
+            elif disclosure == Disclosure.CAPPED:
+                stock.network_available = int(shown[i].sum())
+            else:
+                stock.network_available = -1
+            stock.earliest_date = days_to_iso(np.array([out64[r["earliest"], i]]))[0]
+            stock.date_source = int(out8[r["date_source"], i]) + 1
+        if explanations is not None:
+            line.explanation.SetInParent()
+            line.explanation.MergeFromString(explanations[i])
+    return out
 
 
 def as_of(state: State) -> AsOf:

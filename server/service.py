@@ -30,7 +30,7 @@ from engine.pricing import Policy
 from engine.promise import promise
 from engine.quote import quote
 from engine.state import Disclosure, State
-from server import convert
+from server import _wire, convert
 from server._proto.pacache.v1 import pacache_pb2 as pb
 from server._proto.pacache.v1 import pacache_pb2_grpc as pb_grpc
 from server.auth import require_account
@@ -160,31 +160,26 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
         )
         return result, policy
 
-    def _fill(self, out: Any, request: Any, *, prices: bool, stock: bool) -> None:
-        """Answer a Quote / GetPrices / GetAvailability request into ``out``."""
+    def _answer(self, request: Any, kind: int) -> bytes:
+        """A Quote / GetPrices / GetAvailability answer as wire bytes (runs on the lane):
+        the engine's result encoded by the compiled encoder, inside the read of the one
+        state version it came from (the code arenas it names are that version's)."""
+        prices = kind != convert.KIND_AVAILABILITY
+        stock = kind != convert.KIND_PRICES
         explain = getattr(request, "explain", False)
         with self.host.reading() as state:
             lines = convert.request_lines(request.lines, self.limits.max_lines)
             result, policy = self._quote(
                 state, request, lines, prices=prices, stock=stock, explain=explain
             )
-            convert.quote_response(
-                out, state, result, lines, with_prices=prices, with_availability=stock,
-                policy=policy,
-            )  # fmt: skip
-
-    def _answer(self, request: Any, kind: Any, *, prices: bool, stock: bool) -> bytes:
-        """A Quote / GetPrices / GetAvailability answer, serialised (runs on the lane)."""
-        response = kind()
-        self._fill(response, request, prices=prices, stock=stock)
-        return response.SerializeToString()  # type: ignore[no-any-return]
+            return convert.encode_answer(convert.answer_inputs(kind, state, result, lines, policy))
 
     async def Quote(self, request: pb.QuoteRequest, context: Any) -> bytes:
         await _at_version(self.host, request, context)
         return await self._on_lane(
             len(request.lines),
             context,
-            lambda: self._answer(request, pb.QuoteResponse, prices=True, stock=True),
+            lambda: self._answer(request, convert.KIND_QUOTE),
         )
 
     async def GetPrices(self, request: pb.GetPricesRequest, context: Any) -> bytes:
@@ -192,7 +187,7 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
         return await self._on_lane(
             len(request.lines),
             context,
-            lambda: self._answer(request, pb.GetPricesResponse, prices=True, stock=False),
+            lambda: self._answer(request, convert.KIND_PRICES),
         )
 
     async def GetAvailability(self, request: pb.GetAvailabilityRequest, context: Any) -> bytes:
@@ -200,7 +195,7 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
         return await self._on_lane(
             len(request.lines),
             context,
-            lambda: self._answer(request, pb.GetAvailabilityResponse, prices=False, stock=True),
+            lambda: self._answer(request, convert.KIND_AVAILABILITY),
         )
 
     def _promise(self, request: pb.PromiseRequest) -> bytes:
@@ -236,14 +231,16 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
         return await self._on_lane(len(request.lines), context, lambda: self._promise(request))
 
     def _stream_reply(self, item: pb.QuoteStreamRequest) -> bytes:
-        reply = pb.QuoteStreamResponse(request_id=item.request_id)
+        head = pb.QuoteStreamResponse(request_id=item.request_id).SerializeToString()
         try:
-            self._fill(reply.quote, item.quote, prices=True, stock=True)
+            return _wire.wrap(2, head, self._answer(item.quote, convert.KIND_QUOTE))
         except PacacheError as error:  # one bad request must not end the stream
-            reply.ClearField("quote")
-            reply.error_code = status_of(error).value[0]
-            reply.error_message = convert.error_text(error)
-        return reply.SerializeToString()  # type: ignore[no-any-return]
+            reply = pb.QuoteStreamResponse(
+                request_id=item.request_id,
+                error_code=status_of(error).value[0],
+                error_message=convert.error_text(error),
+            )
+            return reply.SerializeToString()  # type: ignore[no-any-return]
 
     async def QuoteStream(
         self, requests: AsyncIterator[pb.QuoteStreamRequest], context: Any
