@@ -13,7 +13,7 @@ BIN    := $(VENV)/bin
 # reinstalls and an unchanged file makes `make install` a no-op.
 PYPROJECT_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
 STAMP  := $(VENV)/.installed-$(PYPROJECT_HASH)
-KERNEL_SOURCES := setup.py $(wildcard engine/_kernels/*.pyx engine/_kernels/*.pxd engine/_kernels/*.h)
+KERNEL_SOURCES := setup.py $(wildcard engine/_kernels/*.pyx engine/_kernels/*.pxd engine/_kernels/*.h server/*.pyx server/*.h)
 KERNELS_STAMP  := $(VENV)/.kernels-built
 
 PY_PACKAGES := engine loaders server bench
@@ -180,16 +180,18 @@ CHECKED_TESTS ?= tests/unit
 # the tests that drive the kernels hardest: what `make test` runs against the checked build
 CHECKED_KERNEL_TESTS := tests/unit/test_money.py tests/unit/test_pricing_resolution.py \
   tests/unit/test_pricing_kernel_edges.py tests/unit/test_reference_agreement.py \
-  tests/unit/test_atp.py tests/unit/test_catalog_rules.py
+  tests/unit/test_atp.py tests/unit/test_catalog_rules.py tests/unit/test_wire.py
 test-checked: install
 	rm -rf $(CHECKED_DIR) && mkdir -p $(CHECKED_DIR)
 	cp -r engine loaders server bench tests pyproject.toml setup.py $(CHECKED_DIR)/
-	rm -f $(CHECKED_DIR)/engine/_kernels/*.so $(CHECKED_DIR)/engine/_kernels/*.c
+	rm -f $(CHECKED_DIR)/engine/_kernels/*.so $(CHECKED_DIR)/engine/_kernels/*.c \
+	  $(CHECKED_DIR)/server/*.so $(CHECKED_DIR)/server/*.c
 	cd $(CHECKED_DIR) && PACACHE_KERNEL_CHECKS=1 PACACHE_KERNEL_SANITIZE=1 \
 	  ../../$(BIN)/python setup.py -q build_ext --inplace
 	cd $(CHECKED_DIR) && \
 	  export LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
-	    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; \
+	    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    PACACHE_WIRE_EXAMPLES=100; \
 	  ../../$(BIN)/python -c 'import engine._kernels as k; assert k.CHECKED, k.__file__; print("checked kernels:", k.__file__)' && \
 	  ../../$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" -q $(CHECKED_TESTS)
 
@@ -220,7 +222,7 @@ check-imports: install
 # check-cython: cython-lint on the kernels (line length and rules from pyproject.toml). It
 # runs pycodestyle by name, so the venv's bin goes first on PATH.
 check-cython: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/cython-lint $(wildcard engine/_kernels/*.pyx engine/_kernels/*.pxd)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/cython-lint $(wildcard engine/_kernels/*.pyx engine/_kernels/*.pxd server/*.pyx)
 
 # check-proto: buf lint (STANDARD rules, buf.yaml) on proto/, then buf breaking (FILE rules)
 # against the git tag $(BREAKING_TAG); until that tag exists there is nothing to break and

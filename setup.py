@@ -42,6 +42,7 @@ extensions = [
     Extension(
         "server._wire",
         ["server/_wire.pyx"],
+        include_dirs=["server"],
         define_macros=macros,
         extra_compile_args=compile_args,
         extra_link_args=link_args,

@@ -12,15 +12,19 @@ empty). ``tests/unit/test_wire.py`` decodes its output with the official protobu
 and compares every field with ``server.convert.build_answer``, a plain construction of the
 same message, over random results.
 
-Sub-messages are written length-first the usual way for a single pass: room for a 3-byte
-length is left, the body written, and the body moved down if its length needs fewer bytes.
+Sub-messages are written length-first the usual way for a single pass: room for the length
+(the varint size of a bound of the body) is left, the body written, and the body moved
+down if its length needs fewer bytes. A location's entry, small and simple, is sized
+exactly first instead. No Python object is made per line; the request's strings are read
+in place (``PyUnicode_AsUTF8AndSize``).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_XDECREF
 from libc.stdint cimport int8_t, int16_t, int64_t, uint8_t, uint64_t
-from libc.string cimport memchr, memcpy, memmove
+from libc.string cimport memcpy
 
 cdef extern from "Python.h":
     PyObject *PyBytes_FromStringAndSize(const char *v, Py_ssize_t size) except NULL
@@ -42,9 +46,9 @@ cdef enum:
     LINE_OK = 0
     SOURCE_CONTRACT = 1
     SOURCE_PRICE_LIST = 2
-    # room left for a sub-message's length: 3 varint bytes hold up to 2 MiB, more than any
-    # line or location can take (the response as a whole is capped at 16 MiB)
-    ROOM = 3
+    # room for the length of a sub-message whose size is bounded by the widths of the
+    # arenas alone (price, sell rules): 2 varint bytes hold up to 16 KiB
+    SMALL = 2
     WIRE_VARINT = 0
     WIRE_LEN = 2
 
@@ -131,82 +135,41 @@ cdef class Codes:
 
 # ------------------------------------------------------------------ wire primitives
 
-cdef inline int _varint_size(uint64_t v) noexcept nogil:
-    cdef int n = 1
-    while v >= 0x80:
-        v >>= 7
-        n += 1
-    return n
+cdef extern from "wire.h" nogil:
+    int _varint_size "wire_varint_size"(uint64_t v)
+    char *_varint "wire_varint"(char *p, uint64_t v)
+    char *_tag "wire_tag"(char *p, int field, int wire)
+    char *_int "wire_int"(char *p, int field, int64_t v)
+    char *_bool "wire_bool"(char *p, int field, bint v)
+    char *_bytes "wire_bytes"(char *p, int field, const char *s, int64_t n)
+    Py_ssize_t _code_length "wire_code_length"(const uint8_t *row, int64_t width)
+    char *_open "wire_open"(char *p, int field, int room)
+    char *_close "wire_close"(char *body, char *end, int room)
 
 
-cdef inline char *_varint(char *p, uint64_t v) noexcept nogil:
-    while v >= 0x80:
-        p[0] = <char>((v & 0x7F) | 0x80)
-        v >>= 7
-        p += 1
-    p[0] = <char>v
-    return p + 1
+cdef struct Arena:
+    # a code arena as plain C: rows × width bytes, the first ``rows`` holding codes (a
+    # memoryview passed to a helper per field would cost a reference count each time)
+    const uint8_t *data
+    Py_ssize_t width
+    Py_ssize_t rows
 
 
-cdef inline char *_tag(char *p, int field, int wire) noexcept nogil:
-    return _varint(p, <uint64_t>((field << 3) | wire))
+cdef inline Arena _arena(const uint8_t[:, ::1] arena, Py_ssize_t rows) noexcept:
+    cdef Arena out
+    out.data = &arena[0, 0] if arena.shape[0] > 0 and arena.shape[1] > 0 else NULL
+    out.width = arena.shape[1]
+    out.rows = rows if out.data != NULL else 0
+    return out
 
 
-cdef inline char *_int(char *p, int field, int64_t v) noexcept nogil:
-    """An int32/int64/enum field (negative values sign-extended to 10 bytes, as protobuf
-    writes them); nothing at 0."""
-    if v == 0:
-        return p
-    p = _tag(p, field, WIRE_VARINT)
-    return _varint(p, <uint64_t>v)
-
-
-cdef inline char *_bool(char *p, int field, bint v) noexcept nogil:
-    if not v:
-        return p
-    p = _tag(p, field, WIRE_VARINT)
-    p[0] = 1
-    return p + 1
-
-
-cdef inline char *_bytes(char *p, int field, const char *s, Py_ssize_t n) noexcept nogil:
-    if n == 0:
-        return p
-    p = _tag(p, field, WIRE_LEN)
-    p = _varint(p, <uint64_t>n)
-    memcpy(p, s, n)
-    return p + n
-
-
-cdef inline Py_ssize_t _code_length(const uint8_t *row, Py_ssize_t width) noexcept nogil:
-    cdef const void *end = memchr(row, 0, width)
-    return width if end == NULL else <const uint8_t *>end - row
-
-
-cdef inline char *_code(char *p, int field, const uint8_t[:, ::1] arena, Py_ssize_t rows,
-                        int64_t code_id) noexcept nogil:
+cdef inline char *_code(char *p, int field, Arena arena, int64_t code_id) noexcept nogil:
     """Code ``code_id`` of an arena as a string field; nothing for -1 (none) or an id the
     arena does not hold."""
-    if code_id < 0 or code_id >= rows:
+    if code_id < 0 or code_id >= arena.rows:
         return p
-    cdef const uint8_t *row = &arena[code_id, 0]
-    return _bytes(p, field, <const char *>row, _code_length(row, arena.shape[1]))
-
-
-cdef inline char *_open(char *p, int field) noexcept nogil:
-    """Start a sub-message: its tag, then room for its length. Returns the body's start."""
-    p = _tag(p, field, WIRE_LEN)
-    return p + ROOM
-
-
-cdef inline char *_close(char *body, char *end) noexcept nogil:
-    """End a sub-message opened at ``body``: write its length and close the gap."""
-    cdef Py_ssize_t n = end - body
-    cdef int k = _varint_size(<uint64_t>n)
-    _varint(body - ROOM, <uint64_t>n)
-    if k != ROOM:
-        memmove(body - ROOM + k, body, n)
-    return end - (ROOM - k)
+    cdef const uint8_t *row = arena.data + code_id * arena.width
+    return _bytes(p, field, <const char *>row, _code_length(row, arena.width))
 
 
 cdef inline char *_date(char *p, int field, int64_t days) noexcept nogil:
@@ -260,6 +223,18 @@ cdef inline Py_ssize_t _text_room(object text) except -1:
 
 # ------------------------------------------------------------------ the answer
 
+cdef struct LineText:
+    # a request line's strings as UTF-8 (owned by the request's str objects) and a bound
+    # of the line's encoded body
+    const char *line_id
+    Py_ssize_t line_id_n
+    const char *sku
+    Py_ssize_t sku_n
+    const char *uom
+    Py_ssize_t uom_n
+    Py_ssize_t bound
+
+
 def encode_answer(
     int kind,
     uint64_t version, dict stream_ids, int64_t newest_ts_ms,
@@ -309,63 +284,123 @@ def encode_answer(
             raise ValueError(f"encode_answer: location id {location_ids[j]} is not in the arena")
 
     # an upper bound of the size; the bytes object is cut to the size written at the end
-    cdef Py_ssize_t code_room = (codes.contracts.shape[1] + codes.groups.shape[1]
-                                 + 2 * codes.uoms.shape[1] + 64)
-    cdef Py_ssize_t cell_room = codes.locations.shape[1] + 32
-    cdef Py_ssize_t room = 256 + width * (codes.locations.shape[1] + 8)
-    cdef Py_ssize_t line_room = 64 + (200 + code_room if with_prices else 0) \
-        + (48 + width * cell_room if with_stock else 0)
+    cdef Arena contracts = _arena(codes.contracts, codes.n_contracts)
+    cdef Arena price_lists = _arena(codes.price_lists, codes.n_price_lists)
+    cdef Arena groups = _arena(codes.groups, codes.n_groups)
+    cdef Arena uom_codes = _arena(codes.uoms, codes.n_uoms)
+    cdef Arena location_codes = _arena(codes.locations, codes.n_locations)
+    cdef const int16_t *base_uoms = &codes.base_uom[0] if codes.base_uom.shape[0] else NULL
+    cdef Py_ssize_t items = codes.base_uom.shape[0]
+    # a price: 11 varint fields of ≤ 11 bytes and 3 codes; sell rules: 3 + 1 code
+    cdef Py_ssize_t price_room = (140 + (contracts.width if contracts.width > price_lists.width
+                                         else price_lists.width)
+                                  + groups.width + uom_codes.width)
+    cdef Py_ssize_t sell_room = 40 + uom_codes.width
+    cdef Py_ssize_t cell_room = location_codes.width + 32
+    cdef Py_ssize_t stock_room = 48 + width * cell_room
+    cdef Py_ssize_t fixed_line = 64 + ((price_room + sell_room + 2 * (1 + SMALL))
+                                       if with_prices else 0) \
+        + (stock_room + 6 if with_stock else 0)
+    cdef int stock_length_room = _varint_size(<uint64_t>stock_room)
+    cdef Py_ssize_t room = 256 + width * (location_codes.width + 8)
+    if price_room >= 1 << 14 or sell_room >= 1 << 14:
+        raise ValueError("encode_answer: code arenas wider than 16 KiB")
     room += _text_room(currency)
     for key, value_text in stream_ids.items():
         room += _text_room(key) + _text_room(value_text) + 8
-    room += n * line_room
-    for i in range(n):
-        room += _text_room(line_ids[i]) + _text_room(skus[i])
-        if uoms is not None:
-            room += _text_room(uom_list[i])
-        if explanations is not None:
-            room += len(<bytes>explained[i]) + 8
+    # each line's strings, read once (UTF-8 in place), and a bound of its body
+    cdef LineText *texts = <LineText *>PyMem_Malloc((n + 1) * sizeof(LineText))
+    if texts == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            texts[i].line_id = PyUnicode_AsUTF8AndSize(line_ids[i], &texts[i].line_id_n)
+            texts[i].sku = PyUnicode_AsUTF8AndSize(skus[i], &texts[i].sku_n)
+            texts[i].uom_n = 0
+            texts[i].uom = NULL
+            if uoms is not None:
+                texts[i].uom = PyUnicode_AsUTF8AndSize(uom_list[i], &texts[i].uom_n)
+            texts[i].bound = fixed_line + texts[i].line_id_n + texts[i].sku_n \
+                + texts[i].uom_n + 33
+            if explanations is not None:
+                texts[i].bound += len(<bytes>explained[i]) + 11
+            room += texts[i].bound + 16
+    except BaseException:
+        PyMem_Free(texts)
+        raise
 
     cdef PyObject *raw = PyBytes_FromStringAndSize(NULL, room)
     cdef char *start = PyBytes_AS_STRING(<object>raw)
     cdef char *p = start
     cdef char *body
     cdef char *sub
-    cdef char *cell
     cdef const char *blob
-    cdef int64_t status, value, network, sku, line_uom, base_uom, source
+    cdef const char **location_text = NULL
+    cdef Py_ssize_t *location_length = NULL
+    cdef char *prefix = NULL
+    cdef Py_ssize_t *prefix_start = NULL
+    cdef Py_ssize_t *prefix_length = NULL
+    cdef const int64_t *shown_row
+    cdef const int8_t *bucket_row
+    cdef const uint8_t *oversold_row
+    cdef Py_ssize_t blob_length, cell
+    cdef int64_t status, value, network, sku, line_uom, source, available, shown_bucket
+    cdef int line_room, head_room
     cdef bint exact = disclosure == SHOW_EXACT
+    cdef bint over
     try:
+        # each location's code, found once
+        location_text = <const char **>PyMem_Malloc((width + 1) * sizeof(const char *))
+        location_length = <Py_ssize_t *>PyMem_Malloc((width + 1) * sizeof(Py_ssize_t))
+        if location_text == NULL or location_length == NULL:
+            raise MemoryError()
+        # and each location's field within an entry (tag, length, code), written once
+        prefix = <char *>PyMem_Malloc(width * (location_codes.width + 8) + 1)
+        prefix_start = <Py_ssize_t *>PyMem_Malloc((width + 1) * sizeof(Py_ssize_t))
+        prefix_length = <Py_ssize_t *>PyMem_Malloc((width + 1) * sizeof(Py_ssize_t))
+        if prefix == NULL or prefix_start == NULL or prefix_length == NULL:
+            raise MemoryError()
+        cell = 0
+        for j in range(width):
+            location_text[j] = <const char *>(location_codes.data
+                                              + location_ids[j] * location_codes.width)
+            location_length[j] = _code_length(<const uint8_t *>location_text[j],
+                                              location_codes.width)
+            prefix_start[j] = cell
+            prefix_length[j] = _bytes(prefix + cell, 1, location_text[j],
+                                      location_length[j]) - (prefix + cell)
+            cell += prefix_length[j]
         # as_of
-        body = _open(p, 1)
+        head_room = _varint_size(<uint64_t>(room))
+        body = _open(p, 1, head_room)
         p = _int(body, 1, <int64_t>version)
         for key, value_text in stream_ids.items():
-            sub = _open(p, 2)
+            sub = _open(p, 2, head_room)
             p = _text(sub, 1, key)
             p = _text(p, 2, value_text)
-            p = _close(sub, p)
+            p = _close(sub, p, head_room)
         p = _int(p, 3, newest_ts_ms)
-        p = _close(body, p)
+        p = _close(body, p, head_room)
         if with_prices:
             p = _text(p, f_currency, currency)
             p = _int(p, f_policy, policy)
         if with_stock:
             p = _int(p, f_disclosure, disclosure + 1)
             for j in range(width):
-                p = _code(p, f_locations, codes.locations, codes.n_locations, location_ids[j])
+                p = _bytes(p, f_locations, location_text[j], location_length[j])
         for i in range(n):
-            body = _open(p, f_lines)
-            p = _text(body, 1, line_ids[i])
+            line_room = _varint_size(<uint64_t>texts[i].bound)
+            body = _open(p, f_lines, line_room)
+            p = _bytes(body, 1, texts[i].line_id, texts[i].line_id_n)
             p = _int(p, 2, i)
-            p = _text(p, 3, skus[i])
+            p = _bytes(p, 3, texts[i].sku, texts[i].sku_n)
             p = _int(p, 4, quantities[i])
-            if uoms is not None:
-                p = _text(p, 5, uom_list[i])
+            p = _bytes(p, 5, texts[i].uom, texts[i].uom_n)
             status = out8[R_STATUS, i]
             p = _int(p, 6, status + 1)
             p = _int(p, 7, out64[R_BASE_QTY, i])
             if with_prices:
-                sub = _open(p, 8)
+                sub = _open(p, 8, SMALL)
                 p = sub
                 if prices_filled and status == LINE_OK:
                     p = _int(p, 1, out64[R_UNIT, i])
@@ -373,48 +408,60 @@ def encode_answer(
                     source = out8[R_SOURCE, i]
                     p = _int(p, 3, source)
                     if source == SOURCE_CONTRACT:
-                        p = _code(p, 4, codes.contracts, codes.n_contracts,
-                                  out64[R_SOURCE_ID, i])
+                        p = _code(p, 4, contracts, out64[R_SOURCE_ID, i])
                     elif source == SOURCE_PRICE_LIST:
-                        p = _code(p, 4, codes.price_lists, codes.n_price_lists,
-                                  out64[R_SOURCE_ID, i])
+                        p = _code(p, 4, price_lists, out64[R_SOURCE_ID, i])
                     value = out8[R_LEVEL, i]
                     p = _int(p, 5, (value if value > 0 else 0) + 1)
                     p = _int(p, 6, out8[R_KIND, i])
-                    p = _code(p, 7, codes.groups, codes.n_groups, out64[R_TARGET_GROUP, i])
+                    p = _code(p, 7, groups, out64[R_TARGET_GROUP, i])
                     p = _int(p, 8, <int64_t>(<int>out64[R_TIER_INDEX, i]))
                     p = _int(p, 9, out64[R_TIER_MIN, i])
-                    p = _code(p, 10, codes.uoms, codes.n_uoms, out64[R_TIER_UOM, i])
+                    p = _code(p, 10, uom_codes, out64[R_TIER_UOM, i])
                     if out64[R_NEXT_QTY, i] > 0:
                         p = _int(p, 11, out64[R_NEXT_QTY, i])
                         p = _int(p, 12, out64[R_NEXT_UNIT, i])
-                p = _close(sub, p)
+                p = _close(sub, p, SMALL)
                 # sell rules: the suggestion is in the line's UoM, or the base UoM
-                sub = _open(p, 9)
+                sub = _open(p, 9, SMALL)
                 p = _bool(sub, 1, flags[R_BELOW_MINIMUM, i] != 0)
                 p = _bool(p, 2, flags[R_NOT_MULTIPLE, i] != 0)
                 p = _int(p, 3, out64[R_SUGGESTED, i])
                 sku = out64[R_SKU, i]
-                if 0 <= sku < codes.base_uom.shape[0]:
-                    base_uom = codes.base_uom[sku]
+                if 0 <= sku < items:
                     line_uom = out64[R_UOM, i]
                     if line_uom < 0 or flags[R_IN_BASE, i] != 0:
-                        line_uom = base_uom
-                    p = _code(p, 4, codes.uoms, codes.n_uoms, line_uom)
-                p = _close(sub, p)
+                        line_uom = base_uoms[sku]
+                    p = _code(p, 4, uom_codes, line_uom)
+                p = _close(sub, p, SMALL)
             if with_stock:
-                sub = _open(p, 10)
+                sub = _open(p, 10, stock_length_room)
                 p = sub
                 network = 0
+                shown_row = &shown[i, 0] if width else NULL
+                bucket_row = &bucket[i, 0] if width else NULL
+                oversold_row = &oversold[i, 0] if width else NULL
                 for j in range(width):
-                    cell = _open(p, 1)
-                    p = _code(cell, 1, codes.locations, codes.n_locations, location_ids[j])
-                    p = _int(p, 2, shown[i, j])
-                    p = _int(p, 3, bucket[i, j] + 1)
-                    if exact:
-                        p = _bool(p, 4, oversold[i, j] != 0)
-                    p = _close(cell, p)
-                    network += shown[i, j]
+                    # sized exactly: tag, length, then the location's prefix (its field,
+                    # found once per answer), available, bucket, oversold
+                    available = shown_row[j]
+                    shown_bucket = bucket_row[j] + 1
+                    over = exact and oversold_row[j] != 0
+                    cell = prefix_length[j]
+                    if available:
+                        cell += 1 + _varint_size(<uint64_t>available)
+                    if shown_bucket:
+                        cell += 1 + _varint_size(<uint64_t>shown_bucket)
+                    if over:
+                        cell += 2
+                    p[0] = 0x0A  # field 1, length-delimited
+                    p = _varint(p + 1, <uint64_t>cell)
+                    memcpy(p, prefix + prefix_start[j], prefix_length[j])
+                    p += prefix_length[j]
+                    p = _int(p, 2, available)
+                    p = _int(p, 3, shown_bucket)
+                    p = _bool(p, 4, over)
+                    network += available
                 if exact:
                     network = out64[R_NETWORK, i]
                 elif disclosure != SHOW_CAPPED:
@@ -422,18 +469,26 @@ def encode_answer(
                 p = _int(p, 2, network)
                 p = _date(p, 3, out64[R_EARLIEST, i])
                 p = _int(p, 4, out8[R_DATE_SOURCE, i] + 1)
-                p = _close(sub, p)
+                p = _close(sub, p, stock_length_room)
             if explanations is not None:
                 blob = <bytes>explained[i]
-                sub = _open(p, 11)
-                memcpy(sub, blob, len(<bytes>explained[i]))
-                p = _close(sub, sub + len(<bytes>explained[i]))
-            p = _close(body, p)
+                blob_length = len(<bytes>explained[i])
+                p = _tag(p, 11, WIRE_LEN)  # written even when empty: present means asked
+                p = _varint(p, <uint64_t>blob_length)
+                memcpy(p, blob, blob_length)
+                p += blob_length
+            p = _close(body, p, line_room)
         if p - start > room:  # the bound above is wrong: never hand out a torn buffer
             raise AssertionError(f"encode_answer wrote {p - start} bytes into {room}")
         _PyBytes_Resize(&raw, p - start)
         answer = <object>raw
     finally:
+        PyMem_Free(texts)
+        PyMem_Free(location_text)
+        PyMem_Free(location_length)
+        PyMem_Free(prefix)
+        PyMem_Free(prefix_start)
+        PyMem_Free(prefix_length)
         Py_XDECREF(raw)
     return answer
 

@@ -5,11 +5,14 @@ any script, empty strings, zero, negative and int64-extreme numbers, unknown and
 lines, explain on and off, 1–5,000 lines over 1–64 locations — encodes it with
 ``server._wire.encode_answer``, decodes the bytes with the official protobuf runtime and
 compares the message, field by field and as canonical bytes, with
-``server.convert.build_answer``'s plain construction of the same answer.
+``server.convert.build_answer``'s plain construction of the same answer. 500 examples
+(``PACACHE_WIRE_EXAMPLES``; ``make test-checked`` runs 100 against the build with bounds
+checks and sanitizers).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -96,11 +99,15 @@ def answers(draw: Any, max_lines: int = 60, max_locations: int = 20) -> AnswerIn
         explanations = [
             pb.Explanation(
                 candidates=[
-                    pb.Candidate(source_id=draw(TEXT), tier_index=draw(st.integers(-3, 3)),
-                                 unit_price_micros=draw(INT64), lost=draw(st.integers(0, 11)))
+                    pb.Candidate(
+                        source_id=draw(TEXT),
+                        tier_index=draw(st.integers(-3, 3)),
+                        unit_price_micros=draw(INT64),
+                        lost=draw(st.integers(0, 11)),
+                    )
                     for _ in range(draw(st.integers(0, 2)))
                 ]
-            ).SerializeToString()  # fmt: skip
+            ).SerializeToString()
             for _ in range(n)
         ]
     codes = _wire.Codes(
@@ -143,15 +150,17 @@ def _check(inputs: AnswerInputs) -> None:
     assert len(decoded.lines) == len(inputs.skus)
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-          HealthCheck.data_too_large])  # fmt: skip
+EXAMPLES = int(os.environ.get("PACACHE_WIRE_EXAMPLES", "500"))
+SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=SLOW_OK)
 @given(answers())
 def test_the_encoder_writes_what_protobuf_builds(inputs: AnswerInputs) -> None:
     _check(inputs)
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-          HealthCheck.data_too_large])  # fmt: skip
+@settings(max_examples=6, deadline=None, suppress_health_check=SLOW_OK)
 @given(answers(max_lines=5_000, max_locations=64))
 def test_the_encoder_agrees_on_large_answers(inputs: AnswerInputs) -> None:
     _check(inputs)
