@@ -2,10 +2,12 @@
 
 :func:`check_same_answers` sends each request to both targets and compares the responses
 field by field, leaving out what is not an answer: ``as_of`` (state version, stream ids,
-source time) and the ``explanations`` of ``explain`` (the baselines do not explain). A
-line's sell-rule verdict is left out where the line's SKU or UoM is unknown: pacache holds
-a placeholder there (it checks 0 units against its first item row), not an answer.
-Failed calls compare by status code.
+source time) and each line's ``explanation`` under ``explain`` (the baselines do not
+explain). Answers are per line, so lines, their locations, allocations and the shipments
+compare element by element, every field including the echo of the request line and which
+sub-messages are present. A line's sell-rule verdict is left out (its presence is not)
+where the line's SKU or UoM is unknown: pacache holds a placeholder there (it checks 0
+units against its first item row), not an answer. Failed calls compare by status code.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ _METHOD = {
     pb.GetAvailabilityRequest: "GetAvailability",
     pb.PromiseRequest: "Promise",
 }
-_IGNORED = {"as_of", "explanations"}
+_IGNORED = {"as_of", "explanation"}
 _NO_VERDICT = {pb.LINE_STATUS_UNKNOWN_SKU, pb.LINE_STATUS_UNKNOWN_UOM}
 _TIMEOUT_S = 30.0
 
@@ -42,9 +44,14 @@ def _call(stub: Any, request: Message) -> Message | grpc.StatusCode:
     return answer
 
 
-def _differences(
-    reference: Message, candidate: Message, path: str, skip_lines: set[int]
-) -> list[str]:
+def _no_verdict(line: Message, name: str) -> bool:
+    """A line's sell rules where its SKU or UoM is unknown: pacache's placeholder."""
+    return name == "sell_rules" and getattr(line, "status", 0) in _NO_VERDICT
+
+
+def _differences(reference: Message, candidate: Message, path: str) -> list[str]:
+    """Every differing field of two messages of one type, recursively; repeated messages
+    (lines, locations, allocations, shipments) element by element."""
     out = []
     for field in reference.DESCRIPTOR.fields:
         if field.name in _IGNORED:
@@ -52,26 +59,29 @@ def _differences(
         want, got = getattr(reference, field.name), getattr(candidate, field.name)
         where = f"{path}{field.name}"
         if field.message_type is not None and not field.is_repeated:
-            if reference.HasField(field.name) or candidate.HasField(field.name):
-                out += _differences(want, got, f"{where}.", skip_lines)
+            has_want, has_got = reference.HasField(field.name), candidate.HasField(field.name)
+            if has_want != has_got:
+                out.append(f"{where}: set {has_want}, candidate {has_got}")
+            elif has_want and not _no_verdict(reference, field.name):
+                out += _differences(want, got, f"{where}.")
             continue
-        if field.is_repeated and field.message_type is None:
-            want, got = list(want), list(got)
-            if path == "sell_rules.":
-                want = [v for i, v in enumerate(want) if i not in skip_lines]
-                got = [v for i, v in enumerate(got) if i not in skip_lines]
+        if field.is_repeated:
+            if field.message_type is not None and field.message_type.GetOptions().map_entry:
+                if dict(want) != dict(got):
+                    out.append(f"{where}: reference {dict(want)!r}, candidate {dict(got)!r}")
+                continue
             if len(want) != len(got):
                 out.append(f"{where}: {len(want)} values, candidate {len(got)}")
                 continue
-            out += [
-                f"{where}[{i}]: reference {a!r}, candidate {b!r}"
-                for i, (a, b) in enumerate(zip(want, got, strict=True))
-                if a != b
-            ]
-        elif field.has_presence and reference.HasField(field.name) != candidate.HasField(
-            field.name
+            for i, (a, b) in enumerate(zip(want, got, strict=True)):
+                if field.message_type is not None:
+                    out += _differences(a, b, f"{where}[{i}].")
+                elif a != b:
+                    out.append(f"{where}[{i}]: reference {a!r}, candidate {b!r}")
+        elif field.has_presence and (
+            (has := reference.HasField(field.name)) != candidate.HasField(field.name)
         ):
-            out.append(f"{where}: set {reference.HasField(field.name)}, candidate not")
+            out.append(f"{where}: set {has}, candidate {not has}")
         elif want != got:
             out.append(f"{where}: reference {want!r}, candidate {got!r}")
     return out
@@ -82,9 +92,10 @@ def check_same_answers(
 ) -> list[str]:
     """Call both servers with each request and list every differing answer field.
 
-    Returns human-readable mismatches, ``request N (Method): field[i]: reference …,
-    candidate …``; an empty list means the same answers. Per-line columns are indexed by
-    line (availability matrices: line × location).
+    Returns human-readable mismatches, ``request N (Method): path: reference …,
+    candidate …`` (a path such as ``lines[3].price.unit_price_micros`` or
+    ``lines[0].availability.locations[1].available``); an empty list means the same
+    answers.
     """
     mismatches: list[str] = []
     with (
@@ -102,9 +113,7 @@ def check_same_answers(
                 if want != got:
                     mismatches.append(f"{label}: reference {_show(want)}, candidate {_show(got)}")
                 continue
-            statuses = list(getattr(want, "status", ()))
-            skip = {i for i, status in enumerate(statuses) if status in _NO_VERDICT}
-            mismatches += [f"{label}: {d}" for d in _differences(want, got, "", skip)]
+            mismatches += [f"{label}: {d}" for d in _differences(want, got, "")]
     return mismatches
 
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.reference import EPOCH, QuoteLine, Reference, UnknownCodeError, entity_key
-from engine import events as ev
 from engine.errors import InvalidInput, UnknownCode
+from engine.pricing import Policy
 from engine.promise import fill_lines
 from server import convert
 from server._proto.pacache.v1 import pacache_pb2 as pb
@@ -110,15 +110,19 @@ def quote_response(
     request: Any,
     out: Any,
     *,
-    lines: tuple[list[str], list[int], list[str] | None],
+    lines: convert.RequestLines,
     today: int,
     policy: str,
     with_prices: bool,
     with_stock: bool,
 ) -> None:
-    """Fill a Quote / GetPrices / GetAvailability response, as ``server.convert`` does."""
-    skus, quantities, uoms = lines
-    uom_list = uoms if uoms is not None else [""] * len(skus)
+    """Fill a Quote / GetPrices / GetAvailability response, as ``server.convert`` does: one
+    ``QuotedLine`` per request line, echoing it, with ``price`` and ``sell_rules`` on every
+    line when prices are asked and ``availability`` on every line when stock is asked.
+    ``policy`` ("priority" or "lowest_price") is the server's default, used when the
+    request leaves its own ``policy`` UNSPECIFIED."""
+    skus, quantities, uoms = _columns(lines)
+    applied = convert.policy_of(getattr(request, "policy", 0), Policy[policy.upper()])
     pricing_date = convert.parse_date(getattr(request, "pricing_date", ""), "pricing_date", today)
     if model.account(request.account) is None:
         raise UnknownCode("account", request.account)
@@ -129,131 +133,125 @@ def quote_response(
     try:
         answer = model.quote(
             account=request.account,
-            lines=[(s, q, u or None) for s, q, u in zip(skus, quantities, uom_list, strict=True)],
+            lines=[(s, q, u or None) for s, q, u in zip(skus, quantities, uoms, strict=True)],
             currency=getattr(request, "currency", "") or None,
             pricing_date=pricing_date,
             today=today,
             locations=locations or None,
             region=region,
-            policy=policy,
+            policy=applied.name.lower(),
         )
     except UnknownCodeError as unknown:
         raise UnknownCode("region", str(unknown)) from None
     account = model.account(request.account)
     assert account is not None
-    statuses = [
-        line.status if with_prices or line.status not in _SIZED else "OK" for line in answer
-    ]
-    out.status.extend(pb.LineStatus.Value(f"LINE_STATUS_{s}") for s in statuses)
-    out.base_qty.extend((line.base_qty or 0) if line.status in _SIZED else 0 for line in answer)
+    mode = account.disclosure
+    location_set = list(answer[0].stock.locations) if answer else []
     if with_prices:
         out.currency = getattr(request, "currency", "") or account.currency
-        _price_columns(out.prices, answer)
-        _sell_columns(out.sell_rules, model, answer, skus, quantities, uom_list)
+        out.policy = pb.Policy.Value(f"POLICY_{applied.name}")
     if with_stock:
-        _availability_columns(out.availability, model, account, answer, today)
-
-
-def _price_columns(out: pb.PriceColumns, answer: list[QuoteLine]) -> None:
-    for line in answer:
-        price = line.price if line.status == "OK" else None
-        if price is None:
-            out.unit_price_micros.append(0)
-            out.extended_micros.append(0)
-            out.source.append(0)
-            out.source_id.append("")
-            out.level.append(0)
-            out.kind.append(0)
-            out.target_group.append("")
-            out.tier_index.append(0)
-            out.tier_min_qty.append(0)
-            out.tier_uom.append("")
-            out.next_break_qty.append(0)
-            out.next_break_unit_price_micros.append(0)
-            continue
-        out.unit_price_micros.append(price.unit_price_micros)
-        out.extended_micros.append(price.extended_micros)
-        out.source.append(pb.PriceSource.Value(f"PRICE_SOURCE_{price.source}"))
-        out.source_id.append(price.source_code)
-        out.level.append(pb.PriceLevel.Value(f"PRICE_LEVEL_{price.level}"))
-        out.kind.append(pb.LineKind.Value(f"LINE_KIND_{price.kind}") if price.kind else 0)
-        out.target_group.append(price.target_group or "")
-        out.tier_index.append(price.tier_index)
-        out.tier_min_qty.append(price.tier_min)
-        out.tier_uom.append(price.tier_uom or "")
-        has_next = price.next_break_qty is not None and price.next_break_qty > 0
-        out.next_break_qty.append(price.next_break_qty or 0 if has_next else 0)
-        out.next_break_unit_price_micros.append(
-            (price.next_break_unit_price_micros or 0) if has_next else 0
+        out.disclosure = pb.Disclosure.Value(f"DISCLOSURE_{mode}")
+        out.locations.extend(location_set)
+    for i, (line, sku, qty, uom) in enumerate(zip(answer, skus, quantities, uoms, strict=True)):
+        status = line.status if with_prices or line.status not in _SIZED else "OK"
+        quoted = out.lines.add(
+            line_id=lines.line_ids[i],
+            index=i,
+            sku=sku,
+            quantity=qty,
+            uom=uom,
+            status=pb.LineStatus.Value(f"LINE_STATUS_{status}"),
+            base_qty=(line.base_qty or 0) if line.status in _SIZED else 0,
         )
+        if with_prices:
+            _price(quoted.price, line)
+            _sell_rules(quoted.sell_rules, model, line, sku, uom)
+        if with_stock:
+            _availability(quoted.availability, line, location_set, mode, today)
+
+
+def _columns(lines: convert.RequestLines) -> tuple[list[str], list[int], list[str]]:
+    """(skus, quantities, uoms) of a request's lines; "" where a line has no UoM."""
+    uoms = lines.uoms if lines.uoms is not None else [""] * len(lines)
+    return lines.skus, [int(q) for q in lines.quantities.tolist()], uoms
+
+
+def _price(out: pb.Price, line: QuoteLine) -> None:
+    """A line's price; present (all zero / "") where the line is not OK, as pacache's."""
+    out.SetInParent()
+    price = line.price if line.status == "OK" else None
+    if price is None:
+        return
+    out.unit_price_micros = price.unit_price_micros
+    out.extended_micros = price.extended_micros
+    out.source = pb.PriceSource.Value(f"PRICE_SOURCE_{price.source}")
+    out.source_id = price.source_code
+    out.level = pb.PriceLevel.Value(f"PRICE_LEVEL_{price.level}")
+    if price.kind:  # UNSPECIFIED for a price-list price
+        out.kind = pb.LineKind.Value(f"LINE_KIND_{price.kind}")
+    out.target_group = price.target_group or ""
+    out.tier_index = price.tier_index
+    out.tier_min_qty = price.tier_min
+    out.tier_uom = price.tier_uom or ""
+    if price.next_break_qty is not None and price.next_break_qty > 0:
+        out.next_break_qty = price.next_break_qty
+        out.next_break_unit_price_micros = price.next_break_unit_price_micros or 0
 
 
 def _ceil_to(value: int, step: int) -> int:
     return -(-value // step) * step
 
 
-def _sell_columns(
-    out: pb.SellRuleColumns,
-    model: Reference,
-    answer: list[QuoteLine],
-    skus: Sequence[str],
-    quantities: Sequence[int],
-    uoms: Sequence[str],
-) -> None:
+def _sell_rules(out: pb.SellRules, model: Reference, line: QuoteLine, sku: str, uom: str) -> None:
     """Sell rules; a line pacache does not size is checked as 0 base units, as it does."""
-    for line, sku, uom in zip(answer, skus, uoms, strict=True):
-        item = model.item(sku)
-        if line.status in _SIZED and line.sell is not None:
-            sell = line.sell
-            below, not_multiple = sell.below_minimum, sell.not_multiple
-            suggested, in_base = sell.suggested_qty, sell.suggested_in_base
-        elif item is not None:
-            factor = model.uom_factor(item, uom or None) or 1
-            base = _ceil_to(item.min_order_qty, max(item.order_multiple, 1))
-            below, not_multiple = item.min_order_qty > 0, False
-            in_base = base % factor != 0
-            suggested = base if in_base else base // factor
-        else:
-            below = not_multiple = in_base = False
-            suggested = 0
-        out.below_minimum.append(below)
-        out.not_multiple.append(not_multiple)
-        out.suggested_qty.append(suggested)
-        if item is None:
-            out.suggested_uom.append("")
-        else:
-            out.suggested_uom.append(item.base_uom if in_base else _line_uom_code(model, sku, uom))
+    out.SetInParent()
+    item = model.item(sku)
+    if line.status in _SIZED and line.sell is not None:
+        sell = line.sell
+        below, not_multiple = sell.below_minimum, sell.not_multiple
+        suggested, in_base = sell.suggested_qty, sell.suggested_in_base
+    elif item is not None:
+        factor = model.uom_factor(item, uom or None) or 1
+        base = _ceil_to(item.min_order_qty, max(item.order_multiple, 1))
+        below, not_multiple = item.min_order_qty > 0, False
+        in_base = base % factor != 0
+        suggested = base if in_base else base // factor
+    else:
+        below = not_multiple = in_base = False
+        suggested = 0
+    out.below_minimum = below
+    out.not_multiple = not_multiple
+    out.suggested_qty = suggested
+    if item is not None:
+        out.suggested_uom = item.base_uom if in_base else _line_uom_code(model, sku, uom)
 
 
-def _availability_columns(
-    out: pb.AvailabilityColumns,
-    model: Reference,
-    account: ev.AccountUpsert,
-    answer: list[QuoteLine],
-    today: int,
+def _availability(
+    out: pb.Availability, line: QuoteLine, locations: Sequence[str], mode: str, today: int
 ) -> None:
-    """Availability matrices row-major (line i, location j at i × L + j), disclosure applied."""
-    mode = account.disclosure
-    locations = answer[0].stock.locations if answer else ()
-    out.locations.extend(locations)
-    for line in answer:
-        stock = line.stock
-        out.available.extend(stock.shown[loc] for loc in locations)
-        out.buckets.extend(
-            pb.StockBucket.Value(f"STOCK_BUCKET_{stock.bucket[loc]}") for loc in locations
+    """A line's availability over the location set, the account's disclosure applied."""
+    out.SetInParent()
+    stock = line.stock
+    for location in locations:
+        out.locations.add(
+            location=location,
+            available=stock.shown[location],
+            bucket=pb.StockBucket.Value(f"STOCK_BUCKET_{stock.bucket[location]}"),
+            oversold=stock.oversold[location] if mode == "EXACT" else False,
         )
-        if mode == "EXACT":
-            out.oversold.extend(stock.oversold[loc] for loc in locations)
-            out.network_available.append(stock.network_available)
-        elif mode == "CAPPED":
-            out.network_available.append(sum(stock.shown[loc] for loc in locations))
-        if line.status in _SIZED or line.status == "UNKNOWN_SKU":
-            date, source = stock.earliest_date, stock.date_source
-        else:  # pacache looks for 0 base units on lines it does not size: in stock today
-            date, source = today, "STOCK"
-        out.earliest_date.append(_iso(date))
-        out.date_source.append(pb.DateSource.Value(f"DATE_SOURCE_{source}"))
-    out.disclosure = pb.Disclosure.Value(f"DISCLOSURE_{mode}")
+    if mode == "EXACT":
+        out.network_available = stock.network_available
+    elif mode == "CAPPED":
+        out.network_available = sum(stock.shown[location] for location in locations)
+    else:
+        out.network_available = -1
+    if line.status in _SIZED or line.status == "UNKNOWN_SKU":
+        date, source = stock.earliest_date, stock.date_source
+    else:  # pacache looks for 0 base units on lines it does not size: in stock today
+        date, source = today, "STOCK"
+    out.earliest_date = _iso(date)
+    out.date_source = pb.DateSource.Value(f"DATE_SOURCE_{source}")
 
 
 # --------------------------------------------------------------------------- promise
@@ -317,12 +315,14 @@ def promise_response(
     model: Reference,
     request: pb.PromiseRequest,
     *,
-    lines: tuple[list[str], list[int], list[str] | None],
+    lines: convert.RequestLines,
     today: int,
 ) -> pb.PromiseResponse:
-    """The sourcing plan of engine.promise (DESIGN §5), computed over plain lists."""
-    skus, quantities, uoms = lines
-    uom_list = uoms if uoms is not None else [""] * len(skus)
+    """The sourcing plan of engine.promise (DESIGN §5), computed over plain lists, answered
+    as ``server.convert.promise_response``: one ``PromisedLine`` per request line with its
+    allocations nested, and the shipments numbered in the order their first allocation
+    appears."""
+    skus, quantities, uom_list = _columns(lines)
     if request.max_shipments < 0:
         raise InvalidInput("max_shipments", f"{request.max_shipments}", ">= 0 (0: no limit)")
     need_by = convert.parse_date(request.need_by, "need_by", -1) if request.need_by else None
@@ -415,20 +415,35 @@ def promise_response(
     ok_dates = [line_date[i] for i in range(n) if ok[i]]
     complete_date = -1 if not ok_dates or min(ok_dates) < 0 else max(ok_dates)
 
-    response = pb.PromiseResponse(
-        base_qty=base_qty,
-        allocation_line=[line for (line, _, _), _ in allocations],
-        allocation_location=[locs[rank] for (_, _, rank), _ in allocations],
-        allocation_qty=[q for _, q in allocations],
-        allocation_ship_date=[_iso(date) for (_, date, _), _ in allocations],
-        backordered_qty=backorder,
-        backorder_date=[_iso(d) for d in backorder_date],
-        shipment_count=len({(rank, date) for (_, date, rank), _ in allocations}),
-        complete_date=_iso(complete_date),
-        line_complete_date=[_iso(d) for d in line_date],
-    )
+    response = pb.PromiseResponse(complete_date=_iso(complete_date))
     if need_by is not None:
         response.meets_need_by = 0 <= complete_date <= need_by
-        response.line_meets_need_by.extend(ok[i] and 0 <= line_date[i] <= need_by for i in range(n))
-    response.status.extend(pb.LineStatus.Value(f"LINE_STATUS_{s}") for s in status)
+    out_lines = []
+    for i in range(n):
+        promised = response.lines.add(
+            line_id=lines.line_ids[i],
+            index=i,
+            sku=skus[i],
+            quantity=quantities[i],
+            uom=uom_list[i],
+            status=pb.LineStatus.Value(f"LINE_STATUS_{status[i]}"),
+            base_qty=base_qty[i],
+            backordered_qty=backorder[i],
+            backorder_date=_iso(backorder_date[i]),
+            complete_date=_iso(line_date[i]),
+        )
+        if need_by is not None:
+            promised.meets_need_by = ok[i] and 0 <= line_date[i] <= need_by
+        out_lines.append(promised)
+    shipments: dict[tuple[int, int], int] = {}
+    for (line_index, date, rank), q in allocations:
+        number = shipments.setdefault((rank, date), len(shipments))
+        if number == len(response.shipments):
+            response.shipments.add(location=locs[rank], ship_date=_iso(date))
+        shipment = response.shipments[number]
+        if not shipment.line_indexes or shipment.line_indexes[-1] != line_index:
+            shipment.line_indexes.append(line_index)
+        out_lines[line_index].allocations.add(
+            location=locs[rank], quantity=q, ship_date=_iso(date), shipment=number
+        )
     return response

@@ -64,14 +64,14 @@ class BaselineServicer(pb_grpc.PriceAvailabilityServiceServicer):
         return day_number(dt.datetime.now(dt.UTC).date())
 
     @staticmethod
-    def _lines(lines: pb.Lines) -> tuple[list[str], list[int], list[str] | None]:
-        skus, quantities, uoms = convert.lines_from_proto(lines, MAX_LINES)
-        return skus, quantities.tolist(), uoms
+    def _lines(lines: Any) -> convert.RequestLines:
+        """The request's ``repeated QuoteLine``, checked as pacache checks them."""
+        return convert.request_lines(lines, MAX_LINES)
 
     async def _priced(self, request: Any, out: _R, *, prices: bool, stock: bool) -> _R:
+        lines = self._lines(request.lines)  # first, as pacache's Quote
         require_account(request.account)  # auth is off: only "missing" is refused
-        lines = self._lines(request.lines)
-        needs = rules.request_needs(request, lines[0], prices=prices, stock=stock)
+        needs = rules.request_needs(request, lines.skus, prices=prices, stock=stock)
         model = rules.request_model(await self.store.read(needs))
         rules.quote_response(
             model, request, out, lines=lines, today=self._today(), policy=self.policy,
@@ -93,7 +93,7 @@ class BaselineServicer(pb_grpc.PriceAvailabilityServiceServicer):
     async def Promise(self, request: pb.PromiseRequest, context: Any) -> pb.PromiseResponse:
         require_account(request.account)
         lines = self._lines(request.lines)
-        needs = rules.request_needs(request, lines[0], prices=False, stock=True)
+        needs = rules.request_needs(request, lines.skus, prices=False, stock=True)
         model = rules.request_model(await self.store.read(needs))
         return rules.promise_response(model, request, lines=lines, today=self._today())
 

@@ -4,10 +4,11 @@ One tiny extract (``bench.datagen``) is built into a snapshot and served by a re
 ``pacache serve --today <reference date>``; each baseline (``bench.baselines``) is started
 from the same extract with the same "today", and ``check_same_answers`` compares ~30 mixed
 requests — workload carts as Quote, GetPrices, GetAvailability and Promise, plus edge lines
-(unknown SKU, blocked item, zero quantity, named locations). The Redis baseline runs on its
-own private redis-server; the PostgreSQL one is skipped, saying why, when no server answers.
-A baseline fed a deliberately altered price must be caught: a check that cannot fail is not
-a check.
+(unknown SKU, blocked item, zero and negative quantity, named locations, a per-request
+price policy). Lines carry line_ids, and answers compare line by line, field by field. The
+Redis baseline runs on its own private redis-server; the PostgreSQL one is skipped, saying
+why, when no server answers. A baseline fed a deliberately altered price must be caught: a
+check that cannot fail is not a check.
 """
 
 from __future__ import annotations
@@ -48,8 +49,12 @@ def pacache(extract: Path) -> Iterator[Spawned]:
     running.stop()
 
 
-def _lines(skus: list[str], qty: list[int], uoms: list[str]) -> pb.Lines:
-    return pb.Lines(skus=skus, quantities=qty, uoms=uoms)
+def _lines(skus: list[str], qty: list[int], uoms: list[str]) -> list[pb.QuoteLine]:
+    """Request lines; every other line carries a line_id, which answers must echo."""
+    return [
+        pb.QuoteLine(line_id=f"L{i}" if i % 2 else "", sku=sku, quantity=q, uom=uom)
+        for i, (sku, q, uom) in enumerate(zip(skus, qty, uoms, strict=True))
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +84,14 @@ def requests(extract: Path) -> list[Request]:
     blocked = next(i["sku"] for i in items if i["status"] == "BLOCKED")
     locations = pq.read_table(extract / "locations.parquet")["location"].to_pylist()
     cart = workload.cart(8)
-    edge = _lines([*cart.skus, "NO-SUCH-SKU", blocked], [*cart.qty[:-1], 0, 3, 2],
-                  [*cart.uoms, "", ""])  # fmt: skip
+    edge = _lines([*cart.skus, "NO-SUCH-SKU", blocked, cart.skus[0]],
+                  [*cart.qty[:-1], 0, 3, 2, -4], [*cart.uoms, "", "", ""])  # fmt: skip
     out += [
         pb.QuoteRequest(account=cart.account, lines=edge, locations=locations[:2]),
         pb.QuoteRequest(account=cart.account, lines=edge, pricing_date="2025-06-30"),
+        pb.QuoteRequest(account=cart.account, lines=edge, policy=pb.POLICY_LOWEST_PRICE),
+        pb.GetPricesRequest(account=cart.account, lines=edge, policy=pb.POLICY_PRIORITY),
+        pb.GetAvailabilityRequest(account=cart.account, lines=edge, locations=locations[1:]),
         pb.PromiseRequest(account=cart.account, lines=edge, locations=locations[::-1]),
         pb.QuoteRequest(account="NO-SUCH-ACCOUNT", lines=edge),
     ]
@@ -160,5 +168,5 @@ def test_the_check_reports_a_baseline_with_an_altered_price(
         mismatches = check_same_answers(pacache.target, baseline.target, requests)
     finally:
         baseline.stop()
-    assert any("prices.unit_price_micros" in m for m in mismatches), mismatches[:5]
+    assert any("price.unit_price_micros" in m for m in mismatches), mismatches[:5]
     assert not any("(GetAvailability)" in m or "(Promise)" in m for m in mismatches)
