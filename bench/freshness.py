@@ -69,7 +69,7 @@ from loaders.events import STRUCTS, encode
 from loaders.stream_writer import FIELD
 from server._proto.pacache.v1 import pacache_pb2 as pb
 from server._proto.pacache.v1 import pacache_pb2_grpc as pb_grpc
-from server.client import Client, lines_message
+from server.client import Client, quote_lines
 
 __all__ = ["Marker", "main", "percentiles_ms"]
 
@@ -220,7 +220,7 @@ def sample(
     grpc_client = Client(target, timeout=POLL_TIMEOUT_S)
     request = pb.QuoteRequest(
         account=marker.account,
-        lines=lines_message([(marker.sku, 1)]),
+        lines=quote_lines([(marker.sku, 1)]),
         locations=[marker.location],
         pricing_date=marker.pricing_date,
     )
@@ -250,7 +250,8 @@ def sample(
             if asked >= record_from:
                 poll_us.append(int((time.perf_counter() - asked) * 1_000_000))
             polls += 1
-            if response.availability.available and response.availability.available[0] == value:
+            shown = response.lines[0].availability.locations if response.lines else ()
+            if shown and shown[0].available == value:
                 seen = True
                 break
         now = time.perf_counter()
@@ -330,7 +331,7 @@ def quote_requests(
         requests.append(
             pb.QuoteRequest(
                 account=cart.account,
-                lines=lines_message(list(zip(cart.skus, cart.qty, cart.uoms, strict=True))),
+                lines=quote_lines(list(zip(cart.skus, cart.qty, cart.uoms, strict=True))),
                 region=cart.region or "",
                 pricing_date=pricing_date,
             )

@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2
 
 from bench.datagen import Cart, Workload
 from server._proto.pacache.v1 import pacache_pb2 as pb
-from server.client import lines_message
+from server.client import quote_lines
 
 __all__ = [
     "DEFAULT_MIX",
@@ -86,7 +86,7 @@ def _pricing_date(extract: Path) -> str:
 
 
 def _message(kind: str, cart: Cart, pricing_date: str, *, explain: bool = False) -> Any:
-    lines = lines_message(list(zip(cart.skus, cart.qty, cart.uoms, strict=True)))
+    lines = quote_lines(list(zip(cart.skus, cart.qty, cart.uoms, strict=True)))
     region = cart.region or ""
     if kind == "quote":
         return pb.QuoteRequest(

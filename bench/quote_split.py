@@ -2,8 +2,11 @@
 
 Each step of what a worker does for a Quote is timed alone over the same seeded carts
 (the engine benchmarks' 64 carts, Zipf SKUs): reading the request's lines out of the
-protobuf message, the engine quote (one kernel call), the same with ``explain``, building
-the protobuf answer, serialising it; and Promise on the same carts. The engine quote is
+protobuf message (``server.convert.request_lines``), the engine quote (one kernel call),
+the same with ``explain``, encoding the answer's wire bytes as a worker does
+(``convert.answer_inputs`` + ``convert.encode_answer``, the compiled encoder), and for
+comparison building the same answer with protobuf's classes (``convert.build_answer``)
+and serialising that; and Promise on the same carts. The engine quote is
 also timed without prices, without availability and without either (the rest is code
 lookup, line checks and the Python around the kernel), and over one cart repeated (all of
 it in the CPU caches). It counts the candidate contract lines a cart evaluates (SKU lines
@@ -35,13 +38,14 @@ import numpy as np
 from bench.datagen import Workload
 from bench.machine import machine_info
 from engine import snapshot
-from engine.pricing import Source
+from engine.pricing import Policy, Source
 from engine.promise import promise
 from engine.quote import quote
 from engine.shared import set_path, shared_paths
 from engine.state import State
 from server import convert
 from server._proto.pacache.v1 import pacache_pb2 as pb
+from server.client import quote_lines
 
 REPEATS = 5
 HUGE_PAGE = 2 << 20
@@ -62,11 +66,11 @@ def _median_us(step: Callable[[Any], Any], items: Sequence[Any], calls: int) -> 
 
 
 def _request(cart: Any) -> Any:
-    request = pb.QuoteRequest(account=cart.account, region=cart.region)
-    request.lines.skus.extend(cart.skus)
-    request.lines.quantities.extend(int(q) for q in cart.qty)
-    if cart.uoms:
-        request.lines.uoms.extend(cart.uoms)
+    request = pb.QuoteRequest(
+        account=cart.account,
+        region=cart.region,
+        lines=quote_lines(list(zip(cart.skus, cart.qty, cart.uoms, strict=True))),
+    )
     return pb.QuoteRequest.FromString(request.SerializeToString())  # as a server gets it
 
 
@@ -125,9 +129,17 @@ def measure(
             with_prices=prices, with_availability=stock,
         )  # fmt: skip
 
-    def build(result: Any) -> pb.QuoteResponse:
-        response = pb.QuoteResponse()
-        convert.quote_response(response, state, result, with_prices=True, with_availability=True)
+    def inputs(pair: tuple[convert.RequestLines, Any]) -> convert.AnswerInputs:
+        lines, result = pair
+        return convert.answer_inputs(convert.KIND_QUOTE, state, result, lines, Policy.PRIORITY)
+
+    def encode(pair: tuple[convert.RequestLines, Any]) -> bytes:
+        """What a worker does after the engine: the answer's wire bytes."""
+        return convert.encode_answer(inputs(pair))
+
+    def build(pair: tuple[convert.RequestLines, Any]) -> pb.QuoteResponse:
+        """The same answer with protobuf's classes (the encoder's reference)."""
+        response: pb.QuoteResponse = convert.build_answer(inputs(pair))
         return response
 
     def plan(cart: Any) -> Any:
@@ -136,11 +148,15 @@ def measure(
             today=cart.pricing_date,
         )  # fmt: skip
 
+    parsed = [convert.request_lines(request.lines, 5_000) for request in requests]
     results = [engine_quote(cart) for cart in carts]  # also warms the contexts
-    answers = [build(result) for result in results]
+    built = list(zip(parsed, results, strict=True))  # the request's lines and its result
+    answers = [build(pair) for pair in built]
+    for pair, answer in zip(built, answers, strict=True):  # the same answer both ways
+        assert pb.QuoteResponse.FromString(encode(pair)) == answer
     steps = {
         "parse_request_lines_us": _median_us(
-            lambda r: convert.lines_from_proto(r.lines, 5_000), requests, calls
+            lambda r: convert.request_lines(r.lines, 5_000), requests, calls
         ),
         "engine_quote_us": _median_us(engine_quote, carts, calls),
         "engine_quote_no_prices_us": _median_us(
@@ -154,7 +170,8 @@ def measure(
         ),
         "engine_quote_one_cart_repeated_us": _median_us(engine_quote, carts[:1], calls),
         "engine_quote_explain_us": _median_us(lambda c: engine_quote(c, True), carts, calls),
-        "build_protobuf_answer_us": _median_us(build, results, calls),
+        "encode_answer_us": _median_us(encode, built, calls),
+        "build_protobuf_answer_us": _median_us(build, built, calls),
         "serialise_answer_us": _median_us(lambda a: a.SerializeToString(), answers, calls),
         "engine_promise_us": _median_us(plan, carts, calls),
     }

@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 
 from engine import snapshot
+from server import convert
 from server._proto.pacache.v1 import pacache_pb2 as pb
 from server._proto.pacache.v1 import pacache_pb2_grpc as pb_grpc
 from server.host import StateHost
@@ -32,7 +33,7 @@ class SyncQuote(pb_grpc.PriceAvailabilityServiceServicer):
 
     def Quote(self, request: pb.QuoteRequest, context: Any) -> bytes:
         # the aio server's answer, built and serialised the same way on this thread
-        return self.core._answer(request, pb.QuoteResponse, prices=True, stock=True)
+        return self.core._answer(request, convert.KIND_QUOTE)
 
 
 class SyncAdmin(pb_grpc.AdminServiceServicer):
