@@ -18,57 +18,75 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from engine import events as ev
 from loaders.events import encode
 from server._proto.pacache.v1 import pacache_pb2 as pb
-from server.client import Client, lines_message
+from server.client import Client, quote_lines
 from tests.e2e.conftest import TOKENS, Running, start_server
 
 
-def _lines(*lines: tuple[Any, ...]) -> pb.Lines:
-    return lines_message(list(lines))  # type: ignore[arg-type]
+def _lines(*lines: tuple[Any, ...]) -> list[pb.QuoteLine]:
+    return quote_lines(list(lines))  # type: ignore[arg-type]
+
+
+#: One character past the longest line_id a request line may carry (64).
+_LONG_ID = "L" * 65
 
 
 # (name, call, expected code, words the message must contain)
 ERROR_CASES = [
     (
         "no lines",
-        lambda c: c.quote_raw(pb.QuoteRequest(account="ACME", lines=pb.Lines())),
+        lambda c: c.quote_raw(pb.QuoteRequest(account="ACME")),
         grpc.StatusCode.INVALID_ARGUMENT,
-        ["lines.skus", "at least 1"],
+        ["lines", "at least 1"],
     ),
     (
-        "quantities do not match skus",
-        lambda c: c.quote_raw(
-            pb.QuoteRequest(account="ACME", lines=pb.Lines(skus=["A", "B"], quantities=[1]))
-        ),
-        grpc.StatusCode.INVALID_ARGUMENT,
-        ["lines.quantities"],
-    ),
-    (
-        "negative quantity",
-        lambda c: c.quote_raw(
-            pb.QuoteRequest(account="ACME", lines=pb.Lines(skus=["A"], quantities=[-1]))
-        ),
-        grpc.StatusCode.INVALID_ARGUMENT,
-        ["lines.quantities[0]", ">= 0"],
-    ),
-    (
-        "uoms do not match skus",
+        "a line_id over 64 characters",
         lambda c: c.quote_raw(
             pb.QuoteRequest(
-                account="ACME", lines=pb.Lines(skus=["A", "B"], quantities=[1, 1], uoms=["EA"])
+                account="ACME", lines=_lines(("BOLT-M8", 1, "", "ok"), ("NUT-M8", 1, "", _LONG_ID))
             )
         ),
         grpc.StatusCode.INVALID_ARGUMENT,
-        ["lines.uoms"],
+        ["lines[1].line_id", "65 characters", "at most 64"],
+    ),
+    (
+        "a line_id of 65 characters that are not ASCII, on GetPrices",
+        lambda c: c.get_prices(
+            pb.GetPricesRequest(account="ACME", lines=_lines(("BOLT-M8", 1, "", "\u00e9" * 65)))
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["lines[0].line_id", "65 characters", "at most 64"],
+    ),
+    (
+        "a line_id over 64 characters on GetAvailability",
+        lambda c: c.get_availability(
+            pb.GetAvailabilityRequest(
+                account="ACME", lines=_lines(("BOLT-M8", 1), ("NUT-M8", 1), ("A", 1, "", _LONG_ID))
+            )
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["lines[2].line_id", "at most 64"],
+    ),
+    (
+        "a line_id over 64 characters on Promise",
+        lambda c: c.promise(
+            pb.PromiseRequest(account="ACME", lines=_lines(("BOLT-M8", 1, "", _LONG_ID)))
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["lines[0].line_id", "at most 64"],
+    ),
+    (
+        "a policy that is not in the enum",
+        lambda c: c.quote_raw(
+            pb.QuoteRequest(account="ACME", policy=99, lines=_lines(("BOLT-M8", 1)))
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["policy", "99", "PRIORITY or LOWEST_PRICE"],
     ),
     (
         "too many lines",
-        lambda c: c.quote_raw(
-            pb.QuoteRequest(
-                account="ACME", lines=pb.Lines(skus=["A"] * 5001, quantities=[1] * 5001)
-            )
-        ),
+        lambda c: c.quote_raw(pb.QuoteRequest(account="ACME", lines=_lines(*[("A", 1)] * 5001))),
         grpc.StatusCode.RESOURCE_EXHAUSTED,
-        ["lines.skus", "at most 5000"],
+        ["lines", "5001 lines", "at most 5000"],
     ),
     (
         "missing account",
@@ -186,6 +204,90 @@ def test_error_paths_return_the_documented_code_and_name_the_field(
         assert word in message, message
 
 
+#: A negative quantity was INVALID_ARGUMENT for the whole call ("lines.quantities[0]");
+#: now it is the line's status, as a zero (or unset) quantity is, and the others are answered.
+_ODD_QUANTITIES = [
+    ("BOLT-M8", -1, "", "neg"), ("NUT-M8", 0, "", "zero"), ("BOLT-M8", 10, "", "ok"),
+    ("NUT-M8", -(2**63), "", "min"), ("BOLT-M8", 0, "BX", "zero-bx"), ("NUT-M8", 5, "", "ok-2"),
+]  # fmt: skip
+_ODD_STATUSES = [
+    ("neg", pb.LINE_STATUS_QTY_OUT_OF_RANGE), ("zero", pb.LINE_STATUS_ZERO_QUANTITY),
+    ("ok", pb.LINE_STATUS_OK), ("min", pb.LINE_STATUS_QTY_OUT_OF_RANGE),
+    ("zero-bx", pb.LINE_STATUS_ZERO_QUANTITY), ("ok-2", pb.LINE_STATUS_OK),
+]  # fmt: skip
+
+
+def _statuses(response: Any) -> list[tuple[str, int]]:
+    assert [line.index for line in response.lines] == list(range(len(response.lines)))
+    return [(line.line_id, line.status) for line in response.lines]
+
+
+def test_negative_and_zero_quantities_are_line_statuses_and_the_other_lines_are_answered(
+    client: Client,
+) -> None:
+    response, rows = client.quote("ACME", _ODD_QUANTITIES, locations=["ATL"])
+    assert _statuses(response) == _ODD_STATUSES
+    assert [(r.sku, r.quantity, r.uom) for r in rows] == [line[:3] for line in _ODD_QUANTITIES]
+    assert [r.unit_price_micros for r in rows] == [0, 0, 180_000, 0, 0, 100_000]
+    assert [r.extended_micros for r in rows] == [0, 0, 1_800_000, 0, 0, 500_000]
+    assert [r.base_qty for r in rows] == [0, 0, 10, 0, 0, 5]
+    assert (rows[2].available, rows[5].available) == ({"ATL": 40}, {"ATL": 1000})
+
+    prices = client.get_prices(pb.GetPricesRequest(account="ACME", lines=_lines(*_ODD_QUANTITIES)))
+    assert _statuses(prices) == _ODD_STATUSES
+    assert [line.price.unit_price_micros for line in prices.lines] == [0, 0, 180_000, 0, 0, 100_000]
+    stock = client.get_availability(
+        pb.GetAvailabilityRequest(account="ACME", locations=["ATL"], lines=_lines(*_ODD_QUANTITIES))
+    )
+    assert _statuses(stock) == _ODD_STATUSES
+    plan = client.promise(
+        pb.PromiseRequest(account="ACME", locations=["ATL"], lines=_lines(*_ODD_QUANTITIES))
+    )
+    assert _statuses(plan) == _ODD_STATUSES
+    assert [sum(a.quantity for a in line.allocations) for line in plan.lines] == [0, 0, 10, 0, 0, 5]
+    assert [line.backordered_qty for line in plan.lines] == [0] * 6
+    # a QuoteStream request with such lines is answered, not failed
+    (reply,) = client.quote_stream(
+        [pb.QuoteStreamRequest(
+            request_id="odd", quote=pb.QuoteRequest(account="ACME", lines=_lines(*_ODD_QUANTITIES))
+        )],
+        timeout=10,
+    )  # fmt: skip
+    assert reply.error_code == 0 and _statuses(reply.quote) == _ODD_STATUSES
+
+
+def test_a_quantity_left_unset_is_zero_quantity_not_an_error(client: Client) -> None:
+    unset = pb.QuoteLine(sku="BOLT-M8")  # proto3 sends no quantity: 0
+    request = pb.QuoteRequest(
+        account="ACME", lines=[unset, pb.QuoteLine(sku="BOLT-M8", quantity=1)]
+    )
+    response = client.quote_raw(request)
+    assert [line.status for line in response.lines] == [
+        pb.LINE_STATUS_ZERO_QUANTITY, pb.LINE_STATUS_OK,
+    ]  # fmt: skip
+    assert response.lines[0].HasField("price") and response.lines[0].price.unit_price_micros == 0
+
+
+def test_a_line_id_of_64_characters_is_echoed_whole(client: Client) -> None:
+    ids = ["x" * 64, "\U0001d11e" * 64, "", "cart-7"]  # 64 characters, however many bytes
+    _, rows = client.quote("ACME", [("BOLT-M8", 1, "", i) for i in ids])
+    assert [r.line_id for r in rows] == ids and {r.status for r in rows} == {"OK"}
+
+
+def test_a_long_line_id_fails_only_its_own_quote_stream_request(client: Client) -> None:
+    requests = [
+        pb.QuoteStreamRequest(request_id=name, quote=pb.QuoteRequest(
+            account="ACME", lines=_lines(("BOLT-M8", 1, "", line_id))))
+        for name, line_id in (("a", "ok"), ("b", _LONG_ID), ("c", "x" * 64))
+    ]  # fmt: skip
+    replies = list(client.quote_stream(requests, timeout=10))
+    assert [r.request_id for r in replies] == ["a", "b", "c"]
+    assert replies[1].error_code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert "lines[0].line_id" in replies[1].error_message
+    assert [r.error_code for r in (replies[0], replies[2])] == [0, 0]
+    assert replies[2].quote.lines[0].line_id == "x" * 64
+
+
 def test_a_message_over_the_size_limit_is_resource_exhausted(tmp_path: Path) -> None:
     running = start_server(tmp_path, "--max-message-bytes", "2000")
     try:
@@ -298,15 +400,15 @@ def test_a_reflection_only_client_lists_the_services_and_calls_quote(served: Run
         request_class = message_factory.GetMessageClass(method.input_type)
         response_class = message_factory.GetMessageClass(method.output_type)
         request = request_class(account="ACME")
-        request.lines.skus.append("BOLT-M8")
-        request.lines.quantities.append(10)
+        request.lines.add(line_id="r-1", sku="BOLT-M8", quantity=10)
         quote = channel.unary_unary(
             "/pacache.v1.PriceAvailabilityService/Quote",
             request_serializer=request_class.SerializeToString,
             response_deserializer=response_class.FromString,
         )
         response = quote(request, timeout=5)
-    assert list(response.prices.unit_price_micros) == [180_000]
+    (line,) = response.lines
+    assert (line.line_id, line.price.unit_price_micros) == ("r-1", 180_000)
 
 
 def test_sigterm_lets_calls_in_flight_finish_then_stops(tmp_path: Path) -> None:

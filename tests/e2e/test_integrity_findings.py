@@ -25,7 +25,7 @@ from engine import events as ev
 from loaders.events import encode
 from loaders.stream_writer import FIELD
 from server._proto.pacache.v1 import pacache_pb2 as pb
-from server.client import Client, lines_message
+from server.client import Client, quote_lines
 from server.spawn import REPO
 from tests.e2e.conftest import TOKENS, Running, start_server, writer_pid
 from tests.redis_process import RedisProcess
@@ -346,13 +346,19 @@ def test_undecodable_requests_and_hostile_values_are_client_errors_not_unknown(
             )
         )
         assert code == grpc.StatusCode.INVALID_ARGUMENT and "lines[0].quantity" in details
+        # quantities at the int64 ends (the largest in BX would overflow its base units) and
+        # a line_id of NULs are the lines' business, not the call's
+        _, rows = client.quote("ACME", [("BOLT-M8", 2**63 - 1, "BX"), ("BOLT-M8", -(2**63)),
+                                        ("BOLT-M8", 1, "", "\x00" * 64)])  # fmt: skip
+        assert [r.status for r in rows] == ["QTY_OUT_OF_RANGE", "QTY_OUT_OF_RANGE", "OK"]
+        assert rows[2].line_id == "\x00" * 64
 
 
 # -- finding 8: the smaller points --------------------------------------------------------
 
 
 def test_unknown_accounts_are_not_found_on_every_call(served: Running) -> None:
-    lines = lines_message([("BOLT-M8", 1)])
+    lines = quote_lines([("BOLT-M8", 1)])
     with served.client() as client:
         calls = {
             "Quote": lambda: client.quote_raw(pb.QuoteRequest(account="NOBODY", lines=lines)),
@@ -372,7 +378,7 @@ def test_a_currency_that_is_not_iso_4217_is_invalid_argument(
     served: Running, currency: str
 ) -> None:
     request = pb.QuoteRequest(account="ACME", currency=currency,
-                              lines=lines_message([("BOLT-M8", 1)]))  # fmt: skip
+                              lines=quote_lines([("BOLT-M8", 1)]))  # fmt: skip
     with served.client() as client:
         code, details = _code(lambda: client.quote_raw(request))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("currency")
@@ -381,7 +387,7 @@ def test_a_currency_that_is_not_iso_4217_is_invalid_argument(
 @pytest.mark.parametrize("text", ["20250301", "2025-W10-1", "2025-3-3", "2025-03-03T00:00"])
 def test_dates_are_yyyy_mm_dd_only(served: Running, text: str) -> None:
     request = pb.QuoteRequest(account="ACME", pricing_date=text,
-                              lines=lines_message([("BOLT-M8", 1)]))  # fmt: skip
+                              lines=quote_lines([("BOLT-M8", 1)]))  # fmt: skip
     with served.client() as client:
         code, details = _code(lambda: client.quote_raw(request))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
@@ -393,11 +399,11 @@ def test_a_megabyte_of_bad_value_is_quoted_in_at_most_64_characters(served: Runn
     with served.client() as client:
         for call in (
             lambda: client.quote_raw(pb.QuoteRequest(account=value,
-                                                     lines=lines_message([("BOLT-M8", 1)]))),
+                                                     lines=quote_lines([("BOLT-M8", 1)]))),
             lambda: client.quote_raw(pb.QuoteRequest(account="ACME", pricing_date=value,
-                                                     lines=lines_message([("BOLT-M8", 1)]))),
+                                                     lines=quote_lines([("BOLT-M8", 1)]))),
             lambda: client.quote_raw(pb.QuoteRequest(account="ACME", region=value,
-                                                     lines=lines_message([("BOLT-M8", 1)]))),
+                                                     lines=quote_lines([("BOLT-M8", 1)]))),
         ):  # fmt: skip
             code, details = _code(call)
             assert code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)

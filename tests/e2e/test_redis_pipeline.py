@@ -12,7 +12,7 @@ from engine import events as ev
 from loaders.events import decode, encode
 from loaders.stream_writer import FIELD
 from server._proto.pacache.v1 import pacache_pb2 as pb
-from server.client import lines_message
+from server.client import quote_lines
 from tests.e2e.conftest import Running, start_server
 from tests.redis_process import RedisProcess
 
@@ -62,12 +62,14 @@ def test_min_version_after_an_xadd_reads_the_write(
         # this test is the only producer: the next applied batch is the one holding it
         stock = client.get_availability(
             pb.GetAvailabilityRequest(
-                account="ACME", locations=["ATL"], lines=lines_message([("BOLT-M8", 1)]),
+                account="ACME", locations=["ATL"], lines=quote_lines([("BOLT-M8", 1)]),
                 min_version=before + 1,
             ),
             timeout=10,
         )  # fmt: skip
-    assert list(stock.availability.available) == [7]
+    assert list(stock.locations) == ["ATL"]
+    (line,) = stock.lines
+    assert [(a.location, a.available) for a in line.availability.locations] == [("ATL", 7)]
 
 
 def test_stats_report_per_stream_positions_and_freshness(

@@ -573,14 +573,16 @@ def _check_served(
     book.answered(response.as_of.version, floor, "Quote(min_version)")
     available, prices = _expected(reference, 1)
     cells = [(sku, loc) for sku in SKUS for loc in LOCATIONS]
-    served = response.availability.available
+    assert [(line.sku, a.location) for line in response.lines
+            for a in line.availability.locations] == cells  # fmt: skip
+    served = [a.available for line in response.lines for a in line.availability.locations]
     wrong = [(c, s, e) for c, s, e in zip(cells, served, available, strict=True) if s != e]
     if wrong:
         raise AssertionError(
             f"available differs at version {response.as_of.version}: {wrong[:10]}\n"
             + _explain(target, book, reference, [cell for cell, _, _ in wrong[:3]])
         )
-    assert list(response.prices.unit_price_micros) == prices
+    assert [line.price.unit_price_micros for line in response.lines] == prices
 
 
 def _explain(target: str, book: Book, reference: State, cells: list[tuple[str, str]]) -> str:
