@@ -5,9 +5,11 @@ valid requests). A fuzz input for a method is either raw bytes (random, or a val
 with its bytes mutated: not a message at all, or one that does not parse as this method's)
 or a valid request with 1–4 fields set to hostile values (:func:`hostile_request`): int64
 and uint64 extremes, empty, huge, unicode or NUL strings, thousands of lines or duplicate
-ones, unknown codes and currencies, malformed dates, ``min_version`` far ahead, garbage
-``min_stream_ids``. The field walk is driven by the message descriptors, so a field added to
-the .proto is fuzzed without touching this file. Each input goes with call metadata (bearer
+ones (each ``QuoteLine`` with a ``line_id`` empty, unicode or past its 64 characters and a
+quantity zero, negative or at the int64 ends), unknown codes, currencies and policies,
+malformed dates, ``min_version`` far ahead, garbage ``min_stream_ids``. The field walk is
+driven by the message descriptors, so a field added to the .proto is fuzzed without
+touching this file. Each input goes with call metadata (bearer
 tokens good and bad, odd headers) and a deadline (short ones included).
 """
 
@@ -36,7 +38,7 @@ from tests.fuzz.mutations import (
     mutate_bytes,
 )
 
-__all__ = ["METHODS", "Input", "Method", "inputs"]
+__all__ = ["MAX_LINE_ID", "METHODS", "Input", "Method", "inputs"]
 
 TODAY = dt.datetime.now(dt.UTC).date()
 #: Codes of the served world (tests/e2e/conftest.py world()): requests that name them get
@@ -50,15 +52,30 @@ STREAM_IDS = ("0-0", "1-0", "1700000000000-0", "18446744073709551615-18446744073
               "18446744073709551616-0", "abc", "-1-0", "1-2-3", "", "1", "\u0661-0")  # fmt: skip
 
 
-def _lines(*lines: tuple[str, int, str]) -> pb.Lines:
-    return pb.Lines(
-        skus=[sku for sku, _, _ in lines],
-        quantities=[qty for _, qty, _ in lines],
-        uoms=[uom for _, _, uom in lines] if any(uom for _, _, uom in lines) else [],
-    )
+#: The longest line_id a request line may carry (server.convert.MAX_LINE_ID), in characters.
+MAX_LINE_ID = 64
+#: line_ids around that limit, counted in characters however many bytes they take, and odd.
+LINE_IDS = ("", "cart-1/1", "x" * 63, "x" * 64, "x" * 65, "\u00e9" * 64, "\u00e9" * 65,
+            "\U0001d11e" * 64, "\U0001d11e" * 65, "\x00" * 64, "\u202e" * 65, " ",
+            "\n")  # fmt: skip
+#: Quantities where a line's status changes: 0 is ZERO_QUANTITY; negative, or past 10^12
+#: base units (10^10 BX of 100), QTY_OUT_OF_RANGE; and the int64 ends.
+QUANTITIES = (0, -1, 1, 2, 150, 10**10, 10**10 + 1, 10**12, 10**12 + 1, INT64_MIN, INT64_MAX)
 
 
-_CART = _lines(("BOLT-M8", 150, ""), ("NUT-M8", 2, "BX"), ("OLD-1", 1, ""))
+def _lines(*lines: tuple[str, int, str, str]) -> list[pb.QuoteLine]:
+    """Request lines from (sku, quantity, uom, line_id)."""
+    return [
+        pb.QuoteLine(sku=sku, quantity=qty, uom=uom, line_id=line_id)
+        for sku, qty, uom, line_id in lines
+    ]
+
+
+#: A cart with every kind of line a caller sends: a UoM, a blocked item, no line_id, and
+#: zero and negative quantities (line statuses, not errors).
+_CART = _lines(("BOLT-M8", 150, "", "cart-1/1"), ("NUT-M8", 2, "BX", "cart-1/2"),
+               ("OLD-1", 1, "", ""), ("NUT-M8", 0, "", "zero"),
+               ("BOLT-M8", -3, "", "neg"))  # fmt: skip
 _QUOTES = [
     pb.QuoteRequest(account="ACME", lines=_CART),
     pb.QuoteRequest(
@@ -67,9 +84,12 @@ _QUOTES = [
         currency="USD",
         explain=True,
         pricing_date=TODAY.isoformat(),
+        policy=pb.POLICY_LOWEST_PRICE,
         lines=_CART,
     ),
-    pb.QuoteRequest(account="ACME", locations=["DAL"], lines=_lines(("BOLT-M8", 1, "BX"))),
+    pb.QuoteRequest(
+        account="ACME", locations=["DAL"], lines=_lines(("BOLT-M8", 1, "BX", "x" * 64))
+    ),
 ]
 _EVENT = encode([ev.InventorySet(sku="NUT-M8", location="ATL", on_hand=900, version=2)])
 
@@ -99,7 +119,8 @@ _REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 METHODS: tuple[Method, ...] = (
     Method(_PA + "Quote", "uu", pb.QuoteRequest, pb.QuoteResponse, tuple(_QUOTES), 3),
     Method(_PA + "GetPrices", "uu", pb.GetPricesRequest, pb.GetPricesResponse,
-           (pb.GetPricesRequest(account="ACME", currency="USD", lines=_CART),), 1.5),
+           (pb.GetPricesRequest(account="ACME", currency="USD", lines=_CART,
+                                policy=pb.POLICY_PRIORITY),), 1.5),
     Method(_PA + "GetAvailability", "uu", pb.GetAvailabilityRequest, pb.GetAvailabilityResponse,
            (pb.GetAvailabilityRequest(account="ACME", region="SOUTH", lines=_CART),), 1.5),
     Method(_PA + "Promise", "uu", pb.PromiseRequest, pb.PromiseResponse,
@@ -197,20 +218,24 @@ def _is_repeated(field: FieldDescriptor) -> bool:
 _COUNTS = (0, 1, 2, 3, 5_000, 5_001, 10_001)
 
 
-def _set_lines(draw: Any, lines: pb.Lines) -> None:
-    """Consistent columns (one sku, quantity and maybe UoM per line): many lines, the
-    same line repeated, codes good and bad, quantities at the int64 edges."""
+def _set_lines(draw: Any, lines: Any) -> None:
+    """A whole ``repeated QuoteLine``: many lines, the same few repeated, codes good and
+    bad, line_ids empty, unicode or too long (or numbered, one per line, as a cart's are),
+    quantities zero, negative and at the int64 edges."""
     n = draw(st.sampled_from(_COUNTS))
-    quantities = st.integers(0, 10**6) | hostile_integers()
+    quantities = st.sampled_from(QUANTITIES) | st.integers(0, 10**6) | hostile_integers()
     codes = st.sampled_from(CODES) | hostile_text(max_repeat=64)
     units = st.sampled_from(("", "EA", "BX", "PL")) | hostile_text(max_repeat=64)
-    pool = draw(st.lists(st.tuples(codes, quantities, units), min_size=1, max_size=3))
-    chosen = [pool[i % len(pool)] for i in range(n)]
-    lines.Clear()
-    lines.skus.extend(c[0] for c in chosen)
-    lines.quantities.extend(c[1] for c in chosen)
-    if draw(st.booleans()):
-        lines.uoms.extend(c[2] for c in chosen)
+    line_ids = st.sampled_from(LINE_IDS) | hostile_text(max_repeat=300)
+    one = st.builds(pb.QuoteLine, line_id=line_ids, sku=codes, quantity=quantities, uom=units)
+    pool = draw(st.lists(one, min_size=1, max_size=3))
+    numbered = draw(st.integers(0, 3)) == 0
+    del lines[:]
+    for i in range(n):
+        line = lines.add()
+        line.CopyFrom(pool[i % len(pool)])
+        if numbered:
+            line.line_id = f"line-{i}"
 
 
 def _mutate(draw: Any, message: Message, depth: int = 0) -> None:
@@ -232,11 +257,8 @@ def _mutate(draw: Any, message: Message, depth: int = 0) -> None:
                 value[key] = draw(st.sampled_from(STREAM_IDS) | hostile_text(max_repeat=64))
             else:
                 value[key] = draw(_scalar(value_field, short=True))
-    elif field.message_type is pb.Lines.DESCRIPTOR and not _is_repeated(field):
-        if draw(st.integers(0, 3)):  # mostly whole lines; sometimes one column out of step
-            _set_lines(draw, value)
-        else:
-            _mutate(draw, value, depth + 1)
+    elif field.message_type is pb.QuoteLine.DESCRIPTOR and draw(st.integers(0, 3)):
+        _set_lines(draw, value)  # mostly whole carts; else (below) one field of one line
     elif _is_repeated(field) and field.type == _FD.TYPE_MESSAGE:
         n = draw(st.sampled_from(_COUNTS))
         if not len(value):

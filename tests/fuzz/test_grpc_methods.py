@@ -7,7 +7,11 @@ short deadlines. Oracle for every input: the status is one a caller can act on (
 UNKNOWN, INTERNAL, DATA_LOSS, UNAVAILABLE …; a QuoteStream request's own error code
 likewise); DEADLINE_EXCEEDED only for an input sent with a deadline under a second (the
 caller's own: 1–500 ms, or a wait for a version within reach); an error has a message, an
-INVALID_ARGUMENT one names its field, and an answer parses as the method's response.
+INVALID_ARGUMENT one names its field, and an answer parses as the method's response. An
+answer with lines (Quote, GetPrices, GetAvailability, Promise, each QuoteStream request)
+has one per request line, in order, echoing it (:func:`check_lines`): a zero quantity is
+ZERO_QUANTITY and a negative one QTY_OUT_OF_RANGE, never a failed call, and a line_id past
+64 characters is never answered.
 After each method's batch: health SERVING, Ping answers, the server's processes are the
 ones it started with, and its stderr has no new traceback.
 """
@@ -21,6 +25,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import descriptor_pool
+from google.protobuf.message import DecodeError, Message
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
@@ -28,7 +33,7 @@ from hypothesis import given
 
 from server._proto.pacache.v1 import pacache_pb2 as pb
 from tests.fuzz.budget import PER_REQUEST, fuzz, record
-from tests.fuzz.requests import METHODS, Input, Method, inputs
+from tests.fuzz.requests import MAX_LINE_ID, METHODS, Input, Method, inputs
 from tests.fuzz.servers import CONFIGS, Served, serve
 
 #: Codes a caller can act on: a client error, a refusal, or its own deadline.
@@ -103,6 +108,54 @@ def send(
     return grpc.StatusCode.OK, "", replies
 
 
+#: What a line of a given quantity may be answered when its SKU and UoM are known; an
+#: unknown SKU or UoM says so first, whatever the quantity.
+_UNKNOWN = {pb.LINE_STATUS_UNKNOWN_SKU, pb.LINE_STATUS_UNKNOWN_UOM}
+_ZERO = {pb.LINE_STATUS_ZERO_QUANTITY} | _UNKNOWN
+_NEGATIVE = {pb.LINE_STATUS_QTY_OUT_OF_RANGE} | _UNKNOWN
+#: The methods whose answers have lines (QuoteStream's have them inside each reply).
+_WITH_LINES = ("Quote", "GetPrices", "GetAvailability", "Promise")
+#: Whether each answer with lines carries prices, availability (else the part is absent).
+_PARTS = {
+    pb.QuoteResponse: (True, True),
+    pb.GetPricesResponse: (True, False),
+    pb.GetAvailabilityResponse: (False, True),
+}
+
+
+def check_lines(request: Message, response: Message) -> None:
+    """The lines of an answer against the request's (module docstring)."""
+    asked = list(request.lines)  # type: ignore[attr-defined]
+    answered = list(response.lines)  # type: ignore[attr-defined]
+    assert len(answered) == len(asked), f"{len(asked)} lines asked, {len(answered)} answered"
+    prices, stock = _PARTS.get(type(response), (False, False))
+    for i, (line, answer) in enumerate(zip(asked, answered, strict=True)):
+        assert len(line.line_id) <= MAX_LINE_ID, f"lines[{i}].line_id answered, not refused"
+        echo = (answer.index, answer.line_id, answer.sku, answer.quantity, answer.uom)
+        assert echo == (i, line.line_id, line.sku, line.quantity, line.uom), f"lines[{i}] echo"
+        assert answer.status != pb.LINE_STATUS_UNSPECIFIED, f"lines[{i}] has no status"
+        if line.quantity == 0:
+            assert answer.status in _ZERO, f"lines[{i}]: quantity 0 is {answer.status}"
+        elif line.quantity < 0:
+            assert answer.status in _NEGATIVE, f"lines[{i}]: {line.quantity} is {answer.status}"
+        if isinstance(answer, pb.QuotedLine):  # absent means not asked, never "nothing"
+            assert answer.HasField("price") == answer.HasField("sell_rules") == prices
+            assert answer.HasField("availability") == stock
+            assert answer.HasField("explanation") == (prices and request.explain)  # type: ignore[attr-defined]
+            if answer.status != pb.LINE_STATUS_OK:
+                assert answer.price == pb.Price(), f"lines[{i}] is not OK but priced"
+        elif answer.status != pb.LINE_STATUS_OK:
+            assert not answer.allocations, f"lines[{i}] is not OK but allocated"
+
+
+def _requests(method: Method, case: Input) -> list[Message] | None:
+    """The requests of ``case`` as the server read them (None: some does not parse)."""
+    try:
+        return [method.request.FromString(message) for message in case.messages]
+    except DecodeError:
+        return None
+
+
 def check(server: Served, channel: grpc.Channel, method: Method, case: Input) -> None:
     """Send one input and hold its answer to the oracle (module docstring)."""
     code, details, replies = send(channel, method, case)
@@ -122,13 +175,27 @@ def check(server: Served, channel: grpc.Channel, method: Method, case: Input) ->
         )
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         assert ": " in details, f"INVALID_ARGUMENT names no field: {details!r}"
-    for reply in replies:
-        response = method.response.FromString(reply)
+    responses = [method.response.FromString(reply) for reply in replies]
+    requests = _requests(method, case) if responses else None
+    for response in responses:
         if isinstance(response, pb.QuoteStreamResponse) and response.error_code:
             per_request = _CODE_OF_NUMBER.get(response.error_code)
             record(target + PER_REQUEST, per_request.name if per_request else "?")
             assert per_request in ALLOWED, f"a QuoteStream request got {response.error_code}"
             assert response.error_message, "a QuoteStream error without a message"
+    if requests is None:
+        return
+    if method.name == "QuoteStream":  # one reply per request, in order
+        assert len(responses) == len(requests), (
+            f"{len(requests)} requests, {len(responses)} replies"
+        )
+        for request, response in zip(requests, responses, strict=True):
+            assert response.request_id == request.request_id  # type: ignore[attr-defined]
+            if not response.error_code:
+                check_lines(request.quote, response.quote)  # type: ignore[attr-defined]
+    elif method.name in _WITH_LINES:
+        (response,) = responses
+        check_lines(requests[0], response)
 
 
 @pytest.mark.parametrize("method", METHODS, ids=[m.name for m in METHODS])
