@@ -133,19 +133,18 @@ def _machine(report: dict[str, Any]) -> str:
 
 
 def _profile_summary(profile: dict[str, Any]) -> str:
-    """One sentence: the busy time's split between the engine, protobuf conversion and the
-    rest, from the inclusive list (the handler's main callees are always in its top)."""
-    # "quote (quote.py:102)" → "quote (quote.py": a function in a file, whatever its line
+    """One sentence: the busy time's split between the Quote handler and the rest, from the
+    inclusive list (the handler is always in its top)."""
+    # "Quote (service.py:177)" → "Quote (service.py": a function in a file, whatever its line
     shares = {row["function"].rsplit(":", 1)[0]: row["share"] for row in profile["inclusive"]}
-    engine = shares.get("quote (quote.py", 0.0)
-    convert = shares.get("quote_response (convert.py", 0.0)
     handler = shares.get("Quote (service.py", 0.0)
     return (
-        f"Of the busy time: the engine's `quote` {engine:.0%}, building the protobuf answer "
-        f"(`server.convert.quote_response`) {convert:.0%}, the rest of the Quote handler "
-        f"{max(handler - engine - convert, 0):.0%}, and outside the handler (grpc.aio, "
-        f"interceptors, the event loop's own work) {max(1 - handler, 0):.0%}. Threads of the "
-        "gRPC C core are not sampled: the CPU ratio above includes them, this split does not."
+        f"Of the event loop's busy time: the Quote handler (reading the request, handing it "
+        f"to the engine lane and awaiting it) {handler:.0%}, outside the handler (grpc.aio, "
+        f"interceptors, the event loop's own work) {max(1 - handler, 0):.0%}. The engine and "
+        "the answer's encoding (`server._wire`) run on the engine lane's thread and the gRPC "
+        "C core on its own threads; this sampler sees neither (the CPU ratio above includes "
+        "them)."
     )
 
 

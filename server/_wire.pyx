@@ -355,7 +355,8 @@ def encode_answer(
         if location_text == NULL or location_length == NULL:
             raise MemoryError()
         # and each location's field within an entry (tag, length, code), written once
-        prefix = <char *>PyMem_Malloc(width * (location_codes.width + 8) + 1)
+        # (16 bytes to spare: a short prefix is copied as a fixed 16 bytes, see below)
+        prefix = <char *>PyMem_Malloc(width * (location_codes.width + 8) + 16)
         prefix_start = <Py_ssize_t *>PyMem_Malloc((width + 1) * sizeof(Py_ssize_t))
         prefix_length = <Py_ssize_t *>PyMem_Malloc((width + 1) * sizeof(Py_ssize_t))
         if prefix == NULL or prefix_start == NULL or prefix_length == NULL:
@@ -456,7 +457,10 @@ def encode_answer(
                         cell += 2
                     p[0] = 0x0A  # field 1, length-delimited
                     p = _varint(p + 1, <uint64_t>cell)
-                    memcpy(p, prefix + prefix_start[j], prefix_length[j])
+                    if prefix_length[j] <= 16:  # a fixed-size copy is two moves, no call
+                        memcpy(p, prefix + prefix_start[j], 16)
+                    else:
+                        memcpy(p, prefix + prefix_start[j], prefix_length[j])
                     p += prefix_length[j]
                     p = _int(p, 2, available)
                     p = _int(p, 3, shown_bucket)
