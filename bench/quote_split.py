@@ -148,7 +148,7 @@ def measure(
             today=cart.pricing_date,
         )  # fmt: skip
 
-    parsed = [convert.request_lines(request.lines, 5_000) for request in requests]
+    parsed = [convert.request_lines(request, 5_000) for request in requests]
     results = [engine_quote(cart) for cart in carts]  # also warms the contexts
     built = list(zip(parsed, results, strict=True))  # the request's lines and its result
     answers = [build(pair) for pair in built]
@@ -156,7 +156,7 @@ def measure(
         assert pb.QuoteResponse.FromString(encode(pair)) == answer
     steps = {
         "parse_request_lines_us": _median_us(
-            lambda r: convert.request_lines(r.lines, 5_000), requests, calls
+            lambda r: convert.request_lines(r, 5_000), requests, calls
         ),
         "engine_quote_us": _median_us(engine_quote, carts, calls),
         "engine_quote_no_prices_us": _median_us(

@@ -168,7 +168,7 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
         stock = kind != convert.KIND_PRICES
         explain = getattr(request, "explain", False)
         with self.host.reading() as state:
-            lines = convert.request_lines(request.lines, self.limits.max_lines)
+            lines = convert.request_lines(request, self.limits.max_lines)
             result, policy = self._quote(
                 state, request, lines, prices=prices, stock=stock, explain=explain
             )
@@ -203,7 +203,7 @@ class PriceAvailabilityServicer(pb_grpc.PriceAvailabilityServiceServicer):
             self.host.require_streams("master", "inventory")
             require_account(request.account)
             _known_account(state, request.account)
-            lines = convert.request_lines(request.lines, self.limits.max_lines)
+            lines = convert.request_lines(request, self.limits.max_lines)
             if request.max_shipments < 0:
                 raise InvalidInput(
                     "max_shipments", f"{request.max_shipments}", ">= 0 (0: no limit)"

@@ -64,12 +64,12 @@ class BaselineServicer(pb_grpc.PriceAvailabilityServiceServicer):
         return day_number(dt.datetime.now(dt.UTC).date())
 
     @staticmethod
-    def _lines(lines: Any) -> convert.RequestLines:
+    def _lines(request: Any) -> convert.RequestLines:
         """The request's ``repeated QuoteLine``, checked as pacache checks them."""
-        return convert.request_lines(lines, MAX_LINES)
+        return convert.request_lines(request, MAX_LINES)
 
     async def _priced(self, request: Any, out: _R, *, prices: bool, stock: bool) -> _R:
-        lines = self._lines(request.lines)  # first, as pacache's Quote
+        lines = self._lines(request)  # first, as pacache's Quote
         require_account(request.account)  # auth is off: only "missing" is refused
         needs = rules.request_needs(request, lines.skus, prices=prices, stock=stock)
         model = rules.request_model(await self.store.read(needs))
@@ -92,7 +92,7 @@ class BaselineServicer(pb_grpc.PriceAvailabilityServiceServicer):
 
     async def Promise(self, request: pb.PromiseRequest, context: Any) -> pb.PromiseResponse:
         require_account(request.account)
-        lines = self._lines(request.lines)
+        lines = self._lines(request)
         needs = rules.request_needs(request, lines.skus, prices=False, stock=True)
         model = rules.request_model(await self.store.read(needs))
         return rules.promise_response(model, request, lines=lines, today=self._today())
