@@ -349,6 +349,13 @@ class ErrorInterceptor(_Wrapping):
             await _abort(context, status_of(error), _message(error))
         except (asyncio.CancelledError, aio.AbortError, aio.BaseError):
             raise
+        except _BATCH_FAILED:
+            # the handler's own send failed (grpc_health's Check aborts NOT_FOUND itself):
+            # a caller that is gone is no bug; anything else still is
+            if _caller_gone(context):
+                _end_quietly(context)
+            log.exception("rpc method=%s failed unexpectedly", method)
+            await _abort(context, grpc.StatusCode.INTERNAL, f"{method}: internal error (logged)")
         except NotImplementedError:
             await _abort(context, grpc.StatusCode.UNIMPLEMENTED, f"{method}: not implemented")
         except Exception:
@@ -375,6 +382,13 @@ class ErrorInterceptor(_Wrapping):
             await _abort(context, status_of(error), _message(error))
         except (asyncio.CancelledError, aio.AbortError, aio.BaseError):
             raise
+        except _BATCH_FAILED:
+            # the handler's own send failed (grpc_health's Check aborts NOT_FOUND itself):
+            # a caller that is gone is no bug; anything else still is
+            if _caller_gone(context):
+                _end_quietly(context)
+            log.exception("rpc method=%s failed unexpectedly", method)
+            await _abort(context, grpc.StatusCode.INTERNAL, f"{method}: internal error (logged)")
         except NotImplementedError:
             await _abort(context, grpc.StatusCode.UNIMPLEMENTED, f"{method}: not implemented")
         except Exception:
