@@ -514,51 +514,57 @@ def reserve_response(state: State, hold: Any) -> pb.ReserveResponse:
 def promise_response(state: State, plan: Any, lines: RequestLines) -> pb.PromiseResponse:
     """Answer for an ``engine.promise.PromisePlan``: one message per line with its
     allocations nested, and the shipments (distinct location and ship date) as messages,
-    numbered in the order their first allocation appears."""
+    numbered in the order their first allocation appears. Columns become lists once and
+    each message is made by one constructor call (``.add()`` per field costs ~8x more)."""
+    n = len(lines)
+    alloc_line = plan.alloc_line.tolist()
+    keys = list(zip(plan.alloc_location.tolist(), plan.alloc_date.tolist(), strict=True))
+    quantities = plan.alloc_qty.tolist()
+    locations = state.locations.codes_at(plan.alloc_location)
+    ship_dates = days_to_iso(plan.alloc_date)
+    numbers: dict[tuple[int, int], int] = {}
+    shipments: list[tuple[str, str, list[int]]] = []
+    allocations: list[list[pb.Allocation]] = [[] for _ in range(n)]
+    for k, i in enumerate(alloc_line):
+        number = numbers.get(keys[k])
+        if number is None:
+            number = numbers[keys[k]] = len(shipments)
+            shipments.append((locations[k], ship_dates[k], []))
+        on = shipments[number][2]
+        if not on or on[-1] != i:
+            on.append(i)
+        allocations[i].append(
+            pb.Allocation(
+                location=locations[k], quantity=quantities[k], ship_date=ship_dates[k],
+                shipment=number,
+            )
+        )  # fmt: skip
+    status = (plan.status.astype(np.int64) + 1).tolist()
+    base_qty = plan.base_qty.tolist()
+    backordered = plan.backorder_qty.tolist()
+    backorder_date = days_to_iso(plan.backorder_date)
+    line_date = days_to_iso(plan.line_date)
+    meets = plan.line_meets_need_by.tolist() if plan.line_meets_need_by is not None else None
+    quantity = lines.quantities.tolist()
+    uoms = lines.uoms if lines.uoms is not None else [""] * n
+    out = [
+        pb.PromisedLine(
+            line_id=lines.line_ids[i], index=i, sku=lines.skus[i], quantity=quantity[i],
+            uom=uoms[i], status=status[i], base_qty=base_qty[i], allocations=allocations[i],
+            backordered_qty=backordered[i], backorder_date=backorder_date[i],
+            complete_date=line_date[i], meets_need_by=None if meets is None else meets[i],
+        )
+        for i in range(n)
+    ]  # fmt: skip
     response = pb.PromiseResponse(
-        complete_date=days_to_iso(np.array([plan.complete_date], dtype=np.int64))[0]
+        lines=out,
+        shipments=[
+            pb.Shipment(location=location, ship_date=day, line_indexes=on)
+            for location, day, on in shipments
+        ],
+        complete_date=days_to_iso(np.array([plan.complete_date], dtype=np.int64))[0],
     )
     fill_as_of(response.as_of, plan.as_of)
     if plan.meets_need_by is not None:
         response.meets_need_by = plan.meets_need_by
-    backorder_date = days_to_iso(plan.backorder_date)
-    line_date = days_to_iso(plan.line_date)
-    out_lines = []
-    for i in range(len(lines)):
-        line = response.lines.add(
-            line_id=lines.line_ids[i],
-            index=i,
-            sku=lines.skus[i],
-            quantity=int(lines.quantities[i]),
-            uom=lines.uoms[i] if lines.uoms is not None else "",
-            status=int(plan.status[i]) + 1,
-            base_qty=int(plan.base_qty[i]),
-            backordered_qty=int(plan.backorder_qty[i]),
-            backorder_date=backorder_date[i],
-            complete_date=line_date[i],
-        )
-        if plan.line_meets_need_by is not None:
-            line.meets_need_by = bool(plan.line_meets_need_by[i])
-        out_lines.append(line)
-    shipments: dict[tuple[int, int], pb.Shipment] = {}
-    numbers: dict[tuple[int, int], int] = {}
-    locations = state.locations.codes_at(plan.alloc_location)
-    ship_dates = days_to_iso(plan.alloc_date)
-    for k, (i, location, day) in enumerate(
-        zip(plan.alloc_line.tolist(), plan.alloc_location.tolist(), plan.alloc_date.tolist(),
-            strict=True)
-    ):  # fmt: skip
-        key = (location, day)
-        if key not in shipments:
-            numbers[key] = len(shipments)
-            shipments[key] = response.shipments.add(location=locations[k], ship_date=ship_dates[k])
-        shipment = shipments[key]
-        if not shipment.line_indexes or shipment.line_indexes[-1] != i:
-            shipment.line_indexes.append(i)
-        out_lines[i].allocations.add(
-            location=locations[k],
-            quantity=int(plan.alloc_qty[k]),
-            ship_date=ship_dates[k],
-            shipment=numbers[key],
-        )
     return response
