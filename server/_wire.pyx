@@ -77,6 +77,9 @@ cdef Py_ssize_t R_DATE_SOURCE = LINE_ROWS["date_source"]
 cdef Py_ssize_t R_BELOW_MINIMUM = LINE_ROWS["below_minimum"]
 cdef Py_ssize_t R_NOT_MULTIPLE = LINE_ROWS["not_multiple"]
 cdef Py_ssize_t R_IN_BASE = LINE_ROWS["suggested_in_base"]
+cdef Py_ssize_t N_INT64 = LINE_ROWS["int64"]
+cdef Py_ssize_t N_INT8 = LINE_ROWS["int8"]
+cdef Py_ssize_t N_FLAGS = LINE_ROWS["flags"]
 
 
 cdef class Codes:
@@ -272,8 +275,12 @@ def encode_answer(
 
     if len(line_ids) != n or quantities.shape[0] != n or (uoms is not None and len(uom_list) != n):
         raise ValueError(f"encode_answer: the request's columns disagree on {n} lines")
+    if n == 0:
+        raise ValueError("encode_answer: no lines")
     if out64.shape[1] != n or out8.shape[1] != n or flags.shape[1] != n:
         raise ValueError(f"encode_answer: blocks of {out64.shape[1]} lines for {n}")
+    if (out64.shape[0] < N_INT64 or out8.shape[0] < N_INT8 or flags.shape[0] < N_FLAGS):
+        raise ValueError("encode_answer: blocks with fewer rows than the kernel writes")
     if explanations is not None and len(explained) != n:
         raise ValueError(f"encode_answer: {len(explained)} explanations for {n} lines")
     if with_stock and (shown.shape[0] != n or shown.shape[1] != width
@@ -284,6 +291,36 @@ def encode_answer(
         if not 0 <= location_ids[j] < codes.n_locations:
             raise ValueError(f"encode_answer: location id {location_ids[j]} is not in the arena")
 
+    # every row the loop reads, as a plain local pointer: stores through the output pointer
+    # could alias a memoryview's fields or a global, which would make the compiler load
+    # them again after every byte written
+    cdef const int64_t *quantity = &quantities[0]
+    cdef const int64_t *unit = &out64[R_UNIT, 0]
+    cdef const int64_t *extended = &out64[R_EXTENDED, 0]
+    cdef const int64_t *source_id = &out64[R_SOURCE_ID, 0]
+    cdef const int64_t *target_group = &out64[R_TARGET_GROUP, 0]
+    cdef const int64_t *tier_index = &out64[R_TIER_INDEX, 0]
+    cdef const int64_t *tier_min = &out64[R_TIER_MIN, 0]
+    cdef const int64_t *tier_uom = &out64[R_TIER_UOM, 0]
+    cdef const int64_t *next_qty = &out64[R_NEXT_QTY, 0]
+    cdef const int64_t *next_unit = &out64[R_NEXT_UNIT, 0]
+    cdef const int64_t *sku_id = &out64[R_SKU, 0]
+    cdef const int64_t *uom_id = &out64[R_UOM, 0]
+    cdef const int64_t *base_qty = &out64[R_BASE_QTY, 0]
+    cdef const int64_t *suggested = &out64[R_SUGGESTED, 0]
+    cdef const int64_t *network_qty = &out64[R_NETWORK, 0]
+    cdef const int64_t *earliest = &out64[R_EARLIEST, 0]
+    cdef const int8_t *status_row = &out8[R_STATUS, 0]
+    cdef const int8_t *source_row = &out8[R_SOURCE, 0]
+    cdef const int8_t *level_row = &out8[R_LEVEL, 0]
+    cdef const int8_t *kind_row = &out8[R_KIND, 0]
+    cdef const int8_t *date_source_row = &out8[R_DATE_SOURCE, 0]
+    cdef const uint8_t *below_minimum = &flags[R_BELOW_MINIMUM, 0]
+    cdef const uint8_t *not_multiple = &flags[R_NOT_MULTIPLE, 0]
+    cdef const uint8_t *in_base = &flags[R_IN_BASE, 0]
+    cdef const int64_t *shown_base = &shown[0, 0] if width else NULL
+    cdef const int8_t *bucket_base = &bucket[0, 0] if width else NULL
+    cdef const uint8_t *oversold_base = &oversold[0, 0] if width else NULL
     # an upper bound of the size; the bytes object is cut to the size written at the end
     cdef Arena contracts = _arena(codes.contracts, codes.n_contracts)
     cdef Arena price_lists = _arena(codes.price_lists, codes.n_price_lists)
@@ -396,43 +433,43 @@ def encode_answer(
             p = _bytes(body, 1, texts[i].line_id, texts[i].line_id_n)
             p = _int(p, 2, i)
             p = _bytes(p, 3, texts[i].sku, texts[i].sku_n)
-            p = _int(p, 4, quantities[i])
+            p = _int(p, 4, quantity[i])
             p = _bytes(p, 5, texts[i].uom, texts[i].uom_n)
-            status = out8[R_STATUS, i]
+            status = status_row[i]
             p = _int(p, 6, status + 1)
-            p = _int(p, 7, out64[R_BASE_QTY, i])
+            p = _int(p, 7, base_qty[i])
             if with_prices:
                 sub = _open(p, 8, SMALL)
                 p = sub
                 if prices_filled and status == LINE_OK:
-                    p = _int(p, 1, out64[R_UNIT, i])
-                    p = _int(p, 2, out64[R_EXTENDED, i])
-                    source = out8[R_SOURCE, i]
+                    p = _int(p, 1, unit[i])
+                    p = _int(p, 2, extended[i])
+                    source = source_row[i]
                     p = _int(p, 3, source)
                     if source == SOURCE_CONTRACT:
-                        p = _code(p, 4, contracts, out64[R_SOURCE_ID, i])
+                        p = _code(p, 4, contracts, source_id[i])
                     elif source == SOURCE_PRICE_LIST:
-                        p = _code(p, 4, price_lists, out64[R_SOURCE_ID, i])
-                    value = out8[R_LEVEL, i]
+                        p = _code(p, 4, price_lists, source_id[i])
+                    value = level_row[i]
                     p = _int(p, 5, (value if value > 0 else 0) + 1)
-                    p = _int(p, 6, out8[R_KIND, i])
-                    p = _code(p, 7, groups, out64[R_TARGET_GROUP, i])
-                    p = _int(p, 8, <int64_t>(<int>out64[R_TIER_INDEX, i]))
-                    p = _int(p, 9, out64[R_TIER_MIN, i])
-                    p = _code(p, 10, uom_codes, out64[R_TIER_UOM, i])
-                    if out64[R_NEXT_QTY, i] > 0:
-                        p = _int(p, 11, out64[R_NEXT_QTY, i])
-                        p = _int(p, 12, out64[R_NEXT_UNIT, i])
+                    p = _int(p, 6, kind_row[i])
+                    p = _code(p, 7, groups, target_group[i])
+                    p = _int(p, 8, <int64_t>(<int>tier_index[i]))
+                    p = _int(p, 9, tier_min[i])
+                    p = _code(p, 10, uom_codes, tier_uom[i])
+                    if next_qty[i] > 0:
+                        p = _int(p, 11, next_qty[i])
+                        p = _int(p, 12, next_unit[i])
                 p = _close(sub, p, SMALL)
                 # sell rules: the suggestion is in the line's UoM, or the base UoM
                 sub = _open(p, 9, SMALL)
-                p = _bool(sub, 1, flags[R_BELOW_MINIMUM, i] != 0)
-                p = _bool(p, 2, flags[R_NOT_MULTIPLE, i] != 0)
-                p = _int(p, 3, out64[R_SUGGESTED, i])
-                sku = out64[R_SKU, i]
+                p = _bool(sub, 1, below_minimum[i] != 0)
+                p = _bool(p, 2, not_multiple[i] != 0)
+                p = _int(p, 3, suggested[i])
+                sku = sku_id[i]
                 if 0 <= sku < items:
-                    line_uom = out64[R_UOM, i]
-                    if line_uom < 0 or flags[R_IN_BASE, i] != 0:
+                    line_uom = uom_id[i]
+                    if line_uom < 0 or in_base[i] != 0:
                         line_uom = base_uoms[sku]
                     p = _code(p, 4, uom_codes, line_uom)
                 p = _close(sub, p, SMALL)
@@ -440,9 +477,9 @@ def encode_answer(
                 sub = _open(p, 10, stock_length_room)
                 p = sub
                 network = 0
-                shown_row = &shown[i, 0] if width else NULL
-                bucket_row = &bucket[i, 0] if width else NULL
-                oversold_row = &oversold[i, 0] if width else NULL
+                shown_row = shown_base + i * width
+                bucket_row = bucket_base + i * width
+                oversold_row = oversold_base + i * width
                 for j in range(width):
                     # sized exactly: tag, length, then the location's prefix (its field,
                     # found once per answer), available, bucket, oversold
@@ -468,12 +505,12 @@ def encode_answer(
                     p = _bool(p, 4, over)
                     network += available
                 if exact:
-                    network = out64[R_NETWORK, i]
+                    network = network_qty[i]
                 elif disclosure != SHOW_CAPPED:
                     network = -1
                 p = _int(p, 2, network)
-                p = _date(p, 3, out64[R_EARLIEST, i])
-                p = _int(p, 4, out8[R_DATE_SOURCE, i] + 1)
+                p = _date(p, 3, earliest[i])
+                p = _int(p, 4, date_source_row[i] + 1)
                 p = _close(sub, p, stock_length_room)
             if explanations is not None:
                 blob = <bytes>explained[i]
