@@ -20,6 +20,7 @@ entry.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -234,6 +235,9 @@ def _client_command(name: str) -> tuple[AddArguments, Run]:
             result: int = getattr(commands, f"{name}_main")(args)
         except grpc.RpcError as error:  # one line a person can act on, not a traceback
             print(f"pacache {name}: {commands.rpc_error_text(error)}", file=sys.stderr)
+            return 1
+        except BrokenPipeError:  # `pacache stats --json | head`: the reader left, as for cat
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 1
         return result
 
