@@ -24,12 +24,14 @@ the loop never holds a large message either.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from server.errors import DeadlinePassed, Overloaded
 
@@ -42,16 +44,28 @@ T = TypeVar("T")
 #: shorter interval bounds how long a waiting Ping or a refusal sits behind engine work.
 DEFAULT_SWITCH_INTERVAL_S = 0.001
 
+_STOP = object()
+
 
 class EngineLane:
-    """One worker thread that runs engine work in arrival order, with admission control."""
+    """One worker thread that runs engine work in arrival order, with admission control.
+
+    The thread takes (work, the caller's loop future) from a plain queue and settles the
+    future with ``loop.call_soon_threadsafe``: one hop each way and nothing else. (Through
+    ``loop.run_in_executor`` every call also went through a concurrent.futures.Future, the
+    executor's lock and ``asyncio.wrap_future``'s state copying: about a fifth of the event
+    loop's busy time per Quote in the bench profile.)
+    """
 
     def __init__(self, max_queued_lines: int, *, switch_interval_s: float | None = None) -> None:
         self.max_queued_lines = max_queued_lines
         self.queued_lines = 0
         self.queued_calls = 0
         self.refused = 0
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-lane")
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="engine-lane", daemon=True)
+        self._thread.start()
+        self._closed = False
         if switch_interval_s is not None:
             sys.setswitchinterval(switch_interval_s)
 
@@ -61,6 +75,8 @@ class EngineLane:
         ``lines`` is the call's size for admission; ``deadline`` (``time.monotonic()``
         clock) drops the work if its turn comes after it.
         """
+        if self._closed:
+            raise RuntimeError("engine lane: closed")
         if self.queued_calls and self.queued_lines + lines > self.max_queued_lines:
             self.refused += 1
             raise Overloaded(
@@ -71,16 +87,50 @@ class EngineLane:
         self.queued_calls += 1
         try:
             loop = asyncio.get_running_loop()
+            future: asyncio.Future[T] = loop.create_future()
             # the call's context goes along (the caller's principal lives in a ContextVar)
-            context = contextvars.copy_context()
-            return await loop.run_in_executor(self._executor, context.run, _on_time, work, deadline)
+            self._queue.put((contextvars.copy_context(), work, deadline, loop, future))
+            return await future
         finally:
             self.queued_lines -= lines
             self.queued_calls -= 1
 
     def close(self) -> None:
         """Stop taking work; work already queued still runs."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_STOP)
+
+    def _serve(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            context, work, deadline, loop, future = item
+            if future.cancelled():  # the caller left before its turn
+                continue
+            try:
+                result = context.run(_on_time, work, deadline)
+            except BaseException as error:  # handed to the caller, raised there
+                _settle_soon(loop, future, None, error)
+            else:
+                _settle_soon(loop, future, result, None)
+
+
+def _settle_soon(
+    loop: asyncio.AbstractEventLoop, future: Any, result: Any, error: BaseException | None
+) -> None:
+    with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+        loop.call_soon_threadsafe(_settle, future, result, error)
+
+
+def _settle(future: Any, result: Any, error: BaseException | None) -> None:
+    if future.done():  # cancelled while the work ran
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _on_time(work: Callable[[], T], deadline: float | None) -> T:
