@@ -243,12 +243,13 @@ def watch_main(args: argparse.Namespace) -> int:
         for message in client.watch(request):
             if args.json:
                 _print_json(message)
-            for watched in message.skus if not args.json else ():
-                cells = " ".join(
-                    f"{a.location}:{a.available}" for a in watched.availability.locations
-                )
+            else:
                 kind = "snapshot" if message.snapshot else "change"
-                console.print(f"v{message.as_of.version} {kind} {watched.sku} {cells}")
+                for watched in message.skus:
+                    cells = " ".join(
+                        f"{a.location}:{a.available}" for a in watched.availability.locations
+                    )
+                    console.print(f"v{message.as_of.version} {kind} {watched.sku} {cells}")
             seen += 1
             if args.count and seen >= args.count:
                 break
